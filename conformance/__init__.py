@@ -1,0 +1,1 @@
+"""Wire-protocol conformance suite for 10-byte-header chat servers."""

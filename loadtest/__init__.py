@@ -1,0 +1,1 @@
+"""Headless load generators and locust users for chat servers."""

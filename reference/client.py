@@ -1,0 +1,164 @@
+"""A small blocking chat client on the shared codec.
+
+The conformance suite, the load tools, the Tk client and the tests build on
+this instead of writing their own framing::
+
+    with ChatClient.connect("127.0.0.1", 1234, name="ana") as ana:
+        ana.send("hello")
+        relay = ana.receive(timeout=2.0)     # Relay(sender=..., text=...)
+
+``send_raw`` puts arbitrary bytes on the wire (for robustness tests), and
+``abort`` closes with an RST instead of a FIN.  Every blocking call has a
+timeout; nothing here waits forever.
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+import time
+from types import TracebackType
+
+from reference.protocol import (
+    DEFAULT_HOST,
+    DEFAULT_MAX_PAYLOAD,
+    DEFAULT_PORT,
+    NEED_DATA,
+    Connection,
+    ConnectionClosed,
+    Message,
+    Register,
+    Relay,
+    Role,
+)
+
+__all__ = ["ChatClient", "ServerClosedError", "abort_socket"]
+
+DEFAULT_TIMEOUT = 5.0
+_RECV_SIZE = 256 * 1024
+
+
+class ServerClosedError(ConnectionError):
+    """The server closed the connection (cleanly or by reset)."""
+
+
+def abort_socket(sock: socket.socket) -> None:
+    """Close ``sock`` with a TCP RST (SO_LINGER with a zero timeout)."""
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    except OSError:
+        pass
+    sock.close()
+
+
+class ChatClient:
+    """One blocking connection to a chat server."""
+
+    def __init__(
+        self,
+        sock: socket.socket,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        max_payload: int = DEFAULT_MAX_PAYLOAD,
+    ) -> None:
+        self.sock = sock
+        self.timeout = timeout
+        self.conn = Connection(Role.CLIENT, max_payload=max_payload)
+        self.closed = False
+
+    # -- life cycle ---------------------------------------------------------
+    @classmethod
+    def connect(
+        cls,
+        host: str = DEFAULT_HOST,
+        port: int = DEFAULT_PORT,
+        *,
+        name: str | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        source_address: tuple[str, int] | None = None,
+        max_payload: int = DEFAULT_MAX_PAYLOAD,
+    ) -> ChatClient:
+        """Open a connection and, if ``name`` is given, register it."""
+        sock = socket.create_connection((host, port), timeout=timeout, source_address=source_address)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        client = cls(sock, timeout=timeout, max_payload=max_payload)
+        if name is not None:
+            client.register(name)
+        return client
+
+    def close(self) -> None:
+        """Close cleanly (FIN)."""
+        if not self.closed:
+            self.closed = True
+            self.sock.close()
+
+    def abort(self) -> None:
+        """Close abruptly (RST)."""
+        if not self.closed:
+            self.closed = True
+            abort_socket(self.sock)
+
+    def __enter__(self) -> ChatClient:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    @property
+    def name(self) -> str | None:
+        return self.conn.name
+
+    # -- sending ----------------------------------------------------------
+    def register(self, name: str) -> None:
+        self.send_raw(self.conn.send(Register(name)))
+
+    def send(self, text: str) -> None:
+        self.send_raw(self.conn.send(Message(text)))
+
+    def send_raw(self, data: bytes) -> None:
+        """Send bytes as they are, bypassing the codec's checks."""
+        self.sock.settimeout(self.timeout)
+        self.sock.sendall(data)
+
+    # -- receiving --------------------------------------------------------
+    def receive(self, timeout: float | None = None) -> Relay:
+        """The next relayed (sender, text); raise TimeoutError or ServerClosedError.
+
+        ``timeout`` bounds the whole call, not each recv.
+        """
+        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+        while True:
+            event = self.conn.next_event()
+            if isinstance(event, Relay):
+                return event
+            if isinstance(event, ConnectionClosed):
+                raise ServerClosedError("server closed the connection")
+            assert event is NEED_DATA
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError("no complete relay within the timeout")
+            self.sock.settimeout(remaining)
+            try:
+                data = self.sock.recv(_RECV_SIZE)
+            except socket.timeout:
+                raise TimeoutError("no complete relay within the timeout") from None
+            except ConnectionResetError as exc:
+                raise ServerClosedError("server reset the connection") from exc
+            self.conn.receive_data(data)
+
+    def receive_all(self, count: int, timeout: float | None = None) -> list[Relay]:
+        """Exactly ``count`` relays within ``timeout`` seconds in total."""
+        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+        return [self.receive(max(0.0, deadline - time.monotonic())) for _ in range(count)]
+
+    def expect_silence(self, duration: float) -> Relay | None:
+        """Wait ``duration`` seconds; return the first relay that came, or None."""
+        try:
+            return self.receive(timeout=duration)
+        except TimeoutError:
+            return None

@@ -1,0 +1,327 @@
+"""Sans-I/O codec for the 10-byte-header chat protocol (see PROTOCOL.md).
+
+This module knows bytes and events and nothing else: no sockets, clocks,
+threads or logging.  It is shaped like h11's ``Connection``::
+
+    conn = Connection(Role.SERVER)
+    conn.receive_data(chunk)          # b"" means the peer closed
+    while (event := conn.next_event()) is not NEED_DATA:
+        ...                           # Register / Message / Relay / ConnectionClosed
+    wire = conn.send(Relay("ana", "hi"))
+
+Every driver in chat-harness -- the reference server, the headless and Tk
+clients, the conformance suite, the load generators and the benchmarks --
+is a wrapper around these few functions and classes.
+
+Wire format (FRAME-1..FRAME-6): a 10-byte header holding the payload length in
+bytes as ASCII decimal, left-justified and space-padded (``f"{n:<10}"``),
+followed by that many bytes of UTF-8 payload.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Final, Union
+
+__all__ = [
+    "DEFAULT_HOST",
+    "DEFAULT_MAX_PAYLOAD",
+    "DEFAULT_PORT",
+    "HEADER_LENGTH",
+    "MIN_MAX_PAYLOAD",
+    "NEED_DATA",
+    "Connection",
+    "ConnectionClosed",
+    "Event",
+    "FrameDecoder",
+    "LocalProtocolError",
+    "Message",
+    "NeedData",
+    "ProtocolError",
+    "Register",
+    "Relay",
+    "RemoteProtocolError",
+    "Role",
+    "encode_frame",
+    "encode_header",
+    "parse_header",
+]
+
+HEADER_LENGTH: Final = 10
+DEFAULT_HOST: Final = "127.0.0.1"
+DEFAULT_PORT: Final = 1234
+#: Every server must accept payloads of at least this many bytes (FRAME-5).
+MIN_MAX_PAYLOAD: Final = 1024 * 1024
+#: The reference implementation's default limit: comfortably above the minimum.
+DEFAULT_MAX_PAYLOAD: Final = 4 * 1024 * 1024
+#: The largest length a 10-digit header can express.
+_MAX_HEADER_VALUE: Final = 10**HEADER_LENGTH - 1
+
+_DIGITS: Final = frozenset(b"0123456789")
+_HEADER_BYTES: Final = frozenset(b"0123456789 ")
+
+
+# --------------------------------------------------------------------------
+# Errors: one hierarchy, two sides (as in h11).
+# --------------------------------------------------------------------------
+class ProtocolError(Exception):
+    """Base class of every error this codec raises."""
+
+
+class LocalProtocolError(ProtocolError):
+    """Our caller misused the API (for example sent a Message before Register)."""
+
+
+class RemoteProtocolError(ProtocolError):
+    """The peer sent bytes that break PROTOCOL.md; ``requirement`` names the rule."""
+
+    def __init__(self, message: str, requirement: str) -> None:
+        super().__init__(f"{message} [{requirement}]")
+        self.reason = message
+        self.requirement = requirement
+
+
+# --------------------------------------------------------------------------
+# Events: small frozen dataclasses; "need more data" is a sentinel.
+# --------------------------------------------------------------------------
+class NeedData(enum.Enum):
+    """Sentinel type: no complete event is buffered yet."""
+
+    NEED_DATA = "NEED_DATA"
+
+    def __repr__(self) -> str:
+        return "NEED_DATA"
+
+
+NEED_DATA: Final = NeedData.NEED_DATA
+
+
+@dataclass(frozen=True, slots=True)
+class Register:
+    """Client -> server: the first frame of a connection, the username."""
+
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """Client -> server: any later frame, a chat line."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Relay:
+    """Server -> client: a username frame followed by a message frame."""
+
+    sender: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionClosed:
+    """The peer closed its side cleanly, on a frame boundary."""
+
+
+Event = Union[Register, Message, Relay, ConnectionClosed]
+
+
+# --------------------------------------------------------------------------
+# Frame level: bytes <-> payloads.
+# --------------------------------------------------------------------------
+def encode_header(length: int) -> bytes:
+    """The canonical 10-byte header for a payload of ``length`` bytes."""
+    if not 0 <= length <= _MAX_HEADER_VALUE:
+        raise LocalProtocolError(f"payload length {length} does not fit a 10-digit header")
+    return b"%-10d" % length
+
+
+def encode_frame(payload: bytes) -> bytes:
+    """Header plus payload: one complete frame."""
+    return encode_header(len(payload)) + payload
+
+
+def parse_header(header: bytes) -> int:
+    """Decode a complete 10-byte header, or raise RemoteProtocolError.
+
+    Accepted (FRAME-2, FRAME-3): ASCII digits with optional spaces on either
+    side, so the canonical ``b"5         "`` and the lenient right-justified
+    ``b"         5"`` or zero-padded ``b"0000000005"`` all mean 5.  Rejected:
+    signs, other whitespace, underscores, non-ASCII digits, an all-space header.
+    """
+    stripped = header.strip(b" ")
+    if not stripped or not _DIGITS.issuperset(stripped):
+        raise RemoteProtocolError(f"header {header!r} is not a decimal length", "FRAME-3")
+    return int(stripped)
+
+
+class FrameDecoder:
+    """Incremental frame parser: feed bytes, take out whole payloads.
+
+    A frame is yielded whole or not at all.  The declared length is checked
+    against ``max_payload`` as soon as the header is complete, *before* any of
+    the payload is buffered (FRAME-6), and a header is rejected as soon as it
+    holds a byte that can never be part of a valid header.
+    """
+
+    __slots__ = ("_buf", "_need", "max_payload")
+
+    def __init__(self, max_payload: int = DEFAULT_MAX_PAYLOAD) -> None:
+        self._buf = bytearray()
+        self._need = -1  # payload length of the frame being read, -1 = in header
+        self.max_payload = max_payload
+
+    def feed(self, data: bytes) -> None:
+        self._buf += data
+
+    @property
+    def buffered(self) -> int:
+        """How many received bytes are not yet part of a yielded frame."""
+        return len(self._buf)
+
+    @property
+    def trailing_data(self) -> bytes:
+        """The unconsumed bytes (for tests and for diagnosing a peer)."""
+        return bytes(self._buf)
+
+    @property
+    def mid_frame(self) -> bool:
+        """True when part of a frame is buffered."""
+        return bool(self._buf) or self._need >= 0
+
+    def next_frame(self) -> bytes | NeedData:
+        buf = self._buf
+        need = self._need
+        if need < 0:
+            if len(buf) < HEADER_LENGTH:
+                if not _HEADER_BYTES.issuperset(buf):
+                    raise RemoteProtocolError(
+                        f"header starts with {bytes(buf)!r}, which is not a decimal length",
+                        "FRAME-3",
+                    )
+                return NEED_DATA
+            need = parse_header(bytes(buf[:HEADER_LENGTH]))
+            if need > self.max_payload:
+                raise RemoteProtocolError(
+                    f"declared length {need} exceeds the limit of {self.max_payload} bytes",
+                    "FRAME-6",
+                )
+            del buf[:HEADER_LENGTH]
+            self._need = need
+        if len(buf) < need:
+            return NEED_DATA
+        payload = bytes(buf[:need])
+        del buf[:need]
+        self._need = -1
+        return payload
+
+
+def _decode_text(payload: bytes, what: str) -> str:
+    try:
+        return payload.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise RemoteProtocolError(
+            f"{what} is not valid UTF-8 (byte {exc.start}: {payload[exc.start:exc.start + 4]!r})",
+            "FRAME-4",
+        ) from None
+
+
+# --------------------------------------------------------------------------
+# Connection level: frames <-> events, with the join/relay state machine.
+# --------------------------------------------------------------------------
+class Role(enum.Enum):
+    """Which end of the connection *we* are."""
+
+    CLIENT = "client"
+    SERVER = "server"
+
+
+class Connection:
+    """The state of one connection, seen from ``our_role``.
+
+    As the SERVER we receive Register then Messages and send Relays.
+    As the CLIENT we send Register then Messages and receive Relays.
+    """
+
+    __slots__ = ("_closed", "_decoder", "_pending_sender", "_registered_in", "_registered_out",
+                 "our_role", "name")
+
+    def __init__(self, our_role: Role, *, max_payload: int = DEFAULT_MAX_PAYLOAD) -> None:
+        self.our_role = our_role
+        self._decoder = FrameDecoder(max_payload)
+        self._closed = False
+        self._registered_in = False   # server side: the peer has sent its username
+        self._registered_out = False  # client side: we have sent our username
+        self._pending_sender: str | None = None  # client side: first half of a Relay
+        #: The peer's username (server side) or our own (client side), once known.
+        self.name: str | None = None
+
+    # -- receiving --------------------------------------------------------
+    def receive_data(self, data: bytes) -> None:
+        """Add bytes from the peer; ``b""`` means the peer closed its side."""
+        if data:
+            if self._closed:
+                raise LocalProtocolError("receive_data after end of stream")
+            self._decoder.feed(data)
+        else:
+            self._closed = True
+
+    def next_event(self) -> Event | NeedData:
+        payload = self._decoder.next_frame()
+        if payload is NEED_DATA:
+            if self._closed:
+                if self._decoder.mid_frame or self._pending_sender is not None:
+                    raise RemoteProtocolError("connection closed in the middle of a frame", "FRAME-1")
+                return ConnectionClosed()
+            return NEED_DATA
+        assert isinstance(payload, bytes)
+        if self.our_role is Role.SERVER:
+            if self._registered_in:
+                return Message(_decode_text(payload, "message"))
+            name = _decode_text(payload, "username")
+            if not name:
+                raise RemoteProtocolError("username is empty", "JOIN-2")
+            self._registered_in = True
+            self.name = name
+            return Register(name)
+        text = _decode_text(payload, "relayed frame")
+        if self._pending_sender is None:
+            self._pending_sender = text
+            return self.next_event()
+        sender, self._pending_sender = self._pending_sender, None
+        return Relay(sender, text)
+
+    @property
+    def registered(self) -> bool:
+        """Server side: whether the peer has sent its username."""
+        return self._registered_in
+
+    @property
+    def buffered(self) -> int:
+        return self._decoder.buffered
+
+    @property
+    def mid_frame(self) -> bool:
+        return self._decoder.mid_frame or self._pending_sender is not None
+
+    # -- sending ----------------------------------------------------------
+    def send(self, event: Event) -> bytes:
+        """The bytes that put ``event`` on the wire."""
+        if self.our_role is Role.SERVER:
+            if isinstance(event, Relay):
+                return encode_frame(event.sender.encode()) + encode_frame(event.text.encode())
+            raise LocalProtocolError(f"a server cannot send {type(event).__name__}")
+        if isinstance(event, Register):
+            if self._registered_out:
+                raise LocalProtocolError("already registered")
+            if not event.name:
+                raise LocalProtocolError("username must not be empty")
+            self._registered_out = True
+            self.name = event.name
+            return encode_frame(event.name.encode())
+        if isinstance(event, Message):
+            if not self._registered_out:
+                raise LocalProtocolError("send Register before any Message")
+            return encode_frame(event.text.encode())
+        raise LocalProtocolError(f"a client cannot send {type(event).__name__}")

@@ -1,0 +1,416 @@
+"""The reference chat server: select-style, single-threaded, robust.
+
+Same protocol and the same shape as the classic tutorial server (one loop
+around ``select``), with the fixes that PROTOCOL.md's ROBUST rules demand:
+
+* sockets are non-blocking and every connection has its own input buffer
+  (the codec), so a header split across packets or a client that says
+  nothing never blocks the loop (ROBUST-1, ROBUST-2);
+* every connection has its own output buffer: we write directly when the
+  socket takes it, keep only the remainder, and drop a client whose backlog
+  passes ``max_backlog`` (ROBUST-3);
+* a peer's protocol error drops that peer only (ROBUST-4);
+* with ``--selector select`` we refuse connections whose fd select() cannot
+  watch instead of crashing at FD_SETSIZE, and on EMFILE we shed the new
+  connection instead of spinning (LIMIT-1, LIMIT-2).
+
+Run it as ``chat-server`` or ``python -m reference.server``.  Its first line
+on stdout names the address it listens on, so a harness can read the port.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import errno
+import logging
+import os
+import resource
+import selectors
+import signal
+import socket
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from types import FrameType
+
+from reference.protocol import (
+    DEFAULT_HOST,
+    DEFAULT_MAX_PAYLOAD,
+    DEFAULT_PORT,
+    ConnectionClosed,
+    Message,
+    Register,
+    Role,
+    Connection,
+    RemoteProtocolError,
+    encode_frame,
+)
+
+log = logging.getLogger("chat-server")
+
+#: select() cannot watch file descriptors at or above this number.
+FD_SETSIZE = 1024
+_RECV_SIZE = 256 * 1024
+_ACCEPTS_PER_WAKEUP = 256
+SELECTORS = {
+    "select": getattr(selectors, "SelectSelector", None),
+    "poll": getattr(selectors, "PollSelector", None),
+    "epoll": getattr(selectors, "EpollSelector", None),
+    "kqueue": getattr(selectors, "KqueueSelector", None),
+    "auto": selectors.DefaultSelector,
+}
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
+    max_payload: int = DEFAULT_MAX_PAYLOAD
+    max_clients: int = 100_000
+    max_backlog: int = 16 * 1024 * 1024
+    register_timeout: float = 60.0
+    selector: str = "auto"
+    backlog: int = 4096
+
+
+class _Shutdown(Exception):
+    """Raised from the signal handler to leave the event loop."""
+
+
+class Client:
+    """One accepted connection: its socket, codec and output queue."""
+
+    __slots__ = ("addr", "conn", "fd", "label", "name_frame", "out", "out_bytes", "sock",
+                 "accepted_at", "writing")
+
+    def __init__(self, sock: socket.socket, addr: tuple[str, int], max_payload: int, now: float):
+        self.sock = sock
+        self.fd = sock.fileno()
+        self.addr = addr
+        self.conn = Connection(Role.SERVER, max_payload=max_payload)
+        self.name_frame = b""          # the encoded username frame, once registered
+        self.out: collections.deque[memoryview] = collections.deque()
+        self.out_bytes = 0             # total bytes waiting in ``out``
+        self.accepted_at = now
+        self.writing = False           # registered for EVENT_WRITE
+        self.label = f"{addr[0]}:{addr[1]}"
+
+
+class ChatServer:
+    """The event loop.  ``serve_forever`` runs until ``stop`` or a signal."""
+
+    def __init__(self, config: ServerConfig) -> None:
+        self.config = config
+        selector_cls = SELECTORS.get(config.selector)
+        if selector_cls is None:
+            raise ValueError(f"selector {config.selector!r} is not available on this platform")
+        self.selector: selectors.BaseSelector = selector_cls()
+        self.fd_limit = FD_SETSIZE if isinstance(self.selector, selectors.SelectSelector) else None
+        self.listener = socket.create_server((config.host, config.port), backlog=config.backlog,
+                                             reuse_port=False)
+        self.listener.setblocking(False)
+        self.selector.register(self.listener, selectors.EVENT_READ, None)
+        self.address: tuple[str, int] = self.listener.getsockname()[:2]
+        self.clients: dict[int, Client] = {}
+        self.registered: dict[int, Client] = {}
+        self._pending_registration: collections.deque[Client] = collections.deque()
+        self._running = False
+        # A spare fd so that on EMFILE we can still accept-and-close (shedding
+        # the connection) instead of leaving the listener readable forever.
+        self._spare_fd: int | None = os.open(os.devnull, os.O_RDONLY)
+
+    # -- main loop ----------------------------------------------------------
+    def serve_forever(self) -> None:
+        self._running = True
+        select = self.selector.select
+        try:
+            while self._running:
+                for key, mask in select(1.0):
+                    client = key.data
+                    if client is None:
+                        self._accept()
+                        continue
+                    if mask & selectors.EVENT_READ:
+                        self._on_readable(client)
+                    if mask & selectors.EVENT_WRITE and client.fd in self.clients:
+                        self._flush(client)
+                self._expire_unregistered()
+        except _Shutdown:
+            log.info("shutting down")
+        finally:
+            self.close()
+
+    def stop(self) -> None:
+        self._running = False
+
+    def close(self) -> None:
+        for client in list(self.clients.values()):
+            self._drop(client, "server shutting down", level=logging.DEBUG)
+        try:
+            self.selector.unregister(self.listener)
+        except (KeyError, ValueError):
+            pass
+        self.listener.close()
+        self.selector.close()
+        if self._spare_fd is not None:
+            os.close(self._spare_fd)
+            self._spare_fd = None
+
+    # -- accepting ------------------------------------------------------------
+    def _accept(self) -> None:
+        for _ in range(_ACCEPTS_PER_WAKEUP):
+            try:
+                sock, addr = self.listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                if exc.errno in (errno.EMFILE, errno.ENFILE):
+                    self._shed_one(exc)
+                    return
+                if exc.errno in (errno.ECONNABORTED, errno.EPROTO):
+                    continue
+                raise
+            reason = self._refusal_reason(sock)
+            if reason:
+                log.warning("refused %s:%s: %s", addr[0], addr[1], reason)
+                sock.close()
+                continue
+            sock.setblocking(False)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            client = Client(sock, addr, self.config.max_payload, time.monotonic())
+            self.clients[client.fd] = client
+            self._pending_registration.append(client)
+            self.selector.register(sock, selectors.EVENT_READ, client)
+            log.debug("connection from %s", client.label)
+
+    def _refusal_reason(self, sock: socket.socket) -> str | None:
+        if len(self.clients) >= self.config.max_clients:
+            return f"--max-clients {self.config.max_clients} reached"
+        if self.fd_limit is not None and sock.fileno() >= self.fd_limit:
+            return f"select() cannot watch fd {sock.fileno()} (FD_SETSIZE is {self.fd_limit})"
+        return None
+
+    def _shed_one(self, exc: OSError) -> None:
+        """Out of file descriptors: free the spare, accept and close one, retake it."""
+        log.warning("out of file descriptors (%s): refusing a connection", exc.strerror)
+        if self._spare_fd is None:
+            return
+        os.close(self._spare_fd)
+        try:
+            sock, _ = self.listener.accept()
+            sock.close()
+        except OSError:
+            pass
+        finally:
+            self._spare_fd = os.open(os.devnull, os.O_RDONLY)
+
+    # -- reading ----------------------------------------------------------------
+    def _on_readable(self, client: Client) -> None:
+        try:
+            data = client.sock.recv(_RECV_SIZE)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:  # ECONNRESET and friends
+            self._drop(client, f"connection error: {exc.strerror or exc}")
+            return
+        conn = client.conn
+        conn.receive_data(data)
+        try:
+            while True:
+                event = conn.next_event()
+                if type(event) is Message:
+                    self._broadcast(client, event.text.encode())
+                elif type(event) is Register:
+                    self._on_register(client, event.name)
+                elif type(event) is ConnectionClosed:
+                    self._drop(client, "closed by peer", level=logging.INFO)
+                    return
+                else:  # NEED_DATA
+                    return
+                if client.fd not in self.clients:  # dropped while broadcasting
+                    return
+        except RemoteProtocolError as exc:
+            if not data:
+                self._drop(client, "closed by peer mid-frame", level=logging.INFO)
+            else:
+                self._drop(client, f"protocol error: {exc}")
+
+    def _on_register(self, client: Client, name: str) -> None:
+        client.name_frame = encode_frame(name.encode())
+        client.label = f"{name!r} ({client.addr[0]}:{client.addr[1]})"
+        self.registered[client.fd] = client
+        log.info("%s joined; %d registered", client.label, len(self.registered))
+
+    def _broadcast(self, sender: Client, text: bytes) -> None:
+        # Encode once, write the same bytes to every recipient (RELAY-1).
+        data = sender.name_frame + encode_frame(text)
+        sender_fd = sender.fd
+        for fd, client in list(self.registered.items()):
+            if fd != sender_fd:
+                self._write(client, data)
+
+    # -- writing ----------------------------------------------------------------
+    def _write(self, client: Client, data: bytes) -> None:
+        if not client.out:
+            try:
+                sent = client.sock.send(data)
+            except (BlockingIOError, InterruptedError):
+                sent = 0
+            except OSError as exc:
+                self._drop(client, f"send failed: {exc.strerror or exc}")
+                return
+            if sent == len(data):
+                return
+            data = memoryview(data)[sent:]  # type: ignore[assignment]
+        if client.out_bytes + len(data) > self.config.max_backlog:
+            self._drop(client, f"not reading: output backlog would exceed {self.config.max_backlog} bytes")
+            return
+        client.out.append(memoryview(data))
+        client.out_bytes += len(data)
+        if not client.writing:
+            client.writing = True
+            self.selector.modify(client.sock, selectors.EVENT_READ | selectors.EVENT_WRITE, client)
+
+    def _flush(self, client: Client) -> None:
+        out = client.out
+        while out:
+            chunk = out[0]
+            try:
+                sent = client.sock.send(chunk)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                self._drop(client, f"send failed: {exc.strerror or exc}")
+                return
+            client.out_bytes -= sent
+            if sent < len(chunk):
+                out[0] = chunk[sent:]
+                return
+            out.popleft()
+        client.writing = False
+        self.selector.modify(client.sock, selectors.EVENT_READ, client)
+
+    # -- dropping -----------------------------------------------------------------
+    def _expire_unregistered(self) -> None:
+        """Close connections that never sent a username (JOIN-4)."""
+        pending = self._pending_registration
+        if not pending:
+            return
+        cutoff = time.monotonic() - self.config.register_timeout
+        while pending and (pending[0].fd not in self.clients
+                           or self.clients[pending[0].fd] is not pending[0]
+                           or pending[0].conn.registered
+                           or pending[0].accepted_at < cutoff):
+            client = pending.popleft()
+            if (self.clients.get(client.fd) is client and not client.conn.registered
+                    and client.accepted_at < cutoff):
+                self._drop(client, f"no username within {self.config.register_timeout:g} s")
+
+    def _drop(self, client: Client, reason: str, level: int = logging.WARNING) -> None:
+        if self.clients.get(client.fd) is not client:
+            return
+        del self.clients[client.fd]
+        was_registered = self.registered.pop(client.fd, None) is not None
+        try:
+            self.selector.unregister(client.sock)
+        except (KeyError, ValueError):
+            pass
+        client.sock.close()
+        client.out.clear()
+        if was_registered:
+            log.log(level, "%s left: %s; %d registered", client.label, reason, len(self.registered))
+        else:
+            log.log(level, "%s dropped before registering: %s", client.label, reason)
+
+
+# --------------------------------------------------------------------------
+# Command line
+# --------------------------------------------------------------------------
+def raise_fd_limit() -> tuple[int, int]:
+    """Raise RLIMIT_NOFILE's soft limit to the hard limit; return (old, new)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        return soft, hard
+    return soft, soft
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be positive")
+    return value
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not in 0..65535")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="chat-server", description=__doc__.split("\n")[0])
+    p.add_argument("--host", default=DEFAULT_HOST, help="address to bind (default %(default)s)")
+    p.add_argument("--port", type=_port, default=DEFAULT_PORT,
+                   help="port to bind; 0 picks a free one (default %(default)s)")
+    p.add_argument("--max-payload", type=_positive_int, default=DEFAULT_MAX_PAYLOAD,
+                   help="largest accepted frame payload in bytes (default %(default)s)")
+    p.add_argument("--max-clients", type=_positive_int, default=ServerConfig.max_clients,
+                   help="refuse connections beyond this many (default %(default)s)")
+    p.add_argument("--max-backlog", type=_positive_int, default=ServerConfig.max_backlog,
+                   help="drop a client whose unsent output exceeds this many bytes "
+                        "(default %(default)s)")
+    p.add_argument("--register-timeout", type=float, default=ServerConfig.register_timeout,
+                   help="close connections that send no username within this many seconds "
+                        "(default %(default)s)")
+    p.add_argument("--selector", choices=[k for k, v in SELECTORS.items() if v is not None],
+                   default="auto", help="I/O multiplexer (default: the best available)")
+    p.add_argument("--log-level", default="INFO",
+                   choices=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"],
+                   type=str.upper, help="log verbosity on stderr (default %(default)s)")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level, stream=sys.stderr,
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    config = ServerConfig(host=args.host, port=args.port, max_payload=args.max_payload,
+                          max_clients=args.max_clients, max_backlog=args.max_backlog,
+                          register_timeout=args.register_timeout, selector=args.selector)
+    old, new = raise_fd_limit()
+    if new != old:
+        log.debug("raised the open-file limit from %d to %d", old, new)
+    try:
+        server = ChatServer(config)
+    except OSError as exc:
+        print(f"chat-server: cannot listen on {config.host}:{config.port}: {exc.strerror or exc}",
+              file=sys.stderr)
+        return 2
+    except ValueError as exc:
+        print(f"chat-server: {exc}", file=sys.stderr)
+        return 2
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        raise _Shutdown
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    host, port = server.address
+    print(f"chat-server listening on {host}:{port}", flush=True)
+    log.info("listening on %s:%d with %s", host, port, type(server.selector).__name__)
+    server.serve_forever()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The shared results format and its renderers (terminal, HTML, comparisons)."""
