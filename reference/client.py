@@ -145,7 +145,7 @@ class ChatClient:
             self.sock.settimeout(remaining)
             try:
                 data = self.sock.recv(_RECV_SIZE)
-            except socket.timeout:
+            except TimeoutError:
                 raise TimeoutError("no complete relay within the timeout") from None
             except ConnectionResetError as exc:
                 raise ServerClosedError("server reset the connection") from exc

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import Final, Union
+from typing import Final
 
 __all__ = [
     "DEFAULT_HOST",
@@ -124,7 +124,7 @@ class ConnectionClosed:
     """The peer closed its side cleanly, on a frame boundary."""
 
 
-Event = Union[Register, Message, Relay, ConnectionClosed]
+Event = Register | Message | Relay | ConnectionClosed
 
 
 # --------------------------------------------------------------------------

@@ -39,12 +39,12 @@ from reference.protocol import (
     DEFAULT_HOST,
     DEFAULT_MAX_PAYLOAD,
     DEFAULT_PORT,
+    Connection,
     ConnectionClosed,
     Message,
     Register,
-    Role,
-    Connection,
     RemoteProtocolError,
+    Role,
     encode_frame,
 )
 

@@ -21,6 +21,7 @@ full pipe, and so we can quote its last stderr line when it dies.
 
 from __future__ import annotations
 
+import argparse
 import atexit
 import os
 import re
@@ -46,10 +47,12 @@ __all__ = [
     "SpawnedServer",
     "TargetError",
     "TargetSpec",
+    "add_target_arguments",
     "find_free_port",
     "open_target",
     "parse_address",
     "reference_command",
+    "spec_from_args",
     "wait_until_accepting",
 ]
 
@@ -351,3 +354,26 @@ def open_target(spec: TargetSpec) -> Iterator[SpawnedServer | ExternalServer]:
         yield handle
     finally:
         handle.stop()
+
+
+def add_target_arguments(parser: argparse.ArgumentParser) -> None:
+    """The console scripts' target options (the pytest plugin's are ``--chat-*``)."""
+    group = parser.add_argument_group("target server (default: the embedded reference server)")
+    group.add_argument("--server", metavar="HOST:PORT", default=None,
+                       help="use a running server at HOST:PORT (tcp://HOST:PORT also works)")
+    group.add_argument("--server-cmd", metavar="CMD", default=None,
+                       help="launch the server with CMD; {port} and {host} are filled in, "
+                            "e.g. 'python3 myserver.py {port}'")
+    group.add_argument("--start-timeout", metavar="SECONDS", type=float,
+                       default=DEFAULT_START_TIMEOUT,
+                       help="how long to wait for the server to accept connections "
+                            "(default %(default)s)")
+
+
+def spec_from_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> TargetSpec:
+    """Build the TargetSpec, turning a bad value into a one-line usage error."""
+    try:
+        return TargetSpec.parse(server=args.server, command=args.server_cmd,
+                                start_timeout=args.start_timeout)
+    except ValueError as exc:
+        parser.error(str(exc))

@@ -1,0 +1,130 @@
+"""The one results format shared by conformance, load and bench outputs.
+
+A results document is a JSON object (see reports/FORMAT.md for every field)::
+
+    {
+      "format": "chat-harness-results",
+      "version": 1,
+      "kind": "conformance" | "latency" | "limits" | "soak" | "bench",
+      "tool": "chat-conformance 0.1.0",
+      "created": "2026-11-25T09:00:00+00:00",
+      "target": {"label": ..., "address": "127.0.0.1:40123", "command": ... | null},
+      "environment": {"python": ..., "platform": ..., "cpus": 2, "hostname": ...},
+      "summary": {...},          # kind-specific, flat, small
+      "records": [ {...}, ... ]  # kind-specific: one per case / scenario / step / benchmark
+    }
+
+Producers build documents with :func:`make_document` and save them with
+:func:`write_document`; consumers call :func:`load_document`, which checks
+the format name and version and says in one line what is wrong.
+This module has no third-party dependencies so every producer may import it.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import platform
+import socket
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "FORMAT_NAME",
+    "FORMAT_VERSION",
+    "KINDS",
+    "ResultsError",
+    "environment",
+    "load_document",
+    "make_document",
+    "target_info",
+    "write_document",
+]
+
+FORMAT_NAME = "chat-harness-results"
+FORMAT_VERSION = 1
+KINDS = ("conformance", "latency", "limits", "soak", "bench", "locust")
+
+Document = dict[str, Any]
+
+
+class ResultsError(ValueError):
+    """A file is not a results document this version can read."""
+
+
+def environment() -> dict[str, Any]:
+    """Where the numbers were measured."""
+    return {
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "cpus": os.cpu_count(),
+        "hostname": socket.gethostname(),
+    }
+
+
+def target_info(label: str, address: tuple[str, int] | None = None,
+                command: str | None = None) -> dict[str, Any]:
+    """The ``target`` block: which server the results are about."""
+    return {
+        "label": label,
+        "address": f"{address[0]}:{address[1]}" if address else None,
+        "command": command,
+    }
+
+
+def make_document(kind: str, *, tool: str, target: Mapping[str, Any],
+                  summary: Mapping[str, Any], records: Sequence[Mapping[str, Any]],
+                  **extra: Any) -> Document:
+    """Assemble a results document; ``extra`` keys go at the top level."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown results kind {kind!r}; expected one of {', '.join(KINDS)}")
+    doc: Document = {
+        "format": FORMAT_NAME,
+        "version": FORMAT_VERSION,
+        "kind": kind,
+        "tool": tool,
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "argv": list(sys.argv),
+        "target": dict(target),
+        "environment": environment(),
+        "summary": dict(summary),
+        "records": [dict(r) for r in records],
+    }
+    doc.update(extra)
+    return doc
+
+
+def write_document(path: str | os.PathLike[str], doc: Mapping[str, Any]) -> Path:
+    """Write ``doc`` as indented JSON, creating parent folders."""
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_text(json.dumps(doc, indent=2, ensure_ascii=False, default=str) + "\n",
+                   encoding="utf-8")
+    tmp.replace(out)
+    return out
+
+
+def load_document(path: str | os.PathLike[str], kind: str | None = None) -> Document:
+    """Read and check a results document; raise ResultsError in plain words."""
+    p = Path(path)
+    try:
+        doc = json.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ResultsError(f"{p}: no such file") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ResultsError(f"{p}: not readable JSON ({exc})") from None
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT_NAME:
+        raise ResultsError(f"{p}: not a {FORMAT_NAME} document")
+    version = doc.get("version")
+    if version != FORMAT_VERSION:
+        raise ResultsError(f"{p}: results format version {version!r}, this tool reads "
+                           f"version {FORMAT_VERSION}")
+    if kind is not None and doc.get("kind") != kind:
+        raise ResultsError(f"{p}: holds {doc.get('kind')!r} results, expected {kind!r}")
+    return doc
