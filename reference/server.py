@@ -33,7 +33,6 @@ import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from types import FrameType
 
 from reference.protocol import (
     DEFAULT_HOST,
@@ -54,6 +53,7 @@ log = logging.getLogger("chat-server")
 FD_SETSIZE = 1024
 _RECV_SIZE = 256 * 1024
 _ACCEPTS_PER_WAKEUP = 256
+_WAKEUP = object()  # selector data of the self-pipe
 SELECTORS = {
     "select": getattr(selectors, "SelectSelector", None),
     "poll": getattr(selectors, "PollSelector", None),
@@ -73,10 +73,6 @@ class ServerConfig:
     register_timeout: float = 60.0
     selector: str = "auto"
     backlog: int = 4096
-
-
-class _Shutdown(Exception):
-    """Raised from the signal handler to leave the event loop."""
 
 
 class Client:
@@ -117,6 +113,12 @@ class ChatServer:
         self.registered: dict[int, Client] = {}
         self._pending_registration: collections.deque[Client] = collections.deque()
         self._running = False
+        # Self-pipe: a signal handler only clears ``_running``; the byte that
+        # signal.set_wakeup_fd writes here wakes select() so we notice at once.
+        self._wakeup_r, self._wakeup_w = socket.socketpair()
+        self._wakeup_r.setblocking(False)
+        self._wakeup_w.setblocking(False)
+        self.selector.register(self._wakeup_r, selectors.EVENT_READ, _WAKEUP)
         # A spare fd so that on EMFILE we can still accept-and-close (shedding
         # the connection) instead of leaving the listener readable forever.
         self._spare_fd: int | None = os.open(os.devnull, os.O_RDONLY)
@@ -132,18 +134,38 @@ class ChatServer:
                     if client is None:
                         self._accept()
                         continue
+                    if client is _WAKEUP:
+                        self._drain_wakeup()
+                        continue
                     if mask & selectors.EVENT_READ:
                         self._on_readable(client)
                     if mask & selectors.EVENT_WRITE and client.fd in self.clients:
                         self._flush(client)
                 self._expire_unregistered()
-        except _Shutdown:
-            log.info("shutting down")
         finally:
+            log.info("shutting down")
             self.close()
 
     def stop(self) -> None:
+        """Leave the loop at the next wakeup; safe to call from a signal handler."""
         self._running = False
+        try:
+            self._wakeup_w.send(b"\0")
+        except OSError:
+            pass
+
+    def install_signal_handlers(self) -> None:
+        """SIGINT and SIGTERM stop the loop promptly (closing every connection)."""
+        signal.set_wakeup_fd(self._wakeup_w.fileno(), warn_on_full_buffer=False)
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda signum, frame: self.stop())
+
+    def _drain_wakeup(self) -> None:
+        try:
+            while self._wakeup_r.recv(4096):
+                pass
+        except (BlockingIOError, InterruptedError):
+            pass
 
     def close(self) -> None:
         for client in list(self.clients.values()):
@@ -154,6 +176,8 @@ class ChatServer:
             pass
         self.listener.close()
         self.selector.close()
+        self._wakeup_r.close()
+        self._wakeup_w.close()
         if self._spare_fd is not None:
             os.close(self._spare_fd)
             self._spare_fd = None
@@ -393,18 +417,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         server = ChatServer(config)
     except OSError as exc:
-        print(f"chat-server: cannot listen on {config.host}:{config.port}: {exc.strerror or exc}",
-              file=sys.stderr)
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
+        print(f"chat-server: cannot listen on {config.host}:{config.port}: {reason}", file=sys.stderr)
         return 2
     except ValueError as exc:
         print(f"chat-server: {exc}", file=sys.stderr)
         return 2
 
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        raise _Shutdown
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    server.install_signal_handlers()
     host, port = server.address
     print(f"chat-server listening on {host}:{port}", flush=True)
     log.info("listening on %s:%d with %s", host, port, type(server.selector).__name__)
