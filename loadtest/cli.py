@@ -1,0 +1,205 @@
+"""``chat-load``: the native load generators' command line.
+
+    chat-load latency   [--clients N] [--senders S] [--rate R] [--size B] [--duration T | --messages M]
+                        [--warmup T] [--sweep 2,10,50] [--procs K] [--json FILE] [target]
+    chat-load limits    [--max N] [--step N] [--deadline T] [--json FILE] [target]
+    chat-load soak      [--clients M] [--rate R] [--duration T] [--churn J] [--json FILE] [target]
+    chat-load calibrate [--rounds N] [--rate R] [--absorb-seconds T] [--json FILE] [target]
+
+target: nothing (the embedded reference server), ``--server HOST:PORT`` or
+``--server-cmd 'python3 myserver.py {port}'`` (reference.target).  The CLI
+turns argv into scenario objects; nothing below it reads sys.argv.
+Exit status: 0 when the run finished and found nothing wrong, 1 when it
+found lost, duplicated or reordered messages or could not finish, 2 for bad
+usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+from rich.console import Console
+
+from reference.target import (
+    ExternalServer,
+    SpawnedServer,
+    TargetError,
+    add_target_arguments,
+    open_target,
+    spec_from_args,
+)
+from reports.results import make_document, target_info, write_document
+
+__all__ = ["build_parser", "main"]
+
+Handle = SpawnedServer | ExternalServer
+
+
+def tool_name() -> str:
+    try:
+        return f"chat-load {version('chat-harness')}"
+    except PackageNotFoundError:
+        return "chat-load"
+
+
+def _positive(kind: type[int] | type[float]) -> Callable[[str], Any]:
+    def convert(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"{text!r} must be greater than 0")
+        return value
+    convert.__name__ = kind.__name__
+    return convert
+
+
+def _client_counts(text: str) -> list[int]:
+    try:
+        counts = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of client "
+                                         "counts, e.g. 2,10,50") from None
+    if not counts or min(counts) < 2:
+        raise argparse.ArgumentTypeError(f"{text!r}: every client count must be at least 2")
+    return counts
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="chat-load", description="Load generators for "
+                                     "10-byte-header chat servers: latency, limits, soak.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    pos_int, pos_float = _positive(int), _positive(float)
+
+    lat = sub.add_parser("latency", help="open-loop broadcast latency and delivery correctness")
+    lat.add_argument("--clients", type=pos_int, default=10, help="registered clients (default 10)")
+    lat.add_argument("--senders", type=pos_int, default=None,
+                     help="how many of the clients send (default: all of them)")
+    lat.add_argument("--rate", type=pos_float, default=100.0,
+                     help="messages per second, all senders together (default 100)")
+    lat.add_argument("--size", type=pos_int, default=64, help="payload bytes (default 64)")
+    length = lat.add_mutually_exclusive_group()
+    length.add_argument("--duration", type=pos_float, default=None,
+                        help="measured seconds after the warm-up (default 5)")
+    length.add_argument("--messages", type=pos_int, default=None,
+                        help="measured messages, instead of --duration")
+    lat.add_argument("--warmup", type=float, default=1.0,
+                     help="seconds of traffic before measuring, not counted in latency (default 1)")
+    lat.add_argument("--sweep", type=_client_counts, default=None, metavar="N,N,...",
+                     help="run the scenario once per client count, e.g. 2,10,100,1000")
+    lat.add_argument("--procs", type=pos_int, default=1,
+                     help="generator processes; histograms are merged exactly (default 1)")
+    lat.add_argument("--drain", type=pos_float, default=10.0,
+                     help="at most this many seconds to wait for late deliveries (default 10)")
+
+    lim = sub.add_parser("limits", help="ramp registered clients until the server stops coping")
+    lim.add_argument("--max", type=pos_int, default=2000, help="stop at this many clients (default 2000)")
+    lim.add_argument("--step", type=pos_int, default=250, help="clients added per step (default 250)")
+    lim.add_argument("--deadline", type=pos_float, default=2.0,
+                     help="a probe broadcast slower than this many seconds fails the step (default 2)")
+    lim.add_argument("--connect-timeout", type=pos_float, default=5.0,
+                     help="a connect slower than this counts as a timeout (default 5)")
+    lim.add_argument("--time-limit", type=pos_float, default=300.0,
+                     help="give up the whole ramp after this many seconds (default 300)")
+
+    soak = sub.add_parser("soak", help="chat for a while with clients joining and leaving")
+    soak.add_argument("--clients", type=pos_int, default=20, help="clients in the room (default 20)")
+    soak.add_argument("--rate", type=pos_float, default=50.0,
+                      help="messages per second, all clients together (default 50)")
+    soak.add_argument("--duration", type=pos_float, default=10.0, help="seconds (default 10)")
+    soak.add_argument("--churn", type=float, default=2.0,
+                      help="leaves per second, each followed by a join (default 2; 0 = none)")
+    soak.add_argument("--abrupt", type=float, default=0.5,
+                      help="fraction of leaves done with a TCP reset instead of a close (default 0.5)")
+    soak.add_argument("--size", type=pos_int, default=64, help="payload bytes (default 64)")
+    soak.add_argument("--seed", type=int, default=1, help="random seed for who leaves (default 1)")
+
+    cal = sub.add_parser("calibrate", help="measure the instrument: its latency against a bare "
+                         "send-then-receive loop, and how many frames/s it can absorb")
+    cal.add_argument("--rounds", type=pos_int, default=3,
+                     help="alternating bare/generator rounds; medians are compared (default 3)")
+    cal.add_argument("--rate", type=pos_float, default=50.0,
+                     help="messages per second in the latency comparison (default 50)")
+    cal.add_argument("--seconds", type=pos_float, default=3.0,
+                     help="length of each round and of the absorb test (default 3)")
+    cal.add_argument("--absorb-clients", type=pos_int, default=4,
+                     help="receiving connections in the absorb test (default 4)")
+
+    for command in (lat, lim, soak, cal):
+        command.set_defaults(subparser=command)  # so target errors name the right usage
+        add_target_arguments(command)
+        command.add_argument("--json", metavar="FILE", default=None,
+                             help="write the results document (reports/FORMAT.md) to FILE")
+    return parser
+
+
+def _check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Cross-option checks argparse cannot express; one line, exit 2."""
+    if args.command == "latency":
+        if args.clients < 2 and not args.sweep:
+            parser.error("--clients must be at least 2: a broadcast needs a sender and a receiver")
+        if args.senders is not None and args.senders > max(args.sweep or [args.clients]):
+            parser.error(f"--senders {args.senders} is more than the clients there are")
+        if args.warmup < 0:
+            parser.error("--warmup must not be negative")
+    elif args.command == "limits" and args.step > args.max:
+        parser.error(f"--step {args.step} is larger than --max {args.max}")
+    elif args.command == "soak":
+        if args.clients < 2:
+            parser.error("--clients must be at least 2 for a soak")
+        if args.churn < 0:
+            parser.error("--churn must not be negative")
+        if not 0 <= args.abrupt <= 1:
+            parser.error("--abrupt is a fraction between 0 and 1")
+
+
+def _run(args: argparse.Namespace, target: Handle, console: Console) -> dict[str, Any]:
+    """Dispatch to the subcommand; return its results document."""
+    # Imported here so `chat-load --help` stays fast and a subcommand loads only what it uses.
+    if args.command == "latency":
+        from loadtest.latency import latency_command
+        kind, summary, records = latency_command(args, target, console)
+    elif args.command == "limits":
+        from loadtest.limits import limits_command
+        kind, summary, records = limits_command(args, target, console)
+    elif args.command == "soak":
+        from loadtest.soak import soak_command
+        kind, summary, records = soak_command(args, target, console)
+    else:
+        from loadtest.calibrate import calibrate_command
+        kind, summary, records = calibrate_command(args, target, console)
+    return make_document(kind, tool=tool_name(), summary=summary, records=records,
+                         target=target_info(target.label, target.address, args.server_cmd))
+
+
+def main(argv: Sequence[str] | None = None, console: Console | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _check(args.subparser, args)
+    spec = spec_from_args(args.subparser, args)
+    console = console or Console()
+    try:
+        with open_target(spec) as target:
+            doc = _run(args, target, console)
+    except TargetError as exc:
+        console.print(f"[bold red]chat-load:[/] target server unavailable: {exc}")
+        return 1
+    except KeyboardInterrupt:
+        console.print("[bold red]chat-load:[/] interrupted")
+        return 130
+    if args.json:
+        write_document(args.json, doc)
+    from loadtest.live import print_document
+    print_document(console, doc)
+    if args.json:
+        console.print(f"results written to {args.json}")
+    return 0 if doc["summary"].get("ok", True) and not doc["summary"].get("error") else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

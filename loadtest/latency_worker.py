@@ -1,0 +1,251 @@
+"""One generator process of ``chat-load latency``: its clients, its sends, its receipts.
+
+The coordinator (loadtest.latency) starts ``--procs`` of these and talks to
+each over a pipe:
+
+    worker -> ("connected", n)      its clients are connected and registered
+    worker -> ("ready", n)          ...and each has received the barrier message
+    coord  -> ("start", t0_ns)      the schedule's time zero (monotonic, system-wide)
+    worker -> ("progress", {...})   twice a second
+    worker -> ("result", {...})     once, at the end (or ("error", text))
+
+Receivers time each delivery in ``data_received`` against the stamp in the
+payload; the histograms travel back HDR-encoded so the coordinator merges
+them exactly.  The per-message fan-out (how many of this worker's receivers
+got message g and the slowest of them) travels back as arrays.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from array import array
+from multiprocessing.connection import Connection as Pipe
+from typing import Any
+
+from loadtest.payload import make_payload, parse_payload
+from loadtest.scenario import BARRIER_TEXT, LAG_TOLERANCE_NS, Scenario
+from loadtest.stats import LatencyHistogram, SenderTrack
+from reference.aclient import AsyncChatClient, connect_client
+from reference.protocol import Relay
+
+__all__ = ["worker_main"]
+
+_CONNECT_CONCURRENCY = 100
+_PROGRESS_EVERY_S = 0.5
+_YIELD_EVERY = 32  # sends between yields when behind schedule, so receivers still run
+
+
+class _Receipts:
+    """Everything this worker's receivers observed."""
+
+    def __init__(self, scenario: Scenario, receivers: list[int]) -> None:
+        self.scenario = scenario
+        self.latency = LatencyHistogram()
+        self.fan_count = array("i", bytes(4 * scenario.measured_count))
+        self.fan_max = array("q", bytes(8 * scenario.measured_count))
+        self.tracks: dict[int, list[SenderTrack]] = {
+            r: [SenderTrack(scenario.sent_count(s)) for s in range(scenario.senders)]
+            for r in receivers}
+        self.barrier_seen: set[int] = set()
+        self.unique = 0
+        self.measured_unique = 0
+        self.unexpected = 0
+        self.last_delivery_ns = time.monotonic_ns()
+
+    def callback(self, receiver: int) -> Any:
+        scenario = self.scenario
+        senders, warmup, total = scenario.senders, scenario.warmup_count, scenario.total
+        tracks = self.tracks[receiver]
+        record = self.latency.record_ns
+        fan_count, fan_max = self.fan_count, self.fan_max
+
+        def on_relay(relay: Relay) -> None:
+            now = time.monotonic_ns()
+            stamp = parse_payload(relay.text)
+            if stamp is None:
+                if relay.text == BARRIER_TEXT:
+                    self.barrier_seen.add(receiver)
+                else:
+                    self.unexpected += 1
+                return
+            sender, seq = stamp.sender, stamp.seq
+            g = seq * senders + sender
+            if not 0 <= sender < senders or sender == receiver or g >= total or seq < 0:
+                self.unexpected += 1
+                return
+            if not tracks[sender].add(seq):
+                return  # a duplicate: counted by the track, not timed
+            self.unique += 1
+            self.last_delivery_ns = now
+            if g >= warmup:
+                latency = now - stamp.sent_ns
+                record(latency)
+                i = g - warmup
+                fan_count[i] += 1
+                if latency > fan_max[i]:
+                    fan_max[i] = latency
+                self.measured_unique += 1
+
+        return on_relay
+
+
+async def _wait_for_start(ctl: Pipe) -> int:
+    loop = asyncio.get_running_loop()
+    started: asyncio.Future[int] = loop.create_future()
+
+    def readable() -> None:
+        message = ctl.recv()
+        if message[0] == "start" and not started.done():
+            started.set_result(int(message[1]))
+        elif message[0] == "stop" and not started.done():
+            started.set_exception(RuntimeError("stopped by the coordinator"))
+
+    loop.add_reader(ctl.fileno(), readable)
+    try:
+        return await started
+    finally:
+        loop.remove_reader(ctl.fileno())
+
+
+async def _connect_all(scenario: Scenario, ids: list[int],
+                       receipts: _Receipts) -> dict[int, AsyncChatClient]:
+    gate = asyncio.Semaphore(_CONNECT_CONCURRENCY)
+
+    async def one(i: int) -> tuple[int, AsyncChatClient]:
+        async with gate:
+            client = await connect_client(scenario.host, scenario.port, name=f"c{i}",
+                                          on_relay=receipts.callback(i),
+                                          timeout=scenario.connect_timeout)
+            return i, client
+
+    return dict(await asyncio.gather(*(one(i) for i in ids)))
+
+
+async def _barrier(scenario: Scenario, worker: int, clients: dict[int, AsyncChatClient],
+                   receipts: _Receipts, ctl: Pipe) -> int:
+    """Client 0 repeats the barrier until the coordinator says start."""
+    ctl.send(("connected", len(clients)))
+    waiting = {i for i in clients if i != 0}
+
+    async def repeat_barrier() -> None:
+        while True:
+            clients[0].send(BARRIER_TEXT)
+            await asyncio.sleep(0.1)
+
+    repeater = asyncio.create_task(repeat_barrier()) if 0 in clients else None
+    try:
+        deadline = time.monotonic() + scenario.connect_timeout
+        while not waiting <= receipts.barrier_seen:
+            if time.monotonic() > deadline:
+                missing = len(waiting - receipts.barrier_seen)
+                raise TimeoutError(f"{missing} of worker {worker}'s clients never received the "
+                                   f"barrier message within {scenario.connect_timeout:g} s "
+                                   "(not registered by the server?)")
+            await asyncio.sleep(0.02)
+        ctl.send(("ready", len(clients)))
+        return await asyncio.wait_for(_wait_for_start(ctl), scenario.connect_timeout * 3)
+    finally:
+        if repeater is not None:
+            repeater.cancel()
+
+
+async def _send_schedule(scenario: Scenario, worker: int, t0: int,
+                         clients: dict[int, AsyncChatClient], lag: LatencyHistogram,
+                         sent_by: dict[int, int]) -> int:
+    """Send this worker's share of the schedule; return how many went unsent."""
+    senders, size = scenario.senders, scenario.size
+    messages = scenario.own_messages(worker)
+    hard_stop = scenario.due_ns(t0, scenario.total) + int(scenario.drain_s * 1e9)
+    since_yield = 0
+    for done, g in enumerate(messages):
+        due = scenario.due_ns(t0, g)
+        now = time.monotonic_ns()
+        if due > now:
+            await asyncio.sleep((due - now) / 1e9)
+            now = time.monotonic_ns()
+            since_yield = 0
+        elif since_yield >= _YIELD_EVERY:
+            await asyncio.sleep(0)
+            since_yield = 0
+        if now > hard_stop:
+            return len(messages) - done
+        late = now - due
+        lag.record_ns(max(late, 0))
+        sender = g % senders
+        client = clients[sender]
+        if not client.is_open:
+            continue
+        # Stamp the real send time while on schedule (the loop's timer is only
+        # millisecond-precise); once we fall behind, stamp the scheduled time so
+        # our own lateness is charged, never hidden (coordinated omission).
+        stamp = now if late <= LAG_TOLERANCE_NS else due
+        client.send(make_payload(sender, g // senders, stamp, size))
+        sent_by[sender] = sent_by.get(sender, 0) + 1
+        since_yield += 1
+    return 0
+
+
+async def run_worker(scenario: Scenario, worker: int, ctl: Pipe) -> dict[str, Any]:
+    ids = scenario.clients_of(worker)
+    receipts = _Receipts(scenario, ids)
+    clients = await _connect_all(scenario, ids, receipts)
+    try:
+        t0 = await _barrier(scenario, worker, clients, receipts, ctl)
+        lag = LatencyHistogram()
+        sent_by: dict[int, int] = {}
+        expected = scenario.expected_deliveries(ids)
+
+        async def report_progress() -> None:
+            while True:
+                await asyncio.sleep(_PROGRESS_EVERY_S)
+                ctl.send(("progress", {"sent": sum(sent_by.values()), "delivered": receipts.unique}))
+
+        reporter = asyncio.create_task(report_progress())
+        await asyncio.sleep(max(0.0, (t0 - time.monotonic_ns()) / 1e9))
+        cpu0, wall0 = time.process_time(), time.monotonic()
+        unsent = await _send_schedule(scenario, worker, t0, clients, lag, sent_by)
+        cpu_s, wall_s = time.process_time() - cpu0, time.monotonic() - wall0
+        drain_until = time.monotonic() + scenario.drain_s
+        while receipts.unique < expected and time.monotonic() < drain_until:
+            idle_s = (time.monotonic_ns() - receipts.last_delivery_ns) / 1e9
+            if idle_s > scenario.idle_s:
+                break
+            await asyncio.sleep(0.01)
+        reporter.cancel()
+        disconnected = sorted({c.closed.result() for c in clients.values()
+                               if c.closed.done() and c.closed.result() != "closed"})
+    finally:
+        for client in clients.values():
+            client.close()
+    all_tracks = [t for tracks in receipts.tracks.values() for t in tracks]
+    return {
+        "worker": worker,
+        "clients": len(ids),
+        "sent_by": sent_by,
+        "unsent": unsent,
+        "unique": receipts.unique,
+        "measured_unique": receipts.measured_unique,
+        "duplicated": sum(t.duplicated for t in all_tracks),
+        "reordered": sum(t.reordered for t in all_tracks),
+        "unexpected": receipts.unexpected,
+        "disconnected": disconnected,
+        "latency_hist": receipts.latency.encode(),
+        "lag_hist": lag.encode(),
+        "fan_count": receipts.fan_count.tobytes(),
+        "fan_max": receipts.fan_max.tobytes(),
+        "cpu_percent": round(100.0 * cpu_s / wall_s, 1) if wall_s > 0 else 0.0,
+    }
+
+
+def worker_main(scenario: Scenario, worker: int, ctl: Pipe) -> None:
+    """Process entry point: run, then send ("result", ...) or ("error", text)."""
+    try:
+        result = asyncio.run(run_worker(scenario, worker, ctl))
+    except Exception as exc:  # report any failure in words rather than a silent exit
+        reason = str(exc) or type(exc).__name__
+        if isinstance(exc, ConnectionRefusedError):
+            reason = f"connection refused by {scenario.host}:{scenario.port}"
+        ctl.send(("error", f"worker {worker}: {reason}"))
+        return
+    ctl.send(("result", result))

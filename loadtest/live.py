@@ -1,0 +1,85 @@
+"""Rich live progress and the end-of-run summary for every ``chat-load`` subcommand.
+
+While a run goes on, :class:`LiveStatus` shows a progress bar and a few
+counters (refreshed four times a second from whatever the run last reported).
+At the end, :func:`print_document` renders the results document with the
+shared renderers in reports.render_load, so the terminal summary and
+``chat-report`` show the same numbers the same way, and adds the generator's
+bottleneck warning as a loud red panel.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import TracebackType
+from typing import Any
+
+from rich.console import Console, Group, RenderableType
+from rich.live import Live
+from rich.panel import Panel
+from rich.progress_bar import ProgressBar
+from rich.table import Table
+from rich.text import Text
+
+from reports.render_load import latency_renderables, limits_renderables, soak_renderables
+
+__all__ = ["LiveStatus", "print_document", "print_error"]
+
+_RENDERERS = {"latency": latency_renderables, "limits": limits_renderables, "soak": soak_renderables}
+
+
+class LiveStatus:
+    """A live panel: title, progress bar (done/total) and key-value counters."""
+
+    def __init__(self, console: Console, title: str) -> None:
+        self.console = console
+        self.title = title
+        self.done = 0.0
+        self.total = 1.0
+        self.fields: dict[str, Any] = {}
+        self._live = Live(self._render(), console=console, refresh_per_second=4, transient=True,
+                          redirect_stdout=False, redirect_stderr=False)
+
+    def update(self, done: float | None = None, total: float | None = None,
+               **fields: Any) -> None:
+        if done is not None:
+            self.done = done
+        if total is not None:
+            self.total = max(total, 1e-9)
+        self.fields.update(fields)
+        self._live.update(self._render())
+
+    def _render(self) -> RenderableType:
+        table = Table.grid(padding=(0, 2))
+        table.add_column(style="bold")
+        table.add_column()
+        for key, value in self.fields.items():
+            table.add_row(key, value if isinstance(value, Text) else str(value))
+        bar = ProgressBar(total=self.total, completed=min(self.done, self.total), width=50)
+        return Panel(Group(bar, table), title=self.title, title_align="left", expand=False)
+
+    def __enter__(self) -> LiveStatus:
+        self._live.start()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self._live.stop()
+
+
+def print_document(console: Console, doc: Mapping[str, Any]) -> None:
+    """The end-of-run summary of a results document, with loud generator warnings."""
+    for renderable in _RENDERERS[doc["kind"]](doc):
+        console.print(renderable)
+    warnings = [r["generator"]["warning"] for r in doc.get("records", [])
+                if isinstance(r.get("generator"), dict) and r["generator"].get("warning")]
+    for warning in dict.fromkeys(warnings):
+        console.print(Panel(Text(warning, style="bold"), title="WARNING", border_style="bold red",
+                            style="red"))
+    error = doc.get("summary", {}).get("error")
+    if error:
+        print_error(console, error)
+
+
+def print_error(console: Console, message: str) -> None:
+    console.print(Panel(Text(message), title="the run could not finish", border_style="red"))

@@ -1,0 +1,128 @@
+"""Latency histograms and per-sender delivery accounting for the load generators.
+
+* :class:`LatencyHistogram` wraps an HDR histogram (the ``hdrhistogram``
+  package) in microseconds: it records, summarises as the results format's
+  ``{p50, p90, p99, p99_9, max, mean, count}``, and round-trips through
+  ``encode()``/``decode()`` so histograms from several processes merge exactly.
+* :class:`SenderTrack` is one receiver's view of one sender's sequence
+  numbers: which arrived, how many twice, how many behind a later one.
+  Lost messages are what was expected but never arrived, counted at the end.
+
+Pure bookkeeping: no sockets, no clocks, no asyncio.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hdrh.histogram import HdrHistogram
+
+__all__ = ["LatencyHistogram", "SenderTrack", "merge_encoded", "summarise_tracks"]
+
+#: 1 us .. 100 s at three significant digits: covers a stalled server without clipping.
+_LOWEST_US = 1
+_HIGHEST_US = 100_000_000
+_SIGNIFICANT_DIGITS = 3
+PERCENTILES = {"p50": 50.0, "p90": 90.0, "p99": 99.0, "p99_9": 99.9}
+
+
+class LatencyHistogram:
+    """An HDR histogram of latencies in microseconds."""
+
+    __slots__ = ("clipped", "hist")
+
+    def __init__(self) -> None:
+        self.hist = HdrHistogram(_LOWEST_US, _HIGHEST_US, _SIGNIFICANT_DIGITS)
+        self.clipped = 0  # values above the histogram's range, recorded as its maximum
+
+    def record_ns(self, ns: int) -> None:
+        """Record one latency given in nanoseconds (negative clock skew counts as 0)."""
+        us = ns // 1000
+        if us < _LOWEST_US:
+            us = _LOWEST_US
+        elif us > _HIGHEST_US:
+            us = _HIGHEST_US
+            self.clipped += 1
+        self.hist.record_value(us)
+
+    @property
+    def count(self) -> int:
+        return int(self.hist.get_total_count())
+
+    def summary(self) -> dict[str, Any]:
+        """The results format's latency block; all None when nothing was recorded."""
+        if self.count == 0:
+            return {**{k: None for k in PERCENTILES}, "max": None, "mean": None, "count": 0}
+        out: dict[str, Any] = {k: int(self.hist.get_value_at_percentile(p))
+                               for k, p in PERCENTILES.items()}
+        out["max"] = int(self.hist.get_max_value())
+        out["mean"] = round(float(self.hist.get_mean_value()), 1)
+        out["count"] = self.count
+        return out
+
+    def encode(self) -> str:
+        """Base64 text of the compressed histogram (HdrHistogram's own encoding)."""
+        raw = self.hist.encode()
+        return raw.decode("ascii") if isinstance(raw, bytes) else str(raw)
+
+    def add_encoded(self, encoded: str) -> None:
+        """Merge a histogram produced by :meth:`encode` (exactly, bucket by bucket)."""
+        if encoded:
+            self.hist.decode_and_add(encoded)
+
+    def add(self, other: LatencyHistogram) -> None:
+        self.hist.add(other.hist)
+        self.clipped += other.clipped
+
+
+def merge_encoded(encoded: list[str]) -> LatencyHistogram:
+    """One histogram holding every value of the encoded ones."""
+    merged = LatencyHistogram()
+    for text in encoded:
+        merged.add_encoded(text)
+    return merged
+
+
+class SenderTrack:
+    """What one receiver got from one sender, by sequence number."""
+
+    __slots__ = ("duplicated", "high", "reordered", "seen", "unique")
+
+    def __init__(self, expected: int = 0) -> None:
+        self.seen = bytearray(expected)
+        self.high = -1         # highest sequence number received so far
+        self.unique = 0
+        self.duplicated = 0
+        self.reordered = 0     # arrived after a higher sequence number from the same sender
+
+    def add(self, seq: int) -> bool:
+        """Account for one delivery; True if it is the first copy of ``seq``."""
+        seen = self.seen
+        if seq >= len(seen):
+            seen.extend(bytes(seq + 1 - len(seen) + 64))
+        if seen[seq]:
+            self.duplicated += 1
+            return False
+        seen[seq] = 1
+        self.unique += 1
+        if seq < self.high:
+            self.reordered += 1
+        else:
+            self.high = seq
+        return True
+
+    def missing_below(self, end: int, start: int = 0) -> int:
+        """How many of ``start .. end-1`` never arrived."""
+        if end <= start:
+            return 0
+        # Past the end of ``seen`` nothing arrived, so the short slice is right.
+        return (end - start) - sum(self.seen[start:end])
+
+
+def summarise_tracks(tracks: list[SenderTrack]) -> dict[str, int]:
+    """Totals of unique deliveries, duplicates and reorderings over many tracks."""
+    return {
+        "unique": sum(t.unique for t in tracks),
+        "duplicated": sum(t.duplicated for t in tracks),
+        "reordered": sum(t.reordered for t in tracks),
+    }

@@ -1,0 +1,193 @@
+"""An asyncio chat client on the shared codec, for many connections in one process.
+
+The blocking :class:`reference.client.ChatClient` is one socket per call site;
+load generators need thousands of connections in one event loop.  This is the
+same codec (``reference.protocol.Connection``) driven by an asyncio protocol::
+
+    client = await connect_client("127.0.0.1", 1234, name="ana",
+                                  on_relay=lambda relay: print(relay.text))
+    client.send("hello")
+    client.abort()                      # RST; client.close() sends a FIN
+
+``on_relay`` is called synchronously from ``data_received`` for every relay,
+so a receiver can timestamp a delivery as close to the socket as asyncio
+allows.  ``closed`` is a future that resolves, with a plain-words reason, when
+the connection ends for any cause.  Nothing here waits without a timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import struct
+from collections.abc import Callable
+
+from reference.protocol import (
+    DEFAULT_MAX_PAYLOAD,
+    NEED_DATA,
+    Connection,
+    ConnectionClosed,
+    Message,
+    Register,
+    Relay,
+    RemoteProtocolError,
+    Role,
+)
+
+__all__ = ["AsyncChatClient", "connect_client", "open_socket"]
+
+#: Linux's IP_BIND_ADDRESS_NO_PORT: bind a source address but leave the port
+#: choice to connect(), so ports are unique per 4-tuple, not per source address.
+_IP_BIND_ADDRESS_NO_PORT = getattr(socket, "IP_BIND_ADDRESS_NO_PORT", 24)
+
+RelayCallback = Callable[[Relay], None]
+
+
+class AsyncChatClient(asyncio.Protocol):
+    """One connection: codec, transport, and a future that says why it closed."""
+
+    def __init__(self, on_relay: RelayCallback | None = None,
+                 max_payload: int = DEFAULT_MAX_PAYLOAD) -> None:
+        self.conn = Connection(Role.CLIENT, max_payload=max_payload)
+        self.on_relay = on_relay
+        self.transport: asyncio.Transport | None = None
+        self.closed: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self.relays_received = 0
+        self.error: RemoteProtocolError | None = None
+
+    # -- asyncio.Protocol -------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        conn = self.conn
+        conn.receive_data(data)
+        on_relay = self.on_relay
+        try:
+            while True:
+                event = conn.next_event()
+                if event is NEED_DATA:
+                    return
+                if type(event) is Relay:
+                    self.relays_received += 1
+                    if on_relay is not None:
+                        on_relay(event)
+        except RemoteProtocolError as exc:
+            # The server broke the protocol: nothing later on this stream can be trusted.
+            self.error = exc
+            self._finish(f"protocol error from the server: {exc}")
+            self.abort()
+
+    def eof_received(self) -> bool:
+        self.conn.receive_data(b"")
+        reason = "closed by the server"
+        try:
+            while not isinstance(self.conn.next_event(), ConnectionClosed):
+                pass  # relays completed by the last bytes were delivered already
+        except RemoteProtocolError:
+            reason = "closed by the server in the middle of a frame"
+        self._finish(reason)
+        return False  # let asyncio close our side too
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if exc is None:
+            self._finish("closed")
+        elif isinstance(exc, ConnectionResetError):
+            self._finish("reset by the server")
+        else:
+            self._finish(f"connection error: {exc}")
+
+    def _finish(self, reason: str) -> None:
+        if not self.closed.done():
+            self.closed.set_result(reason)
+
+    # -- sending ----------------------------------------------------------------
+    def register(self, name: str) -> None:
+        self._write(self.conn.send(Register(name)))
+
+    def send(self, text: str) -> None:
+        self._write(self.conn.send(Message(text)))
+
+    def send_raw(self, data: bytes) -> None:
+        self._write(data)
+
+    def _write(self, data: bytes) -> None:
+        # transport.write never blocks: bytes the kernel will not take yet wait
+        # in user space, so an open-loop sender is never paced by the server.
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(data)
+
+    @property
+    def name(self) -> str | None:
+        return self.conn.name
+
+    @property
+    def is_open(self) -> bool:
+        return not self.closed.done() and self.transport is not None \
+            and not self.transport.is_closing()
+
+    @property
+    def write_buffer_size(self) -> int:
+        return self.transport.get_write_buffer_size() if self.transport else 0
+
+    # -- closing ----------------------------------------------------------------
+    def close(self) -> None:
+        """Close cleanly (FIN after the buffered bytes are written)."""
+        if self.transport is not None:
+            self.transport.close()
+
+    def abort(self) -> None:
+        """Close abruptly with a TCP RST (SO_LINGER with a zero timeout)."""
+        if self.transport is None:
+            return
+        sock = self.transport.get_extra_info("socket")
+        if sock is not None:
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            except OSError:
+                pass
+        self.transport.abort()
+
+
+def open_socket(host: str, source_host: str | None = None) -> socket.socket:
+    """A non-blocking TCP socket, bound to ``source_host`` (port chosen at connect)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setblocking(False)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if source_host is not None:
+            try:
+                sock.setsockopt(socket.IPPROTO_IP, _IP_BIND_ADDRESS_NO_PORT, 1)
+            except OSError:
+                pass  # not Linux: bind() picks the port, which still works below ~28k
+            sock.bind((source_host, 0))
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+async def connect_client(host: str, port: int, *, name: str | None = None,
+                         on_relay: RelayCallback | None = None,
+                         source_host: str | None = None, timeout: float = 5.0,
+                         max_payload: int = DEFAULT_MAX_PAYLOAD) -> AsyncChatClient:
+    """Connect (from ``source_host`` if given) and, if ``name`` is given, register.
+
+    Raises the OSError of the failed connect (ConnectionRefusedError,
+    EMFILE, EADDRNOTAVAIL, ...) or TimeoutError after ``timeout`` seconds.
+    """
+    loop = asyncio.get_running_loop()
+    sock = open_socket(host, source_host)
+    try:
+        async with asyncio.timeout(timeout):
+            await loop.sock_connect(sock, (host, port))
+            _, client = await loop.create_connection(
+                lambda: AsyncChatClient(on_relay, max_payload), sock=sock)
+    except BaseException:
+        sock.close()
+        raise
+    if name is not None:
+        client.register(name)
+    return client
