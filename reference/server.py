@@ -404,7 +404,8 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, server_class: type[ChatServer] = ChatServer) -> int:
+    """The ``chat-server`` command; ``server_class`` lets test servers reuse this CLI."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=args.log_level, stream=sys.stderr,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
@@ -415,7 +416,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if new != old:
         log.debug("raised the open-file limit from %d to %d", old, new)
     try:
-        server = ChatServer(config)
+        server = server_class(config)
     except OSError as exc:
         reason = os.strerror(exc.errno) if exc.errno else str(exc)
         print(f"chat-server: cannot listen on {config.host}:{config.port}: {reason}", file=sys.stderr)

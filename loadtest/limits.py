@@ -1,0 +1,270 @@
+"""``chat-load limits``: ramp registered clients until the server stops coping, and say why.
+
+Each step connects and registers ``--step`` more clients (all in one asyncio
+loop), then checks the room still works: a probe client broadcasts a stamped
+message that a second probe client must receive within ``--deadline``.  The
+ramp stops at the first step that fails, and the summary names the cause in
+plain words (reports/FORMAT.md ``limits``):
+
+* ``server-died``: the server process exited, with its last stderr line;
+* ``connection-refused``: connects refused, or accepted and closed at once;
+* ``connect-timeout``: connects not answered in time (a full backlog);
+* ``own-fd-limit``: *we* ran out of file descriptors (we raise our soft
+  limit to the hard limit first, and say so);
+* ``ephemeral-ports``: no local port left for a new connection (we spread
+  source addresses over 127.0.0.x when the target is on loopback);
+* ``latency-deadline``: the probe broadcast came late or not at all;
+* ``reached-max``: nothing failed up to ``--max``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import math
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from loadtest.live import LiveStatus
+from loadtest.payload import make_payload, parse_payload
+from reference.aclient import AsyncChatClient, connect_client
+from reference.protocol import Relay
+from reference.server import raise_fd_limit
+from reference.target import SpawnedServer
+
+__all__ = ["LimitsPlan", "limits_command", "run_limits"]
+
+#: File descriptors we keep for ourselves (probes, pipes, the event loop, logs).
+_FD_RESERVE = 32
+_PROBE_SENDER = 0  # the stamp's sender id for probe broadcasts
+
+
+@dataclass(frozen=True)
+class LimitsPlan:
+    host: str
+    port: int
+    max: int
+    step: int
+    deadline_s: float = 2.0
+    connect_timeout: float = 5.0
+    time_limit_s: float = 300.0
+    concurrency: int = 200
+
+
+def source_addresses(host: str, clients: int) -> list[str | None]:
+    """Loopback source addresses enough for ``clients`` connections to one port."""
+    if not host.startswith("127."):
+        return [None]
+    try:
+        low, high = map(int, Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+        ports = high - low + 1
+    except (OSError, ValueError):
+        ports = 28_000
+    needed = max(1, math.ceil(clients / (ports * 0.9)))
+    return [f"127.0.0.{i}" for i in range(1, min(needed, 254) + 1)]
+
+
+def _classify(exc: BaseException) -> tuple[str, str]:
+    """A failed connect as (cause code, plain words)."""
+    if isinstance(exc, TimeoutError):
+        return "connect-timeout", "connects were not answered in time (the server's backlog is full?)"
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection-refused", "the server refused new connections"
+    if isinstance(exc, OSError) and exc.errno in (errno.EMFILE, errno.ENFILE):
+        return "own-fd-limit", f"the generator ran out of file descriptors ({exc.strerror})"
+    if isinstance(exc, OSError) and exc.errno in (errno.EADDRNOTAVAIL, errno.EADDRINUSE):
+        return "ephemeral-ports", f"no local port left for a new connection ({exc.strerror})"
+    if isinstance(exc, ConnectionError):
+        return "connection-refused", f"the server dropped new connections ({exc})"
+    return "connection-refused", f"connect failed: {exc}"
+
+
+class _Room:
+    """The clients we hold, and the probe pair that checks the room still works."""
+
+    def __init__(self, plan: LimitsPlan) -> None:
+        self.plan = plan
+        self.clients: list[AsyncChatClient] = []
+        self.sources = source_addresses(plan.host, plan.max)
+        self.probe_id = 0
+        self.probe_received: dict[int, int] = {}  # probe id -> monotonic ns at the probe receiver
+        self.tx: AsyncChatClient | None = None
+        self.rx: AsyncChatClient | None = None
+
+    def _on_probe(self, relay: Relay) -> None:
+        stamp = parse_payload(relay.text)
+        if stamp is not None and stamp.sender == _PROBE_SENDER:
+            self.probe_received.setdefault(stamp.seq, time.monotonic_ns())
+
+    async def open_probes(self) -> None:
+        host, port, timeout = self.plan.host, self.plan.port, self.plan.connect_timeout
+        self.tx = await connect_client(host, port, name="probe-tx", timeout=timeout)
+        self.rx = await connect_client(host, port, name="probe-rx", timeout=timeout,
+                                       on_relay=self._on_probe)
+        # Both registered once one probe gets through; repeat, as joins race the first send.
+        for _ in range(int(timeout / 0.1)):
+            if await self.probe(0.1) is not None:
+                return
+        raise TimeoutError(f"the probe pair could not exchange a message within {timeout:g} s")
+
+    async def probe(self, deadline_s: float) -> float | None:
+        """Broadcast one probe; seconds until the probe receiver had it, or None."""
+        assert self.tx is not None
+        self.probe_id += 1
+        probe_id, sent = self.probe_id, time.monotonic_ns()
+        self.tx.send(make_payload(_PROBE_SENDER, probe_id, sent))
+        end = time.monotonic() + deadline_s
+        while probe_id not in self.probe_received and time.monotonic() < end:
+            await asyncio.sleep(0.002)
+        got = self.probe_received.get(probe_id)
+        return None if got is None else (got - sent) / 1e9
+
+    async def unreached(self, deadline_s: float) -> int:
+        """Wait until every held client has had a broadcast; how many never had one.
+
+        A client only counts as registered once the server relays to it, so
+        this turns "we sent a username" into "the server has us".  A client
+        whose name the server read just after the probe misses that probe, so
+        the probe is repeated while some are waiting.
+        """
+        assert self.tx is not None
+        end, repeat_at = time.monotonic() + deadline_s, 0.0
+        while True:
+            waiting = sum(1 for c in self.clients if c.relays_received == 0 and not c.closed.done())
+            now = time.monotonic()
+            if not waiting or now > end:
+                return waiting
+            if now > repeat_at:
+                self.probe_id += 1
+                self.tx.send(make_payload(_PROBE_SENDER, self.probe_id, time.monotonic_ns()))
+                repeat_at = now + 0.25
+            await asyncio.sleep(0.01)
+
+    async def add(self, count: int) -> list[BaseException]:
+        """Connect and register ``count`` more clients; return the failures."""
+        gate = asyncio.Semaphore(self.plan.concurrency)
+        first = len(self.clients)
+
+        async def one(i: int) -> AsyncChatClient:
+            async with gate:
+                return await connect_client(self.plan.host, self.plan.port, name=f"load{i}",
+                                            source_host=self.sources[i % len(self.sources)],
+                                            timeout=self.plan.connect_timeout)
+
+        results = await asyncio.gather(*(one(first + i) for i in range(count)), return_exceptions=True)
+        self.clients.extend(r for r in results if isinstance(r, AsyncChatClient))
+        return [r for r in results if isinstance(r, BaseException)]
+
+    def closed_by_server(self) -> Counter[str]:
+        reasons: Counter[str] = Counter()
+        for c in [*self.clients, self.tx, self.rx]:
+            if c is not None and c.closed.done():
+                reasons[c.closed.result()] += 1
+        return reasons
+
+    @property
+    def registered(self) -> int:
+        probes = sum(1 for c in (self.tx, self.rx) if c is not None and not c.closed.done())
+        return probes + sum(1 for c in self.clients if not c.closed.done())
+
+    async def close(self) -> None:
+        for c in [*self.clients, self.tx, self.rx]:
+            if c is not None:
+                c.abort()  # RST: 10,000 FIN handshakes would only slow the teardown
+        await asyncio.sleep(0)
+
+
+def _failure(room: _Room, errors: list[BaseException], closed: Counter[str],
+             probe_s: float | None, target: Any, unreached: int = 0) -> tuple[str, str] | None:
+    """The step's failure as (cause, plain words), or None if the step was healthy."""
+    if isinstance(target, SpawnedServer) and not target.is_alive():
+        return "server-died", target.describe_exit() or "the server process exited"
+    if errors:
+        causes = Counter(_classify(e) for e in errors)
+        (cause, words), n = causes.most_common(1)[0]
+        return cause, f"{words}: {n} of this step's connects failed"
+    if closed:
+        detail = ", ".join(f"{n} {reason}" for reason, n in closed.most_common())
+        return "connection-refused", f"the server closed connections it had accepted ({detail})"
+    if probe_s is None:
+        return "latency-deadline", f"the probe broadcast did not arrive within {room.plan.deadline_s:g} s"
+    if probe_s > room.plan.deadline_s:
+        return "latency-deadline", (f"the probe broadcast took {probe_s * 1000:.0f} ms, past the "
+                                    f"{room.plan.deadline_s:g} s deadline")
+    if unreached:
+        return "latency-deadline", (f"{unreached} connected clients received no broadcast within "
+                                    f"{room.plan.deadline_s:g} s (not registered by the server?)")
+    return None
+
+
+async def run_limits(plan: LimitsPlan, target: Any, status: LiveStatus,
+                     fd_note: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    room = _Room(plan)
+    records: list[dict[str, Any]] = []
+    started = time.monotonic()
+    cause, detail = "reached-max", f"{plan.max:,} clients registered and the room still worked"
+    try:
+        await room.open_probes()
+        while room.registered < plan.max:
+            if time.monotonic() - started > plan.time_limit_s:
+                cause, detail = "time-limit", f"the ramp ran out of its {plan.time_limit_s:g} s"
+                break
+            want = min(plan.max, (len(records) + 1) * plan.step)
+            status.update(done=room.registered, phase=f"connecting up to {want:,}")
+            errors = await room.add(max(0, want - room.registered))
+            probe_s = None if errors else await room.probe(plan.deadline_s)
+            unreached = await room.unreached(plan.deadline_s) if probe_s is not None else 0
+            await asyncio.sleep(0.05)  # let refusals (accept-then-close) reach us
+            failure = _failure(room, errors, room.closed_by_server(), probe_s, target, unreached)
+            elapsed = round(time.monotonic() - started, 2)
+            records.append({"clients": room.registered, "healthy": failure is None,
+                            "probe_latency_ms": None if probe_s is None else round(probe_s * 1000, 2),
+                            "elapsed_s": elapsed, "note": failure[1] if failure else ""})
+            status.update(done=room.registered, healthy=f"{_highest(records):,}",
+                          probe=f"{records[-1]['probe_latency_ms']} ms", elapsed=f"{elapsed:.1f} s")
+            if failure:
+                cause, detail = failure
+                break
+    except (OSError, TimeoutError) as exc:
+        cause, detail = _classify(exc)
+        if isinstance(target, SpawnedServer) and not target.is_alive():
+            cause, detail = "server-died", target.describe_exit()
+        detail = f"before the ramp started: {detail}"
+    finally:
+        await room.close()
+    summary = {"highest_healthy": _highest(records), "cause": cause, "cause_detail": detail,
+               "max": plan.max, "step": plan.step, "elapsed_s": round(time.monotonic() - started, 2),
+               "fd_limit": _soft_fd_limit(), "fd_note": fd_note,
+               "source_addresses": [s or "default" for s in room.sources]}
+    return records, summary
+
+
+def _highest(records: list[dict[str, Any]]) -> int:
+    return max((r["clients"] for r in records if r["healthy"]), default=0)
+
+
+def _soft_fd_limit() -> int:
+    import resource
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def limits_command(args: Any, target: Any, console: Console) -> tuple[str, dict[str, Any],
+                                                                     list[dict[str, Any]]]:
+    old, new = raise_fd_limit()
+    fd_note = (f"raised the generator's open-file limit from {old:,} to its hard limit {new:,}"
+               if new != old else f"the generator's open-file limit is {new:,} (already at the hard limit)")
+    if new < args.max + _FD_RESERVE:
+        fd_note += f"; that stops the ramp near {new - _FD_RESERVE:,} clients"
+    console.print(fd_note)
+    plan = LimitsPlan(host=target.address[0], port=target.address[1], max=args.max, step=args.step,
+                      deadline_s=args.deadline, connect_timeout=args.connect_timeout,
+                      time_limit_s=args.time_limit)
+    with LiveStatus(console, f"chat-load limits against {target.label}") as status:
+        status.update(done=0, total=plan.max, phase="opening the probe pair")
+        records, summary = asyncio.run(run_limits(plan, target, status, fd_note))
+    return "limits", summary, records
