@@ -17,6 +17,7 @@ import os
 import re
 import select
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -178,6 +179,23 @@ def test_dark_theme_switches_colours(window: ChatWindow) -> None:
     assert window.dark.get()
 
 
+def test_history_keeps_a_reader_who_scrolled_up_in_place(server: tuple[str, int],
+                                                         window: ChatWindow) -> None:
+    with ChatClient.connect(*server, name="chatty") as chatty:
+        for i in range(60):
+            chatty.send(f"line {i}")
+        pump_until(window.root, lambda: "line 59" in window.history_text(), "60 lines shown")
+        assert window.history.yview()[1] == 1.0  # followed the new lines to the bottom
+        window.history.yview_moveto(0.0)          # the reader scrolls up to reread
+        chatty.send("one more")
+        pump_until(window.root, lambda: "one more" in window.history_text(), "new line shown")
+        assert window.history.yview()[0] == 0.0   # not yanked down
+        window.entry.insert(0, "my own line")
+        window.send_entry()
+        window.root.update()
+        assert window.history.yview()[1] == 1.0  # one's own line brings the view down
+
+
 def test_closing_the_window_hangs_up_cleanly(display: str, server: tuple[str, int]) -> None:
     root = tk.Tk(screenName=display)
     win = ChatWindow(root, ChatModel())
@@ -276,7 +294,7 @@ def test_command_line_connects_straight_away_and_sends_typed_lines(display: str,
                 proc.communicate(timeout=5)
 
 
-def test_demo_is_one_command_and_cleans_up(display: str) -> None:
+def test_demo_is_one_command_and_cleans_up_on_sigterm(display: str) -> None:
     proc = run_client(display, "--demo", "--bots", "2")
     try:
         assert proc.stdout is not None
@@ -288,8 +306,10 @@ def test_demo_is_one_command_and_cleans_up(display: str) -> None:
         with ChatClient.connect(host, int(port), name="observer") as observer:
             relay = observer.receive(timeout=WAIT)  # the bots talk every few seconds
             assert relay.sender in ("ana", "ben")
-            xid = find_window(display, "^Chat: teacher @")
-            quit_with_ctrl_q(display, proc, xid)
+            find_window(display, "^Chat: teacher @")
+            proc.send_signal(signal.SIGTERM)  # as a desktop session's logout would
+            _, err = proc.communicate(timeout=WAIT)
+            assert proc.returncode == 0, err
         with pytest.raises(OSError):  # the demo's server went with the window
             ChatClient.connect(host, int(port), name="late", timeout=2.0).close()
     finally:
