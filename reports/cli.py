@@ -1,0 +1,232 @@
+"""chat-report: show, export, compare and matrix results files; run the scorecard.
+
+    chat-report show FILE...                  the terminal report of each file
+    chat-report html FILE... -o report.html   the same report, with plots, as one HTML file
+    chat-report compare OLD NEW [--threshold PERCENT]
+                                              regression table; exit 1 past the threshold
+    chat-report matrix FILE... [-o m.html]    conformance cases by servers
+    chat-report scorecard [--server HOST:PORT | --server-cmd CMD] [--out DIR]
+                                              conformance + latency sweep + limits -> DIR
+
+FILE may be a chat-harness results document, pytest-benchmark JSON, or locust
+JSON/CSV output.  Exit statuses: 0 fine, 1 failures or regressions found,
+2 bad usage or unreadable input, 3 target server unavailable (scorecard).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import shutil
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.text import Text
+
+from reference.target import TargetError, add_target_arguments, spec_from_args
+from reports.compare import compare_documents
+from reports.html import RecordedReport
+from reports.loaders import load_any
+from reports.matrix import matrix_renderables
+from reports.plots import plots_for
+from reports.render_bench import renderables_for
+from reports.results import ResultsError
+from reports.scorecard import ScorecardConfig, Step, StepOutcome, run_scorecard
+from reports.scorecard_report import STEP_STYLES, headline, write_scorecard_report
+
+__all__ = ["build_parser", "main"]
+
+EXIT_OK, EXIT_FAILURES, EXIT_USAGE, EXIT_UNAVAILABLE = 0, 1, 2, 3
+
+
+def _percent(text: str) -> float:
+    """'25' or '25%' -> 0.25; argparse turns the ValueError into a usage error."""
+    value = float(text.strip().rstrip("%"))
+    if not 0 < value < 10_000:
+        raise ValueError(text)
+    return value / 100.0
+
+
+_percent.__name__ = "percentage"  # argparse names the type in its error message
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise ValueError(text)
+    return value
+
+
+_positive_int.__name__ = "positive integer"
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise ValueError(text)
+    return value
+
+
+_positive_float.__name__ = "positive number"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="chat-report", description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    show = sub.add_parser("show", help="print the terminal report of results files")
+    show.add_argument("files", nargs="+", metavar="FILE")
+
+    html = sub.add_parser("html", help="write results files as one standalone HTML report with plots")
+    html.add_argument("files", nargs="+", metavar="FILE")
+    html.add_argument("-o", "--output", metavar="OUT.html", default="report.html",
+                      help="where to write the HTML (default %(default)s)")
+
+    compare = sub.add_parser("compare", help="compare two bench or latency results; exit 1 on regression")
+    compare.add_argument("old", metavar="OLD")
+    compare.add_argument("new", metavar="NEW")
+    compare.add_argument("--threshold", metavar="PERCENT", type=_percent, default=None,
+                         help="how much worse counts as a regression (default: 50%% for benchmarks, "
+                              "normalised by calibration as the bench gate does; 25%% for latency)")
+
+    matrix = sub.add_parser("matrix", help="conformance cases by servers, from several conformance results")
+    matrix.add_argument("files", nargs="+", metavar="FILE")
+    matrix.add_argument("-o", "--output", metavar="OUT.html", default=None, help="also write it as HTML")
+
+    card = sub.add_parser("scorecard", help="run conformance, a latency sweep and the limits probe "
+                                            "against one server; write the reports into --out")
+    add_target_arguments(card)
+    card.add_argument("--out", metavar="DIR", type=Path, default=Path("scorecard"),
+                      help="output folder for report.txt, report.html and the JSON (default %(default)s)")
+    card.add_argument("--sweep", metavar="N,N,...", default="2,10,50",
+                      help="client counts of the latency sweep (default %(default)s)")
+    card.add_argument("--duration", metavar="SECONDS", type=_positive_float, default=3.0,
+                      help="seconds measured per latency scenario (default %(default)s)")
+    card.add_argument("--limits-max", metavar="N", type=_positive_int, default=2000,
+                      help="most clients the limits probe tries (default %(default)s)")
+    card.add_argument("--limits-step", metavar="N", type=_positive_int, default=250,
+                      help="clients added per limits step (default %(default)s)")
+    for name, subparser in sub.choices.items():
+        # Errors in a subcommand's input are reported with that subcommand's usage line.
+        subparser.set_defaults(handler=_COMMANDS[name], subparser=subparser)
+    return parser
+
+
+def _load_all(parser: argparse.ArgumentParser, files: Sequence[str]) -> list[dict[str, Any]]:
+    try:
+        return [load_any(path) for path in files]
+    except ResultsError as exc:
+        parser.error(str(exc))
+
+
+def _report_console(file: Any = None) -> Console:
+    """The recording console: the terminal's width, kept between 100 and 130 columns."""
+    width = min(max(shutil.get_terminal_size((110, 24)).columns, 100), 130)
+    return Console(record=True, width=width, file=file)
+
+
+def _terminal_console() -> Console:
+    """Plain output console; at least 100 columns wide so tables stay readable in a pipe."""
+    return Console(width=max(shutil.get_terminal_size((110, 24)).columns, 100))
+
+
+def _cmd_show(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    console = _terminal_console()
+    for doc in _load_all(parser, args.files):
+        for renderable in renderables_for(doc):
+            console.print(renderable)
+        console.print()
+    return EXIT_OK
+
+
+def _cmd_html(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    docs = _load_all(parser, args.files)
+    report = RecordedReport(_report_console(io.StringIO()), title="chat-harness report")
+    for doc in docs:
+        report.add(renderables_for(doc), plots_for(doc))
+    out = report.save_html(args.output)
+    print(f"wrote {out} ({len(docs)} results, {report.plot_count} plots)")
+    return EXIT_OK
+
+
+def _cmd_compare(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    old, new = _load_all(parser, [args.old, args.new])
+    try:
+        renderables, regressed = compare_documents(old, new, args.threshold)
+    except ResultsError as exc:
+        parser.error(str(exc))
+    console = _terminal_console()
+    for renderable in renderables:
+        console.print(renderable)
+    return EXIT_FAILURES if regressed else EXIT_OK
+
+
+def _cmd_matrix(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    docs = _load_all(parser, args.files)
+    try:
+        renderables = matrix_renderables(docs, args.files)
+    except ResultsError as exc:
+        parser.error(str(exc))
+    report = RecordedReport(_report_console(), title="chat-harness conformance matrix")
+    report.add(renderables)
+    if args.output:
+        print(f"wrote {report.save_html(args.output)}")
+    return EXIT_OK
+
+
+def _cmd_scorecard(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    spec = spec_from_args(parser, args)
+    if not all(part.strip().isdigit() and int(part) > 0 for part in args.sweep.split(",")):
+        parser.error(f"--sweep {args.sweep!r} is not a comma-separated list of client counts, e.g. 2,10,50")
+    config = ScorecardConfig(spec=spec, out_dir=args.out, sweep=args.sweep, duration_s=args.duration,
+                             limits_max=args.limits_max, limits_step=args.limits_step)
+    status = Console(stderr=True)
+    status.print(f"[bold]chat-harness scorecard[/] against {spec.label}; writing into {config.out_dir}/")
+    progress = Progress(SpinnerColumn(), TextColumn("[bold]{task.fields[step]}"),
+                        TextColumn("{task.description}", style="dim"), TimeElapsedColumn(),
+                        console=status, transient=True)
+    tasks: dict[str, Any] = {}
+
+    def on_start(step: Step) -> None:
+        tasks[step.name] = progress.add_task("starting", step=step.title, total=None)
+
+    def on_output(step: Step, line: str) -> None:
+        progress.update(tasks[step.name], description=line[:60])
+
+    def on_done(outcome: StepOutcome) -> None:
+        progress.remove_task(tasks[outcome.step.name])
+        status.print(Text.assemble("  ", (f"{outcome.status:<18}", STEP_STYLES.get(outcome.status, "")),
+                                   (f"{outcome.step.title}", "bold"), f" ({outcome.duration_s:.0f} s): ",
+                                   headline(outcome)))
+
+    try:
+        with progress:
+            run = run_scorecard(config, on_start=on_start, on_output=on_output, on_done=on_done)
+    except TargetError as exc:
+        print(f"chat-report scorecard: target unavailable: {exc}", file=sys.stderr)
+        return EXIT_UNAVAILABLE
+    write_scorecard_report(run, _report_console())
+    status.print(f"wrote {config.out_dir / 'report.txt'}, {config.out_dir / 'report.html'} and the JSON "
+                 f"results in {config.out_dir}/ ({run.duration_s:.0f} s)")
+    return run.exit_status
+
+
+_COMMANDS: dict[str, Callable[[argparse.ArgumentParser, argparse.Namespace], int]] = {
+    "show": _cmd_show, "html": _cmd_html, "compare": _cmd_compare, "matrix": _cmd_matrix,
+    "scorecard": _cmd_scorecard,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    return int(args.handler(args.subparser, args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
