@@ -117,7 +117,7 @@ def distribution_points(record: Mapping[str, Any]) -> list[tuple[float, float]]:
     encoded = record.get("latency_hist")
     if encoded:
         try:
-            from hdrh.histogram import HdrHistogram
+            from hdrh.histogram import HdrHistogram  # type: ignore[import-untyped]
 
             hist = HdrHistogram.decode(encoded.encode() if isinstance(encoded, str) else encoded)
             if hist.get_total_count() > 0:

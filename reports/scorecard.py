@@ -23,6 +23,7 @@ in the report with the end of its log; it never stops the other steps.
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import signal
@@ -262,7 +263,7 @@ def run_scorecard(config: ScorecardConfig, *,
             on_start(step)
             prefix = tools[step.tool] if tools is not None and step.tool in tools else resolve_tool(step.tool)
             outcome = run_step(step, prefix, _target_args(spec, handle), config.out_dir,
-                               lambda line, step=step: on_output(step, line))
+                               functools.partial(on_output, step))
             if handle is not None and not handle.is_alive():
                 outcome.target_note = _recover(handle)
             run.outcomes.append(outcome)
