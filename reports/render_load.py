@@ -121,8 +121,10 @@ def latency_renderables(doc: Document) -> list[RenderableType]:
                          f"  (lost {fmt_count(summary.get('lost'))}, duplicated "
                          f"{fmt_count(summary.get('duplicated'))}, reordered "
                          f"{fmt_count(summary.get('reordered'))})")
-    out: list[RenderableType] = [document_header(doc, "Latency"), line, latency_load_table(doc),
-                                 latency_table(doc)]
+    out: list[RenderableType] = [document_header(doc, "Latency"), line]
+    if summary.get("error"):
+        out.append(Text(f"The run did not finish: {summary['error']}", style="bold red"))
+    out.extend([latency_load_table(doc), latency_table(doc)])
     out.extend(_generator_warnings(doc))
     return out
 
@@ -140,7 +142,7 @@ def limits_renderables(doc: Document) -> list[RenderableType]:
         ("ramp", f"up to {fmt_count(summary.get('max'))} clients "
                  f"in steps of {fmt_count(summary.get('step'))}"),
         ("took", fmt_seconds(summary.get("elapsed_s"))),
-        ("generator fd limit", fmt_count(summary.get("fd_limit"))),
+        ("generator fd limit", str(summary.get("fd_note") or fmt_count(summary.get("fd_limit")))),
     ])
     steps = Table(title="Ramp steps", title_justify="left", expand=False)
     steps.add_column("clients", justify="right")
