@@ -54,8 +54,10 @@ def connect_model(address: tuple[str, int], name: str) -> ChatModel:
     return model
 
 
-def chat_threads() -> list[str]:
-    return [t.name for t in threading.enumerate() if t.name.startswith("chat-")]
+def session_threads(before: set[threading.Thread]) -> list[str]:
+    """ChatSession threads started since ``before`` that are still running."""
+    return [t.name for t in set(threading.enumerate()) - before
+            if t.name.startswith(("chat-reader-", "chat-writer-"))]
 
 
 def test_model_sends_to_and_receives_from_a_headless_client(server: tuple[str, int]) -> None:
@@ -72,14 +74,16 @@ def test_model_sends_to_and_receives_from_a_headless_client(server: tuple[str, i
 
 
 def test_user_disconnect_is_reported_and_threads_end(server: tuple[str, int]) -> None:
+    before = set(threading.enumerate())
     model = connect_model(server, "leaver")
+    assert len(session_threads(before)) == 2  # the reader and the writer
     model.disconnect()
     poll_until(model, lambda _: model.state is ConnectionState.DISCONNECTED)
     assert model.reason == "you disconnected" and model.can_reconnect
     deadline = time.monotonic() + WAIT
-    while chat_threads() and time.monotonic() < deadline:
+    while session_threads(before) and time.monotonic() < deadline:
         time.sleep(0.02)
-    assert chat_threads() == []
+    assert session_threads(before) == []
 
 
 def test_unreachable_server_says_why() -> None:

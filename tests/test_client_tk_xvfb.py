@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import re
 import select
+import shlex
 import shutil
 import signal
 import subprocess
@@ -32,7 +33,7 @@ from reference.chat_model import THEMES, ChatModel
 from reference.chat_session import ConnectParams
 from reference.client import ChatClient
 from reference.protocol import Relay
-from reference.target import TargetSpec, open_target
+from reference.target import SpawnedServer, TargetSpec, find_free_port, open_target
 from reference.tk_view import ChatWindow
 
 WAIT = 15.0
@@ -205,6 +206,30 @@ def test_closing_the_window_hangs_up_cleanly(display: str, server: tuple[str, in
     assert win.closed and win.model.state.value == "disconnected"
     with pytest.raises(tk.TclError):
         root.winfo_exists()
+
+
+def test_server_loss_is_shown_and_the_reconnect_button_rejoins(display: str) -> None:
+    port = find_free_port()
+    handle = SpawnedServer(shlex.join([sys.executable, "-m", "reference.server", "--port", str(port)]))
+    handle.start()  # a fixed port, so the restarted server is where the window reconnects
+    root = tk.Tk(screenName=display)
+    win = ChatWindow(root, ChatModel())
+    try:
+        win.connect(ConnectParams("127.0.0.1", port, "phoenix"))
+        pump_until(root, lambda: win.model.can_send, "connected")
+        assert win.reconnect_button.cget("state") == "disabled"
+        handle.stop()
+        pump_until(root, lambda: win.status_label.cget("text").startswith("Disconnected: server"),
+                   "the loss shown in the status bar")
+        assert win.reconnect_button.cget("state") == "normal"
+        assert "disconnected: server" in win.history_text()
+        handle.start()
+        win.reconnect_button.invoke()
+        pump_until(root, lambda: win.status_label.cget("text") ==
+                   f"Connected to 127.0.0.1:{port} as phoenix", "reconnected")
+    finally:
+        win.close()
+        handle.stop()
 
 
 def test_connect_dialog_checks_fields_then_connects(display: str, server: tuple[str, int]) -> None:
