@@ -206,6 +206,9 @@ class ChatSession:
             if text is None:
                 break
             try:
+                # Both threads set the one socket's timeout (ChatClient does, per call); the
+                # worst a race can do is shorten this send's wait to the reader's poll, and a
+                # server that takes no bytes for that long is treated as gone.
                 client.send(text)
             except (OSError, ProtocolError) as exc:
                 # Post the reason now; the reader will find the socket dead as well.
