@@ -31,6 +31,7 @@ from reports.style import (
 __all__ = [
     "GROUP_ORDER",
     "conformance_failures",
+    "conformance_findings",
     "conformance_group_overview",
     "conformance_group_tables",
     "conformance_renderables",
@@ -44,7 +45,6 @@ GROUP_ORDER = ("FRAME", "JOIN", "RELAY", "ROBUST", "LIMIT", "ADDR")
 #: Verdicts that get a panel of their own below the tables.
 PROBLEM_VERDICTS = ("fail", "error", "xpass", "non-strict")
 TRANSCRIPT_LINES = 40
-DETAIL_CHARS = 70
 
 Record = Mapping[str, Any]
 
@@ -71,9 +71,12 @@ def _group_rank(group: str) -> tuple[int, str]:
 
 
 def _worst(verdicts: Iterable[str]) -> str:
+    """A group's verdict: its worst problem, else pass; MAY findings and skips are not problems."""
     seen = set(verdicts)
-    # "pass" is last in VERDICT_ORDER, so the first hit is the worst verdict present.
-    return next((v for v in VERDICT_ORDER if v in seen), "skipped")
+    problem = next((v for v in VERDICT_ORDER if v in seen and v in PROBLEM_VERDICTS), None)
+    if problem:
+        return problem
+    return next((v for v in ("pass", "xfail", "informational", "skipped") if v in seen), "skipped")
 
 
 def conformance_summary(doc: Mapping[str, Any]) -> RenderableType:
@@ -127,11 +130,6 @@ def conformance_group_overview(records: Iterable[Record]) -> Table:
     return table
 
 
-def _first_line(text: Any, limit: int = DETAIL_CHARS) -> str:
-    line = str(text or "").strip().splitlines()[0] if str(text or "").strip() else ""
-    return line if len(line) <= limit else line[: limit - 1] + "…"
-
-
 def conformance_group_tables(records: Iterable[Record]) -> list[Table]:
     """A table per requirement group, cases sorted by requirement then case ID."""
     by_group: dict[str, list[Record]] = defaultdict(list)
@@ -146,19 +144,32 @@ def conformance_group_tables(records: Iterable[Record]) -> list[Table]:
                       expand=True)
         table.add_column("requirement", no_wrap=True)
         table.add_column("level", no_wrap=True)
-        table.add_column("case", ratio=5, min_width=32, overflow="fold")
+        table.add_column("case", ratio=1, overflow="fold")
         table.add_column("verdict", no_wrap=True)
         table.add_column("time", justify="right", no_wrap=True)
-        table.add_column("detail", ratio=4, overflow="ellipsis", no_wrap=True)
         for case in cases:
-            verdict = str(case.get("verdict"))
-            detail = _first_line(case.get("detail"))
             add_plain_row(table, str(case.get("requirement") or ""), str(case.get("level") or ""),
-                          str(case.get("id") or ""), verdict_text(verdict),
-                          fmt_seconds(case.get("duration_s")),
-                          Text(detail, style="" if verdict in PROBLEM_VERDICTS else "dim"))
+                          str(case.get("id") or ""), verdict_text(str(case.get("verdict"))),
+                          fmt_seconds(case.get("duration_s")))
         tables.append(table)
     return tables
+
+
+def conformance_findings(records: Iterable[Record]) -> Table | None:
+    """What the server chose where PROTOCOL.md leaves room (MAY rules): reported, not judged."""
+    findings = sorted((r for r in records if r.get("verdict") == "informational"),
+                      key=lambda r: (requirement_sort_key(str(r.get("requirement"))), str(r.get("id"))))
+    if not findings:
+        return None
+    table = Table(title="Findings where the protocol leaves room (informational, not judged)",
+                  title_justify="left", expand=True)
+    table.add_column("requirement", no_wrap=True)
+    table.add_column("case", ratio=2, overflow="fold")
+    table.add_column("what the server does", ratio=3, overflow="fold")
+    for case in findings:
+        add_plain_row(table, str(case.get("requirement") or ""), str(case.get("id") or ""),
+                      str(case.get("detail") or ""))
+    return table
 
 
 def _capped_transcript(transcript: str) -> str:
@@ -199,5 +210,8 @@ def conformance_renderables(doc: Mapping[str, Any], *, show_cases: bool = True) 
         out.append(conformance_group_overview(records))
         if show_cases:
             out.extend(conformance_group_tables(records))
+        findings = conformance_findings(records)
+        if findings is not None:
+            out.append(findings)
         out.extend(conformance_failures(records))
     return out

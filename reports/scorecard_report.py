@@ -47,6 +47,9 @@ def _conformance_headline(doc: Document) -> Text:
     passed = int(summary.get("pass") or 0)
     text = Text("FAIL" if fails else "PASS", style="bold red" if fails else "bold green")
     text.append(f"  {passed}/{total} cases pass")
+    for verdict in ("informational", "skipped", "xfail"):
+        if summary.get(verdict):
+            text.append(f", {summary[verdict]} {verdict}", style="dim")
     if fails:
         text.append(f", {fails} MUST failures or errors", style="red")
     if should:

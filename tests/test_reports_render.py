@@ -64,6 +64,16 @@ def test_conformance_is_grouped_by_requirement_in_protocol_order() -> None:
     assert "8 pass" in text and "1 informational" in text and "1 skipped" in text
 
 
+def test_may_findings_are_listed_in_full_and_do_not_colour_a_group() -> None:
+    text = render(renderables_for(conformance_doc()))
+    assert "\nFRAME  pass" in text  # passes plus one informational finding: the group passes
+    assert "\nLIMIT  skipped" in text
+    findings = text.split("Findings where the protocol leaves room")[1]
+    assert re.search(r"FRAME-7\s*│ frame.right-justified\s*│ accepts right-justified headers", findings)
+    broken = render(renderables_for(conformance_doc(broken=True)))
+    assert "\nRELAY  fail" in broken and "\nFRAME  non-strict" in broken
+
+
 def test_case_ids_with_brackets_are_shown_literally_not_as_markup() -> None:
     text = render(renderables_for(conformance_doc(broken=True)))
     assert "frame.bad-header[minus]" in text
