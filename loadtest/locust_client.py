@@ -32,7 +32,7 @@ from typing import Protocol
 from loadtest.locust_sequence import SequenceChecker, SequenceFailure
 from loadtest.payload import make_payload, parse_payload
 from reference import client as reference_client
-from reference.protocol import ProtocolError, Relay
+from reference.protocol import DEFAULT_HOST, DEFAULT_PORT, ProtocolError, Relay
 from reference.target import parse_address
 
 __all__ = [
@@ -94,7 +94,7 @@ _CLOCK_DOMAIN = clock_domain()
 def target_address(host: str | None) -> tuple[str, int]:
     """locust's ``--host`` (``H:P`` or ``tcp://H:P``) as an address; default 127.0.0.1:1234."""
     if not host:
-        return reference_client.DEFAULT_HOST, reference_client.DEFAULT_PORT
+        return DEFAULT_HOST, DEFAULT_PORT
     return parse_address(host)
 
 
@@ -102,7 +102,10 @@ class ChatClient:
     """One swarm connection: connect, register, send stamped messages, check what arrives.
 
     Sending and receiving may run in two greenlets at once (a chatter's task
-    and its reader); they share nothing but the socket, which allows that.
+    and its reader): a gevent socket waits for reads and writes apart, and
+    the codec's receive and send sides keep separate state.  Both set the
+    socket's timeout before they wait, so a wait may use the other's bound;
+    every one is still bounded.
     """
 
     def __init__(self, address: tuple[str, int], reporter: Reporter, *, size: int = 64,
