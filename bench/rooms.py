@@ -1,0 +1,141 @@
+"""Drivers for the server benchmarks: rooms of ChatClients and one round of each benchmark.
+
+Everything here reuses ``reference.client.ChatClient`` (and through it the
+shared codec); every wait has a timeout, so a server that loses a message
+fails the benchmark with TimeoutError instead of hanging it.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from reference.client import ChatClient
+from reference.protocol import encode_frame
+
+#: Generous: a loaded 2-core CI machine must never turn a slow round into an error.
+WAIT_TIMEOUT = 30.0
+SENDER = "sender"
+
+
+@dataclass(frozen=True)
+class BenchServer:
+    """A server a benchmark talks to (the ``server`` fixture in bench/conftest.py)."""
+
+    kind: str                    # "reference", "target" or "naive"
+    address: tuple[str, int]
+    label: str
+
+
+@dataclass
+class Room:
+    """One registered sender and ``len(receivers)`` registered receivers."""
+
+    sender: ChatClient
+    receivers: list[ChatClient]
+
+    def close(self) -> None:
+        for client in [self.sender, *self.receivers]:
+            client.close()
+
+
+def _drain_until(client: ChatClient, sender: str, text: str, deadline: float) -> None:
+    while True:
+        relay = client.receive(timeout=max(0.0, deadline - time.monotonic()))
+        if relay.sender == sender and relay.text == text:
+            return
+
+
+@contextmanager
+def open_room(address: tuple[str, int], receivers: int,
+              timeout: float = WAIT_TIMEOUT) -> Iterator[Room]:
+    """Connect and register everyone, and make sure the server knows them all.
+
+    A receiver counts as registered once the sender has seen the "ready"
+    message it sent after its username (the server handles one connection's
+    frames in order).  Then the sender's "go" drains every receiver, so each
+    benchmark round starts with empty queues.
+    """
+    host, port = address
+    deadline = time.monotonic() + timeout
+    sender = ChatClient.connect(host, port, name=SENDER, timeout=timeout)
+    room = Room(sender, [])
+    try:
+        for i in range(receivers):
+            receiver = ChatClient.connect(host, port, name=f"r{i}", timeout=timeout)
+            room.receivers.append(receiver)
+            receiver.send("ready")
+        ready: set[str] = set()
+        while len(ready) < receivers:
+            relay = sender.receive(timeout=max(0.0, deadline - time.monotonic()))
+            ready.add(relay.sender)
+        sender.send("go")
+        for receiver in room.receivers:
+            _drain_until(receiver, SENDER, "go", deadline)
+        yield room
+    finally:
+        room.close()
+
+
+def fanout_round(room: Room, text: str) -> None:
+    """One message from the sender, until the last receiver has it."""
+    room.sender.send(text)
+    for receiver in room.receivers:
+        relay = receiver.receive(timeout=WAIT_TIMEOUT)
+        if relay.sender != SENDER:
+            raise AssertionError(f"expected a relay from {SENDER!r}, got {relay!r}")
+
+
+def connect_round(address: tuple[str, int], observer: ChatClient) -> None:
+    """Connect, register, say hello, and wait until the observer has the hello.
+
+    The relay proves the server accepted, registered and served the new
+    connection, not just that the kernel completed the handshake.
+    """
+    joiner = ChatClient.connect(*address, name="joiner", timeout=WAIT_TIMEOUT)
+    try:
+        joiner.send("hello")
+        relay = observer.receive(timeout=WAIT_TIMEOUT)
+        if relay.sender != "joiner":
+            raise AssertionError(f"expected the joiner's hello, got {relay.sender!r}")
+    finally:
+        joiner.close()
+
+
+def big_message_frame(size: int) -> tuple[bytes, str]:
+    """A pre-encoded message frame of ``size`` ASCII bytes, and its text."""
+    text = ("0123456789abcdef" * (size // 16 + 1))[:size]
+    return encode_frame(text.encode()), text
+
+
+def relay_big_round(room: Room, frame: bytes, size: int) -> None:
+    """Send one pre-encoded big message and receive it whole at one receiver."""
+    room.sender.send_raw(frame)
+    relay = room.receivers[0].receive(timeout=WAIT_TIMEOUT)
+    if len(relay.text) != size:
+        raise AssertionError(f"relayed {len(relay.text)} bytes, sent {size}")
+
+
+@contextmanager
+def pingpong_socket(address: tuple[str, int], timeout: float = WAIT_TIMEOUT) -> Iterator[socket.socket]:
+    """A TCP connection to the echo peer, Nagle off like every chat socket here."""
+    sock = socket.create_connection(address, timeout=timeout)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    try:
+        yield sock
+    finally:
+        sock.close()
+
+
+def pingpong_round(sock: socket.socket, data: bytes) -> None:
+    """Send ``data`` and read the same number of bytes back."""
+    sock.sendall(data)
+    need = len(data)
+    while need:
+        chunk = sock.recv(need)
+        if not chunk:
+            raise ConnectionError("echo peer closed the connection")
+        need -= len(chunk)

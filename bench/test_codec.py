@@ -1,0 +1,78 @@
+"""Codec throughput (reference/protocol.py): encode and decode one frame.
+
+Payloads of 32 B, 1 KiB and 64 KiB of UTF-8 text with multi-byte characters;
+decode fed whole (one ``receive_data`` per frame, as after a big recv) and in
+16-byte chunks (the header split across two feeds, and thousands of feeds for
+a 64 KiB frame: the driver loop's worst realistic case).  pytest-benchmark's
+``ops`` column is frames per second; each round also checks the result, so a
+fast wrong codec cannot pass.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from reference.protocol import (
+    HEADER_LENGTH,
+    NEED_DATA,
+    Connection,
+    Message,
+    Register,
+    Role,
+    encode_frame,
+)
+
+SIZES = {"32B": 32, "1KiB": 1024, "64KiB": 64 * 1024}
+CHUNK_BYTES = 16
+
+
+def utf8_text(size: int) -> str:
+    """Exactly ``size`` bytes of UTF-8 text, about one character in eight non-ASCII."""
+    sample = "Grüße aus Köln, ça va? Ελλάδα ✓ "
+    encoded = (sample * (size // len(sample) + 1)).encode()[:size]
+    text = encoded.decode("utf-8", "ignore")
+    return text + "x" * (size - len(text.encode()))
+
+
+def registered_server_conn() -> Connection:
+    conn = Connection(Role.SERVER)
+    conn.receive_data(encode_frame(b"bench"))
+    assert conn.next_event() == Register("bench")
+    return conn
+
+
+@pytest.mark.benchmark(group="codec-encode")
+@pytest.mark.parametrize("size", SIZES.values(), ids=SIZES.keys())
+def test_codec_encode(benchmark, size: int) -> None:
+    conn = Connection(Role.CLIENT)
+    conn.send(Register("bench"))
+    message = Message(utf8_text(size))
+    benchmark.extra_info.update(payload_bytes=size)
+    wire = benchmark(conn.send, message)
+    assert wire == encode_frame(message.text.encode())
+    assert len(wire) == HEADER_LENGTH + size
+
+
+@pytest.mark.benchmark(group="codec-decode")
+@pytest.mark.parametrize("size", SIZES.values(), ids=SIZES.keys())
+@pytest.mark.parametrize("feed", ["whole", "chunked"])
+def test_codec_decode(benchmark, size: int, feed: str) -> None:
+    text = utf8_text(size)
+    frame = encode_frame(text.encode())
+    pieces = [frame] if feed == "whole" else [frame[i:i + CHUNK_BYTES]
+                                              for i in range(0, len(frame), CHUNK_BYTES)]
+    conn = registered_server_conn()
+
+    def decode_one() -> object:
+        # What a server's read loop does: feed, then take events until NEED_DATA.
+        event: object = NEED_DATA
+        for piece in pieces:
+            conn.receive_data(piece)
+            while (ready := conn.next_event()) is not NEED_DATA:
+                event = ready
+        return event
+
+    benchmark.extra_info.update(payload_bytes=size, feeds_per_frame=len(pieces))
+    event = benchmark(decode_one)
+    assert event == Message(text)
+    assert conn.buffered == 0
