@@ -91,8 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("old", metavar="OLD")
     compare.add_argument("new", metavar="NEW")
     compare.add_argument("--threshold", metavar="PERCENT", type=_percent, default=None,
-                         help="how much worse counts as a regression (default: 50%% for benchmarks, "
-                              "normalised by calibration as the bench gate does; 25%% for latency)")
+                         help="how much worse counts as a regression (default 50%%; benchmarks are "
+                              "normalised by their calibration, as the bench gate does)")
 
     matrix = sub.add_parser("matrix", help="conformance cases by servers, from several conformance results")
     matrix.add_argument("files", nargs="+", metavar="FILE")

@@ -34,8 +34,10 @@ __all__ = [
     "latency_comparison_table",
 ]
 
-#: Latency percentiles on a shared machine move by tens of percent between runs.
-DEFAULT_LATENCY_THRESHOLD = 0.25
+#: Latency percentiles on a shared machine move by tens of percent between runs (a p99 from
+#: 300 samples moved 1.8 -> 6.2 ms between two runs of the same server here), so the default
+#: matches the bench gate's 50 %; tighten it with --threshold on a quiet machine.
+DEFAULT_LATENCY_THRESHOLD = 0.5
 STATUS_STYLES = {"slower": "bold red", "regressed": "bold red", "missing": "yellow", "new": "yellow",
                  "faster": "green", "improved": "green", "ok": "", "calibration": "dim"}
 #: (record path, label, higher_is_worse)
@@ -116,8 +118,8 @@ def _scenario_name(record: Mapping[str, Any]) -> str:
     parts = [f"{record.get('clients')} clients"]
     if record.get("senders") is not None:
         parts.append(f"{record['senders']} senders")
-    if record.get("rate") is not None:
-        parts.append(f"{record['rate']}/s")
+    if isinstance(record.get("rate"), int | float):
+        parts.append(f"{record['rate']:g}/s")
     if record.get("size") is not None:
         parts.append(f"{record['size']} B")
     return ", ".join(parts)

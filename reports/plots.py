@@ -30,7 +30,7 @@ import matplotlib
 matplotlib.use("Agg")  # no display: the HTML report is written headless, in CI too
 from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter  # noqa: E402
+from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, NullFormatter  # noqa: E402
 
 __all__ = [
     "Plot",
@@ -75,8 +75,9 @@ _PLAIN_NUMBER = FuncFormatter(lambda value, _pos: f"{value:g}")
 
 
 def _log_y(ax: Any) -> None:
-    """Log latency axis labelled 0.1, 1, 10 rather than 10^-1, 10^0, 10^1."""
+    """Log latency axis labelled 0.5, 1, 2, 5, 10 rather than 10^0, 10^1 (often only one in range)."""
     ax.set_yscale("log")
+    ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
     ax.yaxis.set_major_formatter(_PLAIN_NUMBER)
     ax.yaxis.set_minor_formatter(NullFormatter())
 
@@ -106,7 +107,7 @@ def latency_sweep_plot(doc: Document) -> Plot | None:
     ax.set_xlabel("clients in the room")
     ax.set_ylabel("one-way delivery latency (ms)")
     ax.set_title("Latency percentiles vs clients")
-    ax.legend(loc="upper left")
+    ax.legend(loc="best", fontsize="small")
     return Plot("Latency percentiles vs clients", _to_png(fig),
                 "Each line is one percentile of the one-way delivery latency, measured at each client "
                 "count of the sweep. Lines that climb steeply show where the server stops keeping up.")
@@ -151,8 +152,8 @@ def latency_distribution_plot(doc: Document) -> Plot | None:
         xs = [_nines(p, cap) for p, _ in points]
         ys = [v / 1000.0 for _, v in points]
         label = f"{record.get('clients', '?')} clients"
-        if record.get("rate"):
-            label += f", {record['rate']}/s"
+        if isinstance(record.get("rate"), int | float):
+            label += f", {record['rate']:g}/s"
         ax.plot(xs, ys, marker=".", label=label)
     ticks = [0.301, 1, 2, 3, 4, cap]
     ax.xaxis.set_major_locator(FixedLocator(ticks))
@@ -163,7 +164,7 @@ def latency_distribution_plot(doc: Document) -> Plot | None:
     ax.set_xlabel("percentile")
     ax.set_ylabel("one-way delivery latency (ms)")
     ax.set_title("Latency distribution")
-    ax.legend(loc="upper left")
+    ax.legend(loc="best", fontsize="small")
     source = "HDR histogram" if any(r.get("latency_hist") for r, _ in curves) else "summary percentiles"
     return Plot("Latency distribution", _to_png(fig),
                 f"Latency by percentile ({source}); the x axis stretches the tail so that 99%, 99.9% "

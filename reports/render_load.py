@@ -68,13 +68,14 @@ def _load_text(record: Mapping[str, Any]) -> str:
 
 def latency_load_table(doc: Document) -> Table:
     """One row per scenario: the load offered, what was delivered, and whether it was correct."""
-    table = Table(title="Load and correctness", title_justify="left", expand=False)
+    table = Table(title="Load and correctness", title_justify="left", expand=False,
+                  caption="load: senders x messages per second each, payload size", caption_justify="left")
     table.add_column("clients", justify="right")
-    table.add_column("senders x rate, size", justify="right", no_wrap=True)
+    table.add_column("load", justify="right", no_wrap=True)
     table.add_column("sent", justify="right")
-    table.add_column("deliveries", justify="right")
-    table.add_column("deliveries/s", justify="right")
-    for name in ("lost", "duplicated", "reordered"):
+    table.add_column("delivered / expected", justify="right", no_wrap=True)
+    table.add_column("deliveries/s", justify="right", no_wrap=True)
+    for name in ("lost", "dup", "reord"):
         table.add_column(name, justify="right")
     for record in doc.get("records") or []:
         add_plain_row(table, fmt_count(record.get("clients")), _load_text(record),

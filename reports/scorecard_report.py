@@ -20,6 +20,7 @@ from rich.text import Text
 from reports.html import RecordedReport
 from reports.plots import Plot, plots_for
 from reports.render_bench import renderables_for
+from reports.render_conformance import conformance_group_tables, conformance_renderables
 from reports.scorecard import ScorecardRun, StepOutcome
 from reports.style import add_plain_row, fmt_count, fmt_seconds, fmt_us
 
@@ -148,17 +149,30 @@ def _failed_step_panel(outcome: StepOutcome) -> Panel:
 
 
 def scorecard_sections(run: ScorecardRun) -> list[tuple[list[RenderableType], list[Plot]]]:
-    """(renderables, plots) per section: the front page, then one section per step."""
+    """(renderables, plots) per section: the front page, one section per step, then the case list.
+
+    The conformance section shows the verdicts, findings and failures; the full
+    list of passing cases goes last, so the measurements and their plots are not
+    buried under fifty rows of "pass".
+    """
     sections: list[tuple[list[RenderableType], list[Plot]]] = [(_front_page(run), [])]
+    appendix: list[RenderableType] = []
     for outcome in run.outcomes:
         renderables: list[RenderableType] = []
         if outcome.status not in ("ok", "failures"):
             renderables.append(_failed_step_panel(outcome))
         plots: list[Plot] = []
-        if outcome.document is not None:
-            renderables.extend(renderables_for(outcome.document))
-            plots = plots_for(outcome.document)
+        doc = outcome.document
+        if doc is not None and doc.get("kind") == "conformance":
+            renderables.extend(conformance_renderables(doc, show_cases=False))
+            appendix.append(Text("Conformance cases by requirement group", style="bold underline"))
+            appendix.extend(conformance_group_tables(doc.get("records") or []))
+        elif doc is not None:
+            renderables.extend(renderables_for(doc))
+            plots = plots_for(doc)
         sections.append((renderables, plots))
+    if appendix:
+        sections.append((appendix, []))
     return sections
 
 

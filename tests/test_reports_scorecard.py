@@ -112,6 +112,10 @@ def test_every_step_runs_against_one_embedded_server_started_once(tmp_path: Path
 
     text = recorded_report(run)
     assert "every step ran and passed" in text and "PASS" in text and "held 750 clients" in text
+    # verdicts and measurements first; the long list of passing cases last
+    appendix = text.index("Conformance cases by requirement group")
+    assert text.index("Requirement groups") < text.index("One-way delivery latency") < \
+        text.index("Ramp steps") < appendix < text.index("relay.no-echo")
     html = (config.out_dir / "report.html").read_text(encoding="utf-8")
     assert html.count('<img alt="') == 3  # sweep + distribution (latency), ramp (limits)
     assert {p.name for p in config.out_dir.iterdir()} >= {"conformance.json", "latency.json", "limits.json",
