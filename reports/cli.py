@@ -28,7 +28,8 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
 from reference.target import TargetError, add_target_arguments, spec_from_args
-from reports.compare import compare_documents
+from reports import benchjson
+from reports.compare import DEFAULT_LATENCY_THRESHOLD, compare_documents
 from reports.html import RecordedReport
 from reports.loaders import load_any
 from reports.matrix import matrix_renderables
@@ -91,8 +92,10 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("old", metavar="OLD")
     compare.add_argument("new", metavar="NEW")
     compare.add_argument("--threshold", metavar="PERCENT", type=_percent, default=None,
-                         help="how much worse counts as a regression (default 50%%; benchmarks are "
-                              "normalised by their calibration, as the bench gate does)")
+                         help="how much worse counts as a regression (default: the bench gate's "
+                              f"{benchjson.DEFAULT_THRESHOLD * 100:g}%% for benchmarks, which are "
+                              "normalised by their calibration as the gate does; "
+                              f"{DEFAULT_LATENCY_THRESHOLD * 100:g}%% for latency)")
 
     matrix = sub.add_parser("matrix", help="conformance cases by servers, from several conformance results")
     matrix.add_argument("files", nargs="+", metavar="FILE")
