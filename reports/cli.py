@@ -199,7 +199,8 @@ def _cmd_scorecard(parser: argparse.ArgumentParser, args: argparse.Namespace) ->
         tasks[step.name] = progress.add_task("starting", step=step.title, total=None)
 
     def on_output(step: Step, line: str) -> None:
-        progress.update(tasks[step.name], description=line[:60])
+        if line and not line.startswith("$ "):  # the log's first line is our own command
+            progress.update(tasks[step.name], description=line[:48])
 
     def on_done(outcome: StepOutcome) -> None:
         progress.remove_task(tasks[outcome.step.name])
