@@ -16,6 +16,9 @@ It is measured twice per run, with the same workload:
   changes speed by up to 2x for seconds at a time (measured on the 2-core
   development VM: a CPU loop took 12 us or 21 us depending on the moment), so
   a calibration measured at another moment of the run does not cancel it.
+  In-process benchmarks (the codec) are measured against the CPU loop alone
+  (``CALIBRATION_WORKLOAD = "cpu"`` in their module): under load a ping-pong
+  slows down differently from pure computation, and the codec has no I/O.
 """
 
 from __future__ import annotations
@@ -38,18 +41,27 @@ def cpu_loop() -> int:
     return total
 
 
+#: The workloads a benchmark module may choose with ``CALIBRATION_WORKLOAD``.
+WORKLOADS = ("full", "cpu")
+
+
 def calibration_round(sock: socket.socket) -> None:
     pingpong_round(sock, PINGPONG)
     cpu_loop()
 
 
-def measure_calibration(sock: socket.socket, rounds: int = LOCAL_ROUNDS) -> float:
-    """Median seconds of ``rounds`` calibration rounds."""
+def measure_calibration(sock: socket.socket, rounds: int = LOCAL_ROUNDS, workload: str = "full") -> float:
+    """Median seconds of ``rounds`` calibration rounds (``full``) or CPU loops (``cpu``)."""
+    if workload not in WORKLOADS:
+        raise ValueError(f"unknown calibration workload {workload!r}; expected one of {WORKLOADS}")
     times = []
     clock = time.perf_counter
     for _ in range(rounds):
         start = clock()
-        calibration_round(sock)
+        if workload == "cpu":
+            cpu_loop()
+        else:
+            calibration_round(sock)
         times.append(clock() - start)
     times.sort()
     return times[len(times) // 2]

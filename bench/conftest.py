@@ -77,11 +77,12 @@ def _calibration_around_benchmark(request: pytest.FixtureRequest) -> Iterator[No
         yield
         return
     benchmark = request.getfixturevalue("benchmark")
+    workload = getattr(request.module, "CALIBRATION_WORKLOAD", "full")
     with pingpong_socket(request.getfixturevalue("echo_peer")) as sock:
-        before = measure_calibration(sock)
+        before = measure_calibration(sock, workload=workload)
         yield
-        after = measure_calibration(sock)
-    benchmark.extra_info.update(calibration_s=(before + after) / 2,
+        after = measure_calibration(sock, workload=workload)
+    benchmark.extra_info.update(calibration_s=(before + after) / 2, calibration_workload=workload,
                                 calibration_before_s=before, calibration_after_s=after)
 
 

@@ -23,6 +23,8 @@ from reference.protocol import (
 )
 
 SIZES = {"32B": 32, "1KiB": 1024, "64KiB": 64 * 1024}
+#: Pure computation, no I/O: normalise by the CPU part of the calibration (bench/calibration.py).
+CALIBRATION_WORKLOAD = "cpu"
 CHUNK_BYTES = 16
 
 

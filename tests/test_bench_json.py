@@ -135,6 +135,12 @@ def test_threshold_boundaries(factor: float, status: str) -> None:
     assert row(result, "slow").status == "ok"
 
 
+def test_default_threshold_lets_75_percent_pass_and_fails_a_2x_slowdown() -> None:
+    base = parse_benchmark_json(BASE)
+    assert compare_runs(base, scaled_run(base, 1.74, include_calibration=False)).verdict == "pass"
+    assert compare_runs(base, scaled_run(base, 1.76, include_calibration=False)).verdict == "fail"
+
+
 def test_missing_and_new_benchmarks_are_reported_but_do_not_fail() -> None:
     current = run_json(10e-6, fast=2e-6, brand_new=1e-6)
     result = compare_runs(parse_benchmark_json(BASE), parse_benchmark_json(current))
