@@ -53,9 +53,20 @@ def percentile_from_counts(counts: Mapping[float, int], fraction: float) -> floa
     return float(max(counts))
 
 
-def _ms_to_us(value: Any) -> float | None:
+#: The chat-harness locust users record a second entry per latency whose
+#: "response times" are whole microseconds, so that sub-millisecond loopback
+#: latency survives locust's rounding; its name ends with this suffix.
+MICROSECOND_ENTRY_SUFFIX = " latency in µs"
+
+
+def _unit_to_us(name: str) -> float:
+    """Multiplier from an entry's "response time" unit to microseconds."""
+    return 1.0 if name.endswith(MICROSECOND_ENTRY_SUFFIX) else 1000.0
+
+
+def _ms_to_us(value: Any, scale: float = 1000.0) -> float | None:
     try:
-        return float(value) * 1000.0 if value not in (None, "", "N/A") else None
+        return float(value) * scale if value not in (None, "", "N/A") else None
     except (TypeError, ValueError):
         return None
 
@@ -84,18 +95,19 @@ def locust_document_from_json(entries: Iterable[Mapping[str, Any]], source: str 
         elapsed = (last - start) if isinstance(start, int | float) and isinstance(last, int | float) else 0
         total_ms = entry.get("total_response_time") or 0
         answered = sum(counts.values())
+        scale = _unit_to_us(str(entry.get("name") or ""))
         records.append({
             "type": entry.get("method") or "",
             "name": entry.get("name") or "",
             "num_requests": requests,
             "num_failures": failures,
-            "median_us": _ms_to_us(percentile_from_counts(counts, 0.5)),
-            "mean_us": _ms_to_us(total_ms / answered) if answered else None,
-            "min_us": _ms_to_us(entry.get("min_response_time")),
-            "max_us": _ms_to_us(entry.get("max_response_time")),
-            "p90_us": _ms_to_us(percentile_from_counts(counts, 0.90)),
-            "p99_us": _ms_to_us(percentile_from_counts(counts, 0.99)),
-            "p99_9_us": _ms_to_us(percentile_from_counts(counts, 0.999)),
+            "median_us": _ms_to_us(percentile_from_counts(counts, 0.5), scale),
+            "mean_us": _ms_to_us(total_ms / answered, scale) if answered else None,
+            "min_us": _ms_to_us(entry.get("min_response_time"), scale),
+            "max_us": _ms_to_us(entry.get("max_response_time"), scale),
+            "p90_us": _ms_to_us(percentile_from_counts(counts, 0.90), scale),
+            "p99_us": _ms_to_us(percentile_from_counts(counts, 0.99), scale),
+            "p99_9_us": _ms_to_us(percentile_from_counts(counts, 0.999), scale),
             "requests_per_s": requests / elapsed if elapsed > 0 else None,
         })
     return make_document("locust", tool="locust", target=_UNKNOWN_TARGET,
@@ -111,22 +123,23 @@ def locust_document_from_csv(text: str, source: str = "") -> Document:
     for row in reader:
         if row.get("Name") == "Aggregated" and not row.get("Type"):
             continue
+        scale = _unit_to_us(row.get("Name") or "")
         try:
             record: dict[str, Any] = {
                 "type": row.get("Type") or "",
                 "name": row.get("Name") or "",
                 "num_requests": int(row["Request Count"]),
                 "num_failures": int(row.get("Failure Count") or 0),
-                "median_us": _ms_to_us(row.get("Median Response Time")),
-                "mean_us": _ms_to_us(row.get("Average Response Time")),
-                "min_us": _ms_to_us(row.get("Min Response Time")),
-                "max_us": _ms_to_us(row.get("Max Response Time")),
+                "median_us": _ms_to_us(row.get("Median Response Time"), scale),
+                "mean_us": _ms_to_us(row.get("Average Response Time"), scale),
+                "min_us": _ms_to_us(row.get("Min Response Time"), scale),
+                "max_us": _ms_to_us(row.get("Max Response Time"), scale),
                 "requests_per_s": float(row.get("Requests/s") or 0),
             }
         except (KeyError, ValueError) as exc:
             raise ResultsError(f"{source}: malformed locust CSV row ({exc!r})") from None
         for column, key in _CSV_PERCENTILES.items():
-            record[key] = _ms_to_us(row.get(column))
+            record[key] = _ms_to_us(row.get(column), scale)
         records.append(record)
     return make_document("locust", tool="locust", target=_UNKNOWN_TARGET,
                          summary=_locust_summary(records), records=records, source=source)

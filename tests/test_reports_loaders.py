@@ -37,6 +37,20 @@ def test_locust_json_becomes_a_locust_document_in_microseconds(tmp_path: Path) -
     assert doc["summary"]["requests"] == 2000 and doc["summary"]["failures"] == 3
 
 
+def test_locust_microsecond_entry_is_not_scaled_again(tmp_path: Path) -> None:
+    """The users' "broadcast latency in µs" entry already holds microseconds."""
+    entry = dict(LOCUST_JSON[0], name="broadcast latency in µs", method="chat")
+    path = tmp_path / "stats.json"
+    path.write_text(json.dumps([LOCUST_JSON[0], entry]), encoding="utf-8")
+    ms_record, us_record = load_any(path)["records"]
+    assert ms_record["median_us"] == 1000.0       # milliseconds entry: 1 ms -> 1000 µs
+    assert us_record["median_us"] == 1.0          # µs entry: 1 stays 1
+    assert us_record["max_us"] == 40.0
+    csv_path = tmp_path / "run_stats.csv"
+    csv_path.write_text(LOCUST_CSV.replace(",send,", ",broadcast latency in µs,"), encoding="utf-8")
+    assert load_any(csv_path)["records"][0]["median_us"] == 1.0
+
+
 def test_locust_csv_becomes_the_same_shape_without_the_aggregated_row(tmp_path: Path) -> None:
     path = tmp_path / "run_stats.csv"
     path.write_text(LOCUST_CSV, encoding="utf-8")
