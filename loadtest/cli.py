@@ -129,6 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="length of each round and of the absorb test (default 3)")
     cal.add_argument("--absorb-clients", type=pos_int, default=4,
                      help="receiving connections in the absorb test (default 4)")
+    cal.add_argument("--absorb-count", type=pos_int, default=50_000,
+                     help="relays streamed to each of them (default 50000)")
 
     for command in (lat, lim, soak, cal):
         command.set_defaults(subparser=command)  # so target errors name the right usage

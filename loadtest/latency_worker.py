@@ -29,14 +29,14 @@ from loadtest.stats import LatencyHistogram, SenderTrack
 from reference.aclient import AsyncChatClient, connect_client
 from reference.protocol import Relay
 
-__all__ = ["worker_main"]
+__all__ = ["Receipts", "worker_main"]
 
 _CONNECT_CONCURRENCY = 100
 _PROGRESS_EVERY_S = 0.5
 _YIELD_EVERY = 32  # sends between yields when behind schedule, so receivers still run
 
 
-class _Receipts:
+class Receipts:
     """Everything this worker's receivers observed."""
 
     def __init__(self, scenario: Scenario, receivers: list[int]) -> None:
@@ -109,7 +109,7 @@ async def _wait_for_start(ctl: Pipe) -> int:
 
 
 async def _connect_all(scenario: Scenario, ids: list[int],
-                       receipts: _Receipts) -> dict[int, AsyncChatClient]:
+                       receipts: Receipts) -> dict[int, AsyncChatClient]:
     gate = asyncio.Semaphore(_CONNECT_CONCURRENCY)
 
     async def one(i: int) -> tuple[int, AsyncChatClient]:
@@ -123,7 +123,7 @@ async def _connect_all(scenario: Scenario, ids: list[int],
 
 
 async def _barrier(scenario: Scenario, worker: int, clients: dict[int, AsyncChatClient],
-                   receipts: _Receipts, ctl: Pipe) -> int:
+                   receipts: Receipts, ctl: Pipe) -> int:
     """Client 0 repeats the barrier until the coordinator says start."""
     ctl.send(("connected", len(clients)))
     waiting = {i for i in clients if i != 0}
@@ -188,7 +188,7 @@ async def _send_schedule(scenario: Scenario, worker: int, t0: int,
 
 async def run_worker(scenario: Scenario, worker: int, ctl: Pipe) -> dict[str, Any]:
     ids = scenario.clients_of(worker)
-    receipts = _Receipts(scenario, ids)
+    receipts = Receipts(scenario, ids)
     clients = await _connect_all(scenario, ids, receipts)
     try:
         t0 = await _barrier(scenario, worker, clients, receipts, ctl)

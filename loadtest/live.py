@@ -21,11 +21,13 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
+from reports.render_bench import bench_renderables
 from reports.render_load import latency_renderables, limits_renderables, soak_renderables
 
-__all__ = ["LiveStatus", "print_document", "print_error"]
+__all__ = ["LiveStatus", "calibration_verdict", "print_document", "print_error"]
 
-_RENDERERS = {"latency": latency_renderables, "limits": limits_renderables, "soak": soak_renderables}
+_RENDERERS = {"latency": latency_renderables, "limits": limits_renderables, "soak": soak_renderables,
+              "bench": bench_renderables}
 
 
 class LiveStatus:
@@ -76,9 +78,23 @@ def print_document(console: Console, doc: Mapping[str, Any]) -> None:
     for warning in dict.fromkeys(warnings):
         console.print(Panel(Text(warning, style="bold"), title="WARNING", border_style="bold red",
                             style="red"))
-    error = doc.get("summary", {}).get("error")
+    summary = doc.get("summary", {})
+    if "within_30_percent" in summary:  # chat-load calibrate's verdicts
+        console.print(calibration_verdict(summary))
+    error = summary.get("error")
     if error:
         print_error(console, error)
+
+
+def calibration_verdict(summary: Mapping[str, Any]) -> Text:
+    good = summary["within_30_percent"]
+    return Text.assemble(
+        ("Instrument: ", "bold"),
+        (f"generator p50 {summary['generator_p50_us']} µs vs bare loop {summary['bare_p50_us']} µs "
+         f"(ratio {summary['ratio']:.2f}, ", ""),
+        ("within 30%" if good else "NOT within 30%", "bold green" if good else "bold red"),
+        (f"); one process absorbs {summary['absorb_frames_per_s']:,} frames/s "
+         f"at {summary['absorb_cpu_percent']}% CPU", ""))
 
 
 def print_error(console: Console, message: str) -> None:

@@ -49,7 +49,9 @@ class SoakPlan:
     abrupt: float
     size: int = 64
     seed: int = 1
-    drain_s: float = 5.0
+    drain_s: float = 5.0          # at most this long for the last deliveries at the end...
+    idle_s: float = 2.0           # ...or until nothing has arrived for this long
+    leave_drain_s: float = 5.0    # a leaving member waits at most this long for its window
     connect_timeout: float = 5.0
 
 
@@ -84,6 +86,7 @@ class Soak:
                        "join_failures": 0, "sent": 0, "received": 0}
         self.timeline: list[dict[str, Any]] = []
         self._cursor = 0
+        self.last_receipt = time.monotonic()
 
     # -- membership ---------------------------------------------------------------
     def active(self) -> list[Member]:
@@ -96,6 +99,7 @@ class Soak:
             if stamp is None or sender is None:
                 return
             self.counts["received"] += 1
+            self.last_receipt = time.monotonic()
             track = member.tracks.get(sender.id)
             if track is None:
                 track = member.tracks[sender.id] = SenderTrack()
@@ -140,7 +144,7 @@ class Soak:
     async def leave(self, member: Member, abrupt: bool) -> None:
         member.state = "leaving"
         member.leave_seq = {s.id: s.next_seq for s in self.members.values() if s is not member}
-        deadline = time.monotonic() + self.plan.drain_s
+        deadline = time.monotonic() + self.plan.leave_drain_s
         others = any(m.state in ("active", "leaving") for m in self.members.values() if m is not member)
         while time.monotonic() < deadline:
             heard = member.heard_up_to >= member.next_seq - 1 or not others
@@ -187,18 +191,22 @@ class Soak:
                     m.state = "dropped"
                     m.leave_seq = {s.id: s.next_seq for s in self.members.values() if s is not m}
                     self.counts["dropped"] += 1
-            t = time.monotonic() - started
-            self.timeline.append({"t_s": round(t, 2), "clients": len(self.active()),
-                                  "sent": self.counts["sent"], "delivered": self.counts["received"],
-                                  "rss_bytes": self.target.rss_bytes()})
-            status.update(done=t, clients=len(self.active()), **self.counts)
+            self.sample(started)
+            status.update(done=time.monotonic() - started, clients=len(self.active()), **self.counts)
             if time.monotonic() >= until:
                 return
             await asyncio.sleep(min(1.0, max(0.0, until - time.monotonic())))
 
+    def sample(self, started: float) -> None:
+        self.timeline.append({"t_s": round(time.monotonic() - started, 2), "clients": len(self.active()),
+                              "sent": self.counts["sent"], "delivered": self.counts["received"],
+                              "rss_bytes": self.target.rss_bytes()})
+
     async def final_drain(self) -> None:
         deadline = time.monotonic() + self.plan.drain_s
         while time.monotonic() < deadline and not all(self._holds_window(m) for m in self.active()):
+            if time.monotonic() - self.last_receipt > self.plan.idle_s:
+                return  # nothing is arriving any more: what is missing is lost
             await asyncio.sleep(0.02)
 
     def accounting(self) -> dict[str, int]:
@@ -227,6 +235,7 @@ async def run_soak(plan: SoakPlan, target: Any, status: LiveStatus) -> dict[str,
     try:
         await asyncio.gather(soak.chatter(until), soak.churn(until), soak.watch(until, started, status))
         await soak.final_drain()
+        soak.sample(started)
         rss_end = target.rss_bytes()
     finally:
         for m in soak.members.values():

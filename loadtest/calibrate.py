@@ -1,0 +1,151 @@
+"""``chat-load calibrate``: measure the instrument before trusting its numbers.
+
+Two questions, answered against the same server in the same run:
+
+1. Does the generator add latency of its own?  Rounds alternate between a
+   bare, hand-written send-then-receive timing loop (two blocking
+   ChatClients, ``perf_counter_ns`` around ``send`` + ``receive``) and
+   ``chat-load latency`` with one sender and one receiver at the same low
+   rate.  The medians of the per-round p50s must agree within 30%.
+2. How many frames per second can one generator process absorb?  A firehose
+   (loadtest.feeder, started like any server) streams stamped relays to a
+   few connections; one process receives them through the generator's own
+   receive path (timing, order and loss bookkeeping included).
+
+Results are written as a ``bench`` document (reports/FORMAT.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shlex
+import statistics
+import sys
+import time
+from typing import Any
+
+from rich.console import Console
+
+from loadtest.latency import LoadError, run_scenario
+from loadtest.latency_worker import Receipts
+from loadtest.live import LiveStatus
+from loadtest.payload import make_payload
+from loadtest.scenario import Scenario
+from reference.aclient import connect_client
+from reference.client import ChatClient
+from reference.target import SpawnedServer
+
+__all__ = ["absorb", "bare_round", "calibrate_command"]
+
+#: The issue's bar: the generator's p50 within 30% of the bare loop's.
+TOLERANCE = 0.30
+
+
+def bare_round(address: tuple[str, int], count: int, rate: float, size: int) -> float:
+    """p50 in microseconds of ``count`` timed send-then-receive exchanges, paced at ``rate``."""
+    with ChatClient.connect(*address, name="bare-tx") as tx, \
+            ChatClient.connect(*address, name="bare-rx") as rx:
+        for _ in range(50):  # both registered once one message gets through
+            tx.send("calibrate barrier")
+            if rx.expect_silence(0.1) is not None:
+                break
+        while rx.expect_silence(0.05) is not None:
+            pass  # extra barrier copies
+        samples = []
+        due = time.monotonic()
+        for seq in range(count):
+            text = make_payload(0, seq, 0, size)
+            start = time.perf_counter_ns()
+            tx.send(text)
+            rx.receive(timeout=5.0)
+            samples.append(time.perf_counter_ns() - start)
+            due += 1.0 / rate
+            time.sleep(max(0.0, due - time.monotonic()))
+    return statistics.median(samples) / 1000
+
+
+def generator_round(address: tuple[str, int], count: int, rate: float, size: int,
+                    server_pid: int | None) -> float:
+    """p50 in microseconds of ``chat-load latency`` with one sender and one receiver."""
+    scenario = Scenario.build(host=address[0], port=address[1], clients=2, senders=1, rate=rate,
+                              size=size, duration_s=None, messages=count, warmup_s=0.5)
+    record = run_scenario(scenario, server_pid)
+    if record["lost"] or record["latency_us"]["p50"] is None:
+        raise LoadError(f"the generator round lost {record['lost']} of {record['expected_deliveries']}")
+    return float(record["latency_us"]["p50"])
+
+
+async def absorb(address: tuple[str, int], receivers: int, count: int, size: int) -> dict[str, Any]:
+    """Receive ``count`` relays on each of ``receivers`` connections as fast as they come."""
+    scenario = Scenario(host=address[0], port=address[1], clients=receivers + 1, senders=1,
+                        rate=1.0, size=size, measured_count=count, warmup_count=0)
+    ids = list(range(1, receivers + 1))
+    receipts = Receipts(scenario, ids)
+    cpu0, start = time.process_time(), time.monotonic_ns()
+    clients = [await connect_client(*address, name=f"absorb{i}", on_relay=receipts.callback(i))
+               for i in ids]
+    deadline = time.monotonic() + 120.0
+    while receipts.unique < count * receivers and time.monotonic() < deadline:
+        if all(c.closed.done() for c in clients) and receipts.unique < count * receivers:
+            break  # the feeder is done with us
+        await asyncio.sleep(0.05)
+    cpu_s = time.process_time() - cpu0
+    wall_s = (receipts.last_delivery_ns - start) / 1e9
+    for c in clients:
+        c.close()
+    tracks = [t for per in receipts.tracks.values() for t in per]
+    per_s = receipts.unique / wall_s if wall_s > 0 else 0.0
+    return {"deliveries": receipts.unique, "expected": count * receivers, "wall_s": round(wall_s, 3),
+            "deliveries_per_s": round(per_s), "frames_per_s": round(2 * per_s),
+            "cpu_percent": round(100 * cpu_s / wall_s, 1) if wall_s > 0 else None,
+            "reordered": sum(t.reordered for t in tracks), "duplicated": sum(t.duplicated for t in tracks)}
+
+
+def _bench_record(name: str, median_s: float, values: list[float], **extra: Any) -> dict[str, Any]:
+    return {"name": name, "group": "calibrate", "median_s": median_s, "mean_s": statistics.fmean(values),
+            "min_s": min(values), "stddev_s": statistics.pstdev(values), "rounds": len(values),
+            "ops": 1.0 / median_s if median_s else None, "normalised": None, **extra}
+
+
+def calibrate_command(args: Any, target: Any, console: Console) -> tuple[str, dict[str, Any],
+                                                                        list[dict[str, Any]]]:
+    count, size = max(10, round(args.seconds * args.rate)), 16
+    bare: list[float] = []
+    generated: list[float] = []
+    with LiveStatus(console, f"chat-load calibrate against {target.label}") as status:
+        status.update(done=0, total=2 * args.rounds + 1)
+        for i in range(args.rounds):  # alternate, so drift in the machine's load hits both
+            status.update(phase=f"round {i + 1}: bare send-then-receive loop")
+            bare.append(bare_round(target.address, count, args.rate, size))
+            status.update(done=2 * i + 1, phase=f"round {i + 1}: chat-load latency, 1 receiver",
+                          bare_p50=f"{bare[-1]:.0f} µs")
+            generated.append(generator_round(target.address, count, args.rate, size,
+                                             getattr(target, "pid", None)))
+            status.update(done=2 * i + 2, generator_p50=f"{generated[-1]:.0f} µs")
+        status.update(phase=f"absorb: {args.absorb_clients} connections from a relay firehose")
+        feeder = SpawnedServer(f"{shlex.quote(sys.executable)} -m loadtest.feeder --port {{port}} "
+                               f"--count {args.absorb_count} --size 64", label="relay firehose")
+        try:
+            feeder.start()
+            soaked = asyncio.run(absorb(feeder.address, args.absorb_clients, args.absorb_count, 64))
+        finally:
+            feeder.stop()
+    bare_p50, gen_p50 = statistics.median(bare), statistics.median(generated)
+    ratio = gen_p50 / bare_p50
+    params = {"rate": args.rate, "size": size, "messages_per_round": count}
+    records = [
+        _bench_record("bare send-then-receive loop p50", bare_p50 / 1e6, [b / 1e6 for b in bare],
+                      params=params, p50_us=[round(b) for b in bare]),
+        _bench_record("chat-load latency p50, 1 receiver", gen_p50 / 1e6,
+                      [g / 1e6 for g in generated], params=params, p50_us=[round(g) for g in generated]),
+        _bench_record("absorb: relays received by one process", 1.0 / max(soaked["deliveries_per_s"], 1),
+                      [1.0 / max(soaked["deliveries_per_s"], 1)],
+                      params={"connections": args.absorb_clients, "size": 64}, **soaked),
+    ]
+    summary = {"calibration": None, "benchmarks": len(records), "bare_p50_us": round(bare_p50),
+               "generator_p50_us": round(gen_p50), "ratio": round(ratio, 3),
+               "within_30_percent": abs(ratio - 1) <= TOLERANCE,
+               "absorb_frames_per_s": soaked["frames_per_s"],
+               "absorb_cpu_percent": soaked["cpu_percent"],
+               "ok": abs(ratio - 1) <= TOLERANCE and soaked["deliveries"] == soaked["expected"]}
+    return "bench", summary, records

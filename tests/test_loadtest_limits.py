@@ -1,0 +1,78 @@
+"""``chat-load limits``: the ramp stops at the first failure and names its cause.
+
+Small ramps (hundreds of clients, a few seconds each).  The 10,000-client
+proof is a documented run in the README, not a default test.
+"""
+
+from __future__ import annotations
+
+import io
+import resource
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from loadtest.cli import main
+from reference.target import TargetSpec, open_target
+from reports.results import load_document
+
+SERVERS = Path(__file__).parent / "servers"
+
+
+def run_limits(args: list[str], tmp_path: Path) -> tuple[int, dict[str, Any]]:
+    __tracebackhide__ = True
+    out = tmp_path / "limits.json"
+    status = main(["limits", *args, "--json", str(out)],
+                  console=Console(file=io.StringIO(), width=140))
+    return status, load_document(out, kind="limits")
+
+
+def test_reference_server_reaches_max(tmp_path: Path) -> None:
+    status, doc = run_limits(["--max", "600", "--step", "200"], tmp_path)
+    summary = doc["summary"]
+    assert status == 0
+    assert summary["cause"] == "reached-max" and summary["highest_healthy"] == 600
+    assert [r["clients"] for r in doc["records"]] == [200, 400, 600]
+    assert all(r["healthy"] and r["probe_latency_ms"] is not None for r in doc["records"])
+    assert summary["fd_limit"] >= 600
+
+
+def test_select_server_that_crashes_at_fd_setsize_is_reported_as_died(tmp_path: Path) -> None:
+    cmd = f"{sys.executable} {SERVERS / 'select_crash_server.py'} --port {{port}}"
+    _, doc = run_limits(["--max", "1500", "--step", "250", "--server-cmd", cmd], tmp_path)
+    summary = doc["summary"]
+    assert summary["cause"] == "server-died"
+    assert "filedescriptor out of range in select()" in summary["cause_detail"]
+    assert summary["highest_healthy"] == 1000
+    assert doc["records"][-1]["healthy"] is False
+
+
+def test_reference_with_select_refuses_cleanly_past_fd_setsize(tmp_path: Path) -> None:
+    cmd = f"{sys.executable} -m reference.server --port {{port}} --selector select"
+    _, doc = run_limits(["--max", "1500", "--step", "250", "--server-cmd", cmd], tmp_path)
+    summary = doc["summary"]
+    assert summary["cause"] == "connection-refused", summary
+    assert "closed" in summary["cause_detail"]
+    assert summary["highest_healthy"] == 1000
+
+
+def _low_fd_limit() -> None:
+    resource.setrlimit(resource.RLIMIT_NOFILE, (150, 150))
+
+
+def test_own_fd_limit_is_named_not_blamed_on_the_server(tmp_path: Path) -> None:
+    out = tmp_path / "limits.json"
+    with open_target(TargetSpec()) as target:  # the server keeps its own, normal limit
+        host, port = target.address
+        proc = subprocess.run(
+            [sys.executable, "-m", "loadtest.cli", "limits", "--max", "400", "--step", "50",
+             "--server", f"{host}:{port}", "--json", str(out)],
+            preexec_fn=_low_fd_limit, capture_output=True, text=True, timeout=100)
+        assert target.is_alive()
+    summary = load_document(out)["summary"]
+    assert summary["cause"] == "own-fd-limit", proc.stdout
+    assert summary["fd_limit"] == 150 and 50 <= summary["highest_healthy"] < 150
+    assert "open-file limit is 150" in proc.stdout
