@@ -2,6 +2,7 @@
 
     python bench/compare.py bench/baselines/reference out/bench/current
     python bench/compare.py OLD.json NEW.json --threshold 50 --json out/bench/current.results.json
+    python bench/compare.py --update-baseline bench/baselines/reference out/bench/current
 
 Each argument is a ``pytest --benchmark-json`` file or a folder of them
 (repeated runs of the suite: each benchmark counts with its best median).  Each benchmark's median is
@@ -21,6 +22,7 @@ load on a shared machine is not.
 from __future__ import annotations
 
 import argparse
+import json
 import shlex
 import subprocess
 import sys
@@ -36,6 +38,7 @@ from reports.benchjson import (
     compare_runs,
     load_benchmark_runs,
     to_results_document,
+    without_raw_timings,
 )
 from reports.results import write_document
 
@@ -135,6 +138,22 @@ def confirm(result: Comparison, baseline: list[BenchRun], current: list[BenchRun
     return result
 
 
+def update_baseline(folder: Path, runs: Sequence[BenchRun]) -> list[Path]:
+    """Make ``runs`` the new baseline: ``folder`` then holds exactly these, raw timings dropped."""
+    # Read everything before deleting anything: CURRENT may live in FOLDER.
+    slim = [without_raw_timings(json.loads(Path(run.source).read_text(encoding="utf-8")))
+            for run in runs]
+    folder.mkdir(parents=True, exist_ok=True)
+    for old in folder.glob("*.json"):
+        old.unlink()
+    written = []
+    for i, data in enumerate(slim, 1):
+        path = folder / f"run{i}.json"
+        path.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+        written.append(path)
+    return written
+
+
 def _percent(text: str) -> float:
     try:
         value = float(text.rstrip("%"))
@@ -160,6 +179,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--confirm", type=int, default=0, metavar="N",
                         help="re-run benchmarks that look slower up to N times before failing "
                              "(needs this checkout and the target used for CURRENT; default 0)")
+    parser.add_argument("--update-baseline", action="store_true",
+                        help="do not compare: replace the runs in the BASELINE folder by CURRENT "
+                             "(without per-round timings), e.g. after a deliberate change")
     parser.add_argument("--json", metavar="FILE", default=None,
                         help="also write the (last) current run as a chat-harness 'bench' results document")
     return parser
@@ -171,8 +193,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.confirm < 0:
         parser.error(f"--confirm {args.confirm} must not be negative")
     try:
-        baseline = load_benchmark_runs(args.baseline)
         current = [run for path in args.current for run in load_benchmark_runs(path)]
+        if args.update_baseline:
+            if Path(args.baseline).is_file():
+                parser.error(f"--update-baseline needs a folder, {args.baseline} is a file")
+            for path in update_baseline(Path(args.baseline), current):
+                print(f"wrote {path}")
+            return 0
+        baseline = load_benchmark_runs(args.baseline)
         result = compare_runs(baseline, current, args.threshold, normalise=not args.raw)
     except BenchJsonError as exc:
         parser.error(str(exc))

@@ -52,6 +52,7 @@ __all__ = [
     "normalised_medians",
     "parse_benchmark_json",
     "scaled_run",
+    "without_raw_timings",
     "to_results_document",
 ]
 
@@ -220,6 +221,20 @@ def load_benchmark_runs(path: str | os.PathLike[str]) -> list[BenchRun]:
             raise BenchJsonError(f"{p}: folder holds no .json files")
         return [load_benchmark_json(f) for f in files]
     return [load_benchmark_json(p)]
+
+
+def without_raw_timings(data: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of pytest-benchmark JSON without each round's timing (``stats.data``).
+
+    ``--benchmark-json`` keeps every round (over 1 MB for this suite); the
+    comparison needs only the summary statistics, so a baseline worth
+    committing drops the rest.
+    """
+    out = dict(data)
+    out["benchmarks"] = [{**bench, "stats": {k: v for k, v in bench.get("stats", {}).items()
+                                             if k != "data"}}
+                         for bench in data.get("benchmarks", [])]
+    return out
 
 
 # --------------------------------------------------------------------------

@@ -131,6 +131,23 @@ def test_pytest_benchmark_compare_fail_still_works(gate_runs: GateRuns) -> None:
     assert "test_fanout_latency[target-1] (0001_base)" in gate_runs.slow_output
 
 
+def test_update_baseline_keeps_the_statistics_and_drops_per_round_timings(gate_runs: GateRuns,
+                                                                          tmp_path: Path) -> None:
+    folder = tmp_path / "baseline"
+    folder.mkdir()
+    (folder / "stale.json").write_text("{}")
+    done = run_compare(folder, gate_runs.baseline, gate_runs.slow, "--update-baseline")
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in folder.iterdir()) == ["run1.json", "run2.json"]
+    first = json.loads((folder / "run1.json").read_text())
+    assert all("data" not in bench["stats"] for bench in first["benchmarks"])
+    assert (folder / "run1.json").stat().st_size < gate_runs.baseline.stat().st_size
+    # The slimmed files still judge: run1 is the reference run, run2 the slow-server run.
+    assert run_compare(folder / "run1.json", gate_runs.baseline).returncode == 0
+    assert run_compare(folder / "run2.json", gate_runs.baseline).returncode == 0
+    assert run_compare(folder / "run1.json", gate_runs.slow).returncode == 1
+
+
 @pytest.mark.parametrize("args, message", [
     (("--threshold", "fast"), "'fast' is not a percentage"),
     (("--threshold", "0"), "must be above 0"),

@@ -23,6 +23,7 @@ from reports.benchjson import (
     parse_benchmark_json,
     scaled_run,
     to_results_document,
+    without_raw_timings,
 )
 from reports.results import load_document, write_document
 
@@ -184,3 +185,12 @@ def test_results_document_follows_the_bench_format(tmp_path: Path) -> None:
     assert slow["normalised"] == pytest.approx(10.0)
     assert {"name", "group", "params", "mean_s", "median_s", "min_s", "stddev_s", "rounds",
             "ops", "normalised"} <= set(slow)
+
+
+def test_without_raw_timings_drops_only_the_rounds() -> None:
+    data = run_json(10e-6, fast=2e-6)
+    data["benchmarks"][1]["stats"]["data"] = [2e-6] * 1000
+    slim = without_raw_timings(data)
+    assert "data" not in slim["benchmarks"][1]["stats"]
+    assert "data" in data["benchmarks"][1]["stats"]  # the input is left alone
+    assert parse_benchmark_json(slim) == parse_benchmark_json(data)
