@@ -1,0 +1,141 @@
+"""``chat-conformance``: judge a chat server against PROTOCOL.md from the command line.
+
+    chat-conformance                                  # the embedded reference server
+    chat-conformance --server 127.0.0.1:1234          # a server that is already running
+    chat-conformance --server-cmd 'python3 myserver.py {port}' --json out.json
+
+The console script is a thin mapping onto ``pytest --pyargs conformance``
+(the suite is a pytest plugin, ``conformance.plugin``): ``--server`` becomes
+``--chat-server``, ``--strict`` becomes ``--chat-strict``, case IDs and globs
+become ``--chat-case``, and ``-k``, ``-v`` and ``--junitxml`` pass straight
+through.  The target options are the shared ones from
+:func:`reference.target.add_target_arguments`.
+
+Exit status: 0 no MUST failed (with --strict: no SHOULD either); 1 a case
+failed or the harness erred; 2 bad usage or no case selected; 3 the target
+server is dead or could not be started; 4 pytest itself failed; 130 Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from conformance.options import add_suite_options
+from conformance.plugin import STATE_KEY, SuiteState
+from conformance.verdicts import EXIT_INTERNAL, EXIT_NO_CASES, EXIT_TARGET
+from reference.target import add_target_arguments, spec_from_args
+
+__all__ = ["build_parser", "main", "pytest_args"]
+
+EXIT_INTERRUPTED = 130
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="chat-conformance",
+        description="Judge a 10-byte-header chat server against PROTOCOL.md. Without --server or "
+                    "--server-cmd the embedded reference server is judged (it must pass).",
+        epilog="exit status: 0 no MUST failed (with --strict: no SHOULD either); 1 a case failed; "
+               "2 bad usage; 3 the target server is dead or could not be started")
+    parser.add_argument("cases", nargs="*", metavar="CASE",
+                        help="case IDs or globs to run, e.g. 'relay.basic[*]' frame.large-message "
+                             "(default: all); see --list")
+    add_target_arguments(parser)
+    suite = parser.add_argument_group("suite")
+    add_suite_options(suite.add_argument)
+    suite.add_argument("--junitxml", metavar="FILE", default=None,
+                       help="also write a JUnit XML report for CI test reporters")
+    suite.add_argument("-k", metavar="EXPR", dest="keyword", default=None,
+                       help="pytest -k expression over case IDs and requirement IDs, "
+                            "e.g. 'relay or FRAME-3'")
+    suite.add_argument("-v", "--verbose", action="count", default=0,
+                       help="one line per case (pytest's verbose output)")
+    return parser
+
+
+def pytest_args(args: argparse.Namespace) -> list[str]:
+    """The pytest command line that runs the suite as ``args`` asks."""
+    out = ["--pyargs", "conformance",
+           # Run the same way from any directory: ignore the caller's pytest configuration
+           # and caches, and never pick up tests of the caller's project.
+           "-c", os.devnull, "--rootdir", str(PACKAGE_DIR.parent), "-p", "no:cacheprovider",
+           "-o", "python_files=test_*.py", "-o", "junit_suite_name=chat-conformance",
+           "--chat-start-timeout", str(args.start_timeout),
+           "--chat-timeout", str(args.timeout), "--chat-case-timeout", str(args.case_timeout)]
+    if args.server:
+        out += ["--chat-server", args.server]
+    if args.server_cmd:
+        out += ["--chat-server-cmd", args.server_cmd]
+    if args.strict:
+        out.append("--chat-strict")
+    if args.json:
+        out += ["--chat-json", args.json]
+    if args.expectations:
+        out += ["--chat-expectations", args.expectations]
+    if args.junitxml:
+        out += ["--junitxml", args.junitxml]
+    if args.keyword:
+        out += ["-k", args.keyword]
+    for pattern in args.cases:
+        out += ["--chat-case", pattern]
+    if args.list:
+        # Only the list on stdout: no session header, no "no tests ran" line.
+        out += ["--chat-list", "-p", "no:terminal", "-s"]
+    else:
+        out += ["-v"] * args.verbose if args.verbose else ["-q"]
+    return out
+
+
+class _Session:
+    """Keeps the session's config so the exit status can be read after pytest.main."""
+
+    def __init__(self) -> None:
+        self.config: pytest.Config | None = None
+
+    def pytest_configure(self, config: pytest.Config) -> None:
+        self.config = config
+
+    def state(self) -> SuiteState | None:
+        return self.config.stash.get(STATE_KEY, None) if self.config is not None else None
+
+
+def _exit_status(pytest_status: int | pytest.ExitCode, state: SuiteState | None) -> int:
+    if state is not None and state.document is not None:
+        return int(state.document["summary"]["exit_status"])
+    if state is not None and state.target_error is not None:
+        return EXIT_TARGET
+    return {
+        pytest.ExitCode.OK: 0,
+        pytest.ExitCode.TESTS_FAILED: 1,
+        pytest.ExitCode.INTERRUPTED: EXIT_INTERRUPTED,
+        pytest.ExitCode.USAGE_ERROR: EXIT_NO_CASES,
+        pytest.ExitCode.NO_TESTS_COLLECTED: EXIT_NO_CASES,
+    }.get(pytest.ExitCode(int(pytest_status)), EXIT_INTERNAL)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    spec_from_args(parser, args)  # a bad --server or --server-cmd: one line, exit 2
+    for option in ("json", "junitxml"):
+        path = getattr(args, option)
+        if path is not None and Path(path).is_dir():
+            parser.error(f"--{option} {path}: is a directory, give a file name")
+    session = _Session()
+    status = pytest.main(pytest_args(args), plugins=[session])
+    state = session.state()
+    code = _exit_status(status, state)
+    if code == EXIT_TARGET and state is not None and state.target_error:
+        print(f"chat-conformance: {state.target_error}", file=sys.stderr)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,84 @@
+"""The suite's options, defined once for the pytest plugin and the console script.
+
+``add_suite_options(add, prefix)`` declares each option through ``add``, which
+is ``pytest.OptionGroup.addoption`` (prefix ``chat-``: ``--chat-strict``) or
+``argparse``'s ``add_argument`` (no prefix: ``--strict``), in the manner of
+pytest-benchmark's ``add_global_options``.  The pytest plugin parses them once
+into a frozen :class:`SuiteSettings` (pytest-timeout's way); nothing below reads
+argv or the environment.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from conformance.peer import Timeouts
+from conformance.selection import Expectation, load_expectations
+
+__all__ = ["DEFAULT_CASE_TIMEOUT", "SuiteSettings", "add_suite_options", "positive_seconds"]
+
+DEFAULT_CASE_TIMEOUT = 60.0
+
+
+def positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0 < value <= 3600:
+        raise argparse.ArgumentTypeError(f"{text!r} is not between 0 and 3600 seconds")
+    return value
+
+
+def add_suite_options(add: Callable[..., Any], prefix: str = "") -> None:
+    """Declare the options shared by ``pytest --chat-*`` and ``chat-conformance``."""
+    add(f"--{prefix}strict", action="store_true", default=False,
+        help="count a broken SHOULD (non-strict) as a failure")
+    add(f"--{prefix}json", metavar="FILE", default=None,
+        help="write the results document (kind 'conformance', reports/FORMAT.md) to FILE")
+    add(f"--{prefix}expectations", metavar="FILE", default=None,
+        help="TOML file of [[expected-failure]] entries (case, reason) for a known-bad server")
+    add(f"--{prefix}list", action="store_true", default=False,
+        help="list the selected cases with their requirement and stop")
+    add(f"--{prefix}timeout", metavar="SECONDS", type=positive_seconds,
+        default=Timeouts.arrive,
+        help="how long a relay that should come may take (default %(default)s)")
+    add(f"--{prefix}case-timeout", metavar="SECONDS", type=positive_seconds,
+        default=DEFAULT_CASE_TIMEOUT,
+        help="hard limit per case, a backstop through pytest-timeout (default %(default)s)")
+
+
+@dataclass(frozen=True)
+class SuiteSettings:
+    """Everything the suite was told, parsed once."""
+
+    strict: bool = False
+    json_path: Path | None = None
+    expectations: tuple[Expectation, ...] = ()
+    expectations_path: Path | None = None
+    list_only: bool = False
+    case_patterns: tuple[str, ...] = ()
+    timeouts: Timeouts = Timeouts()
+    case_timeout: float = DEFAULT_CASE_TIMEOUT
+
+    @classmethod
+    def from_options(cls, get: Callable[[str], Any]) -> SuiteSettings:
+        """Build from ``get(dest)`` (pytest's ``config.getoption``); raise ValueError in one line."""
+        arrive = float(get("chat_timeout"))
+        timeouts = Timeouts(arrive=arrive, close=max(Timeouts.close, arrive),
+                            join=max(Timeouts.join, arrive))
+        exp_path = get("chat_expectations")
+        return cls(
+            strict=bool(get("chat_strict")),
+            json_path=Path(get("chat_json")) if get("chat_json") else None,
+            expectations=load_expectations(exp_path) if exp_path else (),
+            expectations_path=Path(exp_path) if exp_path else None,
+            list_only=bool(get("chat_list")),
+            case_patterns=tuple(get("chat_case") or ()),
+            timeouts=timeouts,
+            case_timeout=float(get("chat_case_timeout")),
+        )

@@ -1,0 +1,315 @@
+"""The cases' view of a server: recorded clients in a room, and failures that explain themselves.
+
+A :class:`Room` opens :class:`Peer` connections (ChatClients on a recording
+socket, see :mod:`conformance.wire`) to the target and closes them all after
+the case.  Registration has no acknowledgement in this protocol, so
+:meth:`Room.join` synchronises instead of sleeping: an already registered
+member sends numbered sync messages until the newcomer receives one, which
+proves both are registered (a server reads a connection's frames in order).
+Sync messages start with :data:`SYNC_PREFIX`; peers skip them when they read.
+
+Every wait is bounded by :class:`Timeouts`.  When the server misbehaves, the
+``expect_*`` helpers raise :class:`CaseFailure`, which says what was expected
+and what came instead; the plugin adds the wire transcript.
+"""
+
+from __future__ import annotations
+
+import collections
+import itertools
+import socket
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from conformance.wire import RecordingSocket, Wire, printable
+from reference.client import ChatClient, ServerClosedError
+from reference.protocol import Relay, RemoteProtocolError, encode_frame
+
+__all__ = ["SYNC_PREFIX", "CaseFailure", "Peer", "Room", "Timeouts", "describe"]
+
+SYNC_PREFIX = "~sync:"
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """How long the suite waits; short, so a hanging server still finishes quickly."""
+
+    arrive: float = 2.5     # for a relay that should come
+    silence: float = 0.3    # to conclude that nothing more comes, once the room is in step
+    close: float = 3.0      # for the server to close a connection it should close
+    join: float = 3.0       # for the sync that proves a newcomer is registered
+    connect: float = 3.0
+
+
+class CaseFailure(AssertionError):
+    """The server broke the case's requirement: what was expected, and what came."""
+
+    def __init__(self, expected: str, got: str, hint: str = "") -> None:
+        self.expected = expected
+        self.got = got
+        self.hint = hint
+        super().__init__(self.detail)
+
+    @property
+    def detail(self) -> str:
+        text = f"expected: {self.expected}\n     got: {self.got}"
+        return text + (f"\n    note: {self.hint}" if self.hint else "")
+
+
+def describe(relay: Relay | None) -> str:
+    """A relay in a student's words."""
+    if relay is None:
+        return "nothing"
+    return f'a relay from "{printable(relay.sender.encode(), 40)}": "{printable(relay.text.encode(), 60)}"'
+
+
+def _closed_words(exc: ServerClosedError, peer: Peer) -> str:
+    how = "reset" if "reset" in str(exc) else "closed"
+    return f"the server {how} {peer.label}'s connection"
+
+
+class Peer(ChatClient):
+    """One recorded client connection; its reads skip the room's sync messages."""
+
+    def __init__(self, sock: RecordingSocket, label: str, timeouts: Timeouts) -> None:
+        super().__init__(sock, timeout=timeouts.arrive)  # type: ignore[arg-type]
+        self.label = label
+        self.timeouts = timeouts
+        self.wire = sock.wire
+        self.pending: collections.deque[Relay] = collections.deque()
+
+    @property
+    def received(self) -> bytes:
+        """Every byte this peer received (only for peers opened with ``keep_received``)."""
+        raw = self.sock.received  # type: ignore[attr-defined]
+        if raw is None:
+            raise ValueError(f"{self.label} was not opened with keep_received=True")
+        return bytes(raw)
+
+    # -- reading -----------------------------------------------------------
+    def receive(self, timeout: float | None = None) -> Relay:
+        if self.pending:
+            return self.pending.popleft()
+        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+        while True:
+            relay = super().receive(max(0.0, deadline - time.monotonic()))
+            if not relay.text.startswith(SYNC_PREFIX):
+                return relay
+
+    def next_relay(self, waiting_for: str, timeout: float | None = None) -> Relay:
+        """The next relay; a CaseFailure naming ``waiting_for`` when none comes."""
+        __tracebackhide__ = True
+        wait = self.timeouts.arrive if timeout is None else timeout
+        try:
+            return self.receive(wait)
+        except TimeoutError:
+            raise CaseFailure(f"{self.label} receives {waiting_for}",
+                              f"nothing within {wait:.1f} s") from None
+        except ServerClosedError as exc:
+            raise CaseFailure(f"{self.label} receives {waiting_for}", _closed_words(exc, self)) from None
+        except RemoteProtocolError as exc:
+            raise CaseFailure(f"{self.label} receives {waiting_for}",
+                              f"bytes that are not valid frames: {exc.reason}") from None
+
+    def expect_relay(self, sender: str, text: str, timeout: float | None = None) -> None:
+        """The next relay must be exactly (sender, text)."""
+        __tracebackhide__ = True
+        wanted = Relay(sender, text)
+        got = self.next_relay(describe(wanted), timeout)
+        if got != wanted:
+            raise CaseFailure(f"{self.label} receives {describe(wanted)}", describe(got))
+
+    def expect_relays(self, wanted: Sequence[Relay], timeout: float | None = None) -> None:
+        """Exactly these relays, in this order, within ``timeout`` in total."""
+        __tracebackhide__ = True
+        deadline = time.monotonic() + (self.timeouts.arrive if timeout is None else timeout)
+        for number, relay in enumerate(wanted, 1):
+            left = max(0.05, deadline - time.monotonic())
+            got = self.next_relay(f"relay {number} of {len(wanted)}: {describe(relay)}", left)
+            if got != relay:
+                raise CaseFailure(f"{self.label}'s relay {number} of {len(wanted)} is "
+                                  f"{describe(relay)}", describe(got))
+
+    def expect_nothing(self, why: str, duration: float | None = None) -> None:
+        """No relay may come within ``duration`` (a close of the connection is fine)."""
+        __tracebackhide__ = True
+        wait = self.timeouts.silence if duration is None else duration
+        try:
+            got = self.receive(wait)
+        except (TimeoutError, ServerClosedError):
+            return
+        except RemoteProtocolError as exc:
+            raise CaseFailure(f"{self.label} receives nothing ({why})",
+                              f"bytes that are not valid frames: {exc.reason}") from None
+        raise CaseFailure(f"{self.label} receives nothing ({why})", describe(got))
+
+    def expect_closed(self, why: str, timeout: float | None = None) -> None:
+        """The server must close this connection (EOF or reset) and relay nothing first."""
+        __tracebackhide__ = True
+        wait = self.timeouts.close if timeout is None else timeout
+        deadline = time.monotonic() + wait
+        self.pending.clear()
+        while True:
+            try:
+                got = self.receive(max(0.0, deadline - time.monotonic()))
+            except ServerClosedError:
+                return
+            except TimeoutError:
+                raise CaseFailure(f"the server closes {self.label}'s connection ({why})",
+                                  f"the connection still open after {wait:.1f} s") from None
+            except RemoteProtocolError as exc:
+                raise CaseFailure(f"the server closes {self.label}'s connection ({why})",
+                                  f"bytes that are not valid frames: {exc.reason}") from None
+            raise CaseFailure(f"the server closes {self.label}'s connection ({why})",
+                              f"{describe(got)} instead")
+
+    def drain(self, quiet: float, limit: int) -> tuple[int, str]:
+        """Read and discard raw bytes; return how many, and why it stopped.
+
+        Stops when the server closes (``"closed"``) or resets (``"reset"``) the
+        connection, when nothing comes for ``quiet`` s (``"quiet"``), or after
+        ``limit`` bytes (``"limit"``).  Reads past the recorder: this can be tens of MiB.
+        """
+        raw: socket.socket = self.sock._sock  # type: ignore[attr-defined]
+        raw.settimeout(quiet)
+        total, ending = 0, "limit"
+        while total < limit:
+            try:
+                data = raw.recv(256 * 1024)
+            except TimeoutError:
+                ending = "quiet"
+                break
+            except ConnectionResetError:
+                ending = "reset"
+                break
+            if not data:
+                ending = "closed"
+                break
+            total += len(data)
+        self.wire.note(self.label, f"read {total} bytes without decoding them; then: {ending}")
+        return total, ending
+
+    # -- writing -----------------------------------------------------------
+    def send_pieces(self, pieces: Iterable[bytes], gap: float) -> None:
+        """Send each piece in its own send(), pausing ``gap`` s so each is its own segment."""
+        __tracebackhide__ = True
+        for piece in pieces:
+            self.send_raw(piece, "the next piece")
+            time.sleep(gap)
+
+    def send_raw(self, data: bytes, what: str = "its data") -> None:
+        """Send bytes as they are; 'the server stopped reading' becomes a CaseFailure."""
+        __tracebackhide__ = True
+        try:
+            super().send_raw(data)
+        except TimeoutError:
+            raise CaseFailure(f"the server reads {what} from {self.label}",
+                              f"the send blocked for {self.timeout:g} s: the server stopped "
+                              f"reading {self.label}'s connection") from None
+        except OSError as exc:
+            raise CaseFailure(f"the server reads {what} from {self.label}",
+                              f"the send failed: {exc.strerror or exc}") from None
+
+    def close(self) -> None:
+        if not self.closed:
+            self.wire.note(self.label, "client closed the connection (FIN)")
+        super().close()
+
+    def abort(self) -> None:
+        if not self.closed:
+            self.wire.note(self.label, "client reset the connection (RST)")
+        super().abort()
+
+
+class Room:
+    """The connections of one case; all closed when the case ends."""
+
+    def __init__(self, address: tuple[str, int], wire: Wire, timeouts: Timeouts) -> None:
+        self.address = address
+        self.wire = wire
+        self.timeouts = timeouts
+        self.peers: list[Peer] = []
+        #: What an informational case found, in plain words (the record's detail).
+        self.findings: list[str] = []
+        self._sync_numbers = itertools.count(1)
+
+    def found(self, text: str) -> None:
+        """Record a fact for the report (informational cases)."""
+        self.findings.append(text)
+
+    def connect(self, label: str, *, keep_received: bool = False,
+                rcvbuf: int | None = None) -> Peer:
+        """A new, unregistered connection."""
+        __tracebackhide__ = True
+        sock = socket.socket(socket.AF_INET6 if ":" in self.address[0] else socket.AF_INET)
+        if rcvbuf is not None:
+            # Set before connect() so the window stays small: a non-reader then fills up fast.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        sock.settimeout(self.timeouts.connect)
+        try:
+            sock.connect(self.address)
+        except OSError as exc:
+            sock.close()
+            self.wire.note(label, f"connect failed: {exc.strerror or exc}")
+            raise CaseFailure(f"{label} connects to {self.address[0]}:{self.address[1]}",
+                              f"connect failed: {exc.strerror or exc}") from None
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.wire.note(label, "connected")
+        peer = Peer(RecordingSocket(sock, self.wire, label, keep_received), label, self.timeouts)
+        self.peers.append(peer)
+        return peer
+
+    @property
+    def members(self) -> list[Peer]:
+        """Open peers that have registered."""
+        return [p for p in self.peers if p.name is not None and not p.closed]
+
+    def join(self, name: str, *, keep_received: bool = False, rcvbuf: int | None = None) -> Peer:
+        """Connect, register as ``name``, and wait until that registration is confirmed."""
+        __tracebackhide__ = True
+        helpers = self.members
+        peer = self.connect(name, keep_received=keep_received, rcvbuf=rcvbuf)
+        peer.register(name)
+        if helpers:
+            self.sync(helpers[0], peer)
+        return peer
+
+    def join_all(self, *names: str) -> list[Peer]:
+        return [self.join(name) for name in names]
+
+    def sync(self, sender: Peer, newcomer: Peer) -> None:
+        """``sender`` sends sync messages until ``newcomer`` receives one of them."""
+        __tracebackhide__ = True
+        deadline = time.monotonic() + self.timeouts.join
+        wait, sent = 0.05, []
+        while time.monotonic() < deadline:
+            text = f"{SYNC_PREFIX}{next(self._sync_numbers)}"
+            sender.send_raw(encode_frame(text.encode()), "a message")
+            sent.append(text)
+            try:
+                got = ChatClient.receive(newcomer, min(wait, max(0.0, deadline - time.monotonic())))
+            except TimeoutError:
+                wait = min(wait * 2, 0.4)
+                continue
+            except ServerClosedError as exc:
+                raise CaseFailure(f"{newcomer.label} gets registered (a message from "
+                                  f"{sender.label} reaches it)", _closed_words(exc, newcomer)) from None
+            except RemoteProtocolError as exc:
+                raise CaseFailure(f"{newcomer.label} gets registered (a message from "
+                                  f"{sender.label} reaches it)",
+                                  f"bytes that are not valid frames: {exc.reason}") from None
+            if got.sender == sender.name and got.text in sent:
+                return
+            # Nobody else speaks while a case joins, so anything else is the server's doing.
+            raise CaseFailure(f'{newcomer.label} receives a relay from "{sender.name}": '
+                              f'"{sent[-1]}" (or an earlier {SYNC_PREFIX} message)', describe(got))
+        raise CaseFailure(f"{newcomer.label} gets registered: one of {len(sent)} messages that "
+                          f"{sender.label} sent over {self.timeouts.join:g} s reaches it",
+                          "none of them arrived",
+                          "registration has no acknowledgement, so the suite confirms it by "
+                          "relaying a message to the newcomer")
+
+    def close(self) -> None:
+        for peer in self.peers:
+            peer.close()

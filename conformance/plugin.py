@@ -1,0 +1,380 @@
+"""pytest plugin of the conformance suite: options, markers, the room fixture, verdicts, reports.
+
+Registered once through the ``pytest11`` entry point (``chat-conformance``);
+it does nothing to a session that collects no conformance case.  The target
+server comes from ``reference.pytest_plugin`` (``--chat-server``,
+``--chat-server-cmd``, fixture ``chat_target``); this plugin adds
+``--chat-strict``, ``--chat-json``, ``--chat-expectations``, ``--chat-list``,
+``--chat-case``, ``--chat-timeout`` and ``--chat-case-timeout``::
+
+    pytest --pyargs conformance --chat-server-cmd 'python3 myserver.py {port}'
+
+Per case it keeps the target healthy (a spawned server that died, or that
+failed the previous case, is started afresh; an external one that died stops
+the run, saying so), opens a :class:`~conformance.peer.Room` with a wire
+transcript, turns the outcome into a verdict (:mod:`conformance.verdicts`),
+and at the end prints the report and writes the results document.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Generator, Iterator
+from typing import Any
+
+import pytest
+
+from conformance.dialects import probe
+from conformance.options import SuiteSettings, add_suite_options
+from conformance.peer import CaseFailure, Room
+from conformance.report import render_report, write_list
+from conformance.requirements import REQUIREMENTS, Marker
+from conformance.selection import ExpectationsError, matches, matching
+from conformance.verdicts import (
+    EXIT_INTERNAL,
+    EXIT_NO_CASES,
+    EXIT_TARGET,
+    CaseInfo,
+    CaseResult,
+    build_document,
+    exit_status,
+    judge,
+    summarise,
+)
+from conformance.wire import Wire
+from reference.protocol import ProtocolError
+from reference.pytest_plugin import target_spec
+from reference.target import ExternalServer, SpawnedServer, TargetError, TargetSpec
+from reports.results import write_document
+
+__all__ = ["CASE_KEY", "STATE_KEY", "SuiteState", "case_info", "chat_room", "suite_state"]
+
+STATE_KEY = pytest.StashKey["SuiteState"]()
+CASE_KEY = pytest.StashKey[CaseInfo]()
+ROOM_KEY = pytest.StashKey[Room]()
+
+_CITATION = re.compile(r"^[A-Z]+-\d+:\s*")
+#: Exceptions that mean "the server misbehaved", as opposed to a bug in the suite.
+SERVER_FAULTS = (AssertionError, OSError, ProtocolError, pytest.fail.Exception)
+
+
+class SuiteState:
+    """What one session of the suite has learnt so far."""
+
+    def __init__(self, settings: SuiteSettings) -> None:
+        self.settings = settings
+        self.started = time.monotonic()
+        self.results: dict[str, CaseResult] = {}
+        self.dialects: list[str] | None = None
+        self.handle: SpawnedServer | ExternalServer | None = None
+        self.restart_reason: str | None = None
+        self.restarts: list[str] = []
+        self.target_error: str | None = None
+        self.stop_reason: str | None = None
+        self.unmatched_expectations: list[str] = []
+        self.document: dict[str, Any] | None = None
+
+
+def suite_state(config: pytest.Config) -> SuiteState:
+    return config.stash[STATE_KEY]
+
+
+# -- options and collection --------------------------------------------------------
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("chat-conformance", "chat-harness conformance suite")
+    add_suite_options(group.addoption, prefix="chat-")
+    group.addoption("--chat-case", action="append", metavar="ID_OR_GLOB", default=[],
+                    help="run only cases whose ID matches (repeatable; * and ? are wildcards, "
+                         "brackets are literal)")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for marker in Marker:
+        config.addinivalue_line("markers", marker.help_text)
+    try:
+        settings = SuiteSettings.from_options(config.getoption)
+    except ExpectationsError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    config.stash[STATE_KEY] = SuiteState(settings)
+
+
+def case_info(item: pytest.Item, settings: SuiteSettings) -> CaseInfo | None:
+    """The case behind a collected item, or None for an ordinary test."""
+    mark = item.get_closest_marker(Marker.CASE.marker_name)
+    if mark is None:
+        return None
+    base_id, requirement_id, level = (*mark.args, None)[:3]
+    override = item.get_closest_marker(Marker.REQUIREMENT.marker_name)
+    if override is not None:
+        requirement_id, level = (*override.args, None)[:2]
+    requirement = REQUIREMENTS[requirement_id]
+    callspec = getattr(item, "callspec", None)
+    case_id = f"{base_id}[{callspec.id}]" if callspec is not None else base_id
+    doc = (getattr(getattr(item, "function", None), "__doc__", None) or "").strip()
+    # Docstrings start by citing their requirement ("ROBUST-1: ..."); the record says it already.
+    title = _CITATION.sub("", doc.splitlines()[0]) if doc else ""
+    expectation = next((e for e in settings.expectations if matches(e.case, case_id)), None)
+    return CaseInfo(case_id, requirement, level or requirement.level, title, expectation)
+
+
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config,
+                                  items: list[pytest.Item]) -> None:
+    state = suite_state(config)
+    settings = state.settings
+    keep, drop, used = [], [], set()
+    infos = []
+    for item in items:
+        info = case_info(item, settings)
+        if info is None:
+            keep.append(item)
+            continue
+        infos.append(info)
+        item.stash[CASE_KEY] = info
+        # -k can then select by case ID or requirement ID, e.g. -k "relay.basic or FRAME-3".
+        item.extra_keyword_matches.update({info.id, info.requirement.id})
+        item.add_marker(pytest.mark.timeout(settings.case_timeout))
+        # JUnit XML carries them as <properties>, so CI reporters can show the case IDs.
+        item.user_properties += [("case_id", info.id), ("requirement", info.requirement.id),
+                                 ("level", info.level.value)]
+        pattern = matching(settings.case_patterns, info.id)
+        if settings.case_patterns and pattern is None:
+            drop.append(item)
+            continue
+        used.add(pattern)
+        keep.append(item)
+    if not infos:
+        return
+    unknown = [p for p in settings.case_patterns if p not in used]
+    if unknown:
+        raise pytest.UsageError(f"no case matches {unknown[0]!r}; see the case IDs with --list")
+    state.unmatched_expectations = [e.case for e in settings.expectations
+                                    if not any(matches(e.case, i.id) for i in infos)]
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtestloop(session: pytest.Session) -> bool | None:
+    """--chat-list: print the selected cases instead of running them."""
+    if not suite_state(session.config).settings.list_only:
+        return None
+    infos = [item.stash[CASE_KEY] for item in session.items if CASE_KEY in item.stash]
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    write_list(infos, reporter.write_line if reporter is not None else print)
+    return True
+
+
+# -- the target and the room ------------------------------------------------------
+def _target(request: pytest.FixtureRequest, state: SuiteState) -> SpawnedServer | ExternalServer:
+    if state.handle is None:
+        try:
+            state.handle = request.getfixturevalue("chat_target")
+        except pytest.exit.Exception as exc:
+            state.target_error = str(exc.msg)
+            raise
+    return state.handle
+
+
+def _make_ready(request: pytest.FixtureRequest, state: SuiteState, case_id: str) -> None:
+    """Start a spawned server afresh if it died or if the previous case failed."""
+    handle = state.handle
+    if not isinstance(handle, SpawnedServer):
+        return
+    reason = None
+    if not handle.is_alive():
+        reason = f"the server was not running ({handle.describe_exit() or 'it stopped'})"
+    elif state.restart_reason:
+        reason = state.restart_reason
+    if reason is None:
+        return
+    state.restart_reason = None
+    try:
+        handle.restart()
+    except TargetError as exc:
+        state.stop_reason = f"the server could not be started again: {exc}"
+        request.session.shouldstop = state.stop_reason
+        raise CaseFailure("the server starts again for the next case", str(exc)) from None
+    state.restarts.append(f"before {case_id}: {reason}; started afresh")
+
+
+@pytest.fixture
+def chat_room(request: pytest.FixtureRequest) -> Iterator[Room]:
+    """A room of recorded clients on the target; closed after the case."""
+    state = suite_state(request.config)
+    info = request.node.stash.get(CASE_KEY, None)
+    handle = _target(request, state)
+    case_id = info.id if info else request.node.name
+    _make_ready(request, state, case_id)
+    if state.dialects is None:
+        state.dialects = probe(handle.address, timeout=state.settings.timeouts.join)
+        _make_ready(request, state, case_id)
+    room = Room(handle.address, Wire(), state.settings.timeouts)
+    request.node.stash[ROOM_KEY] = room
+    try:
+        yield room
+    finally:
+        room.close()
+
+
+def _death(item: pytest.Item, state: SuiteState, cut_off: bool) -> str:
+    """How the target died during the case ('' if it is alive)."""
+    handle = state.handle
+    if cut_off and handle is not None:
+        # A crash takes a moment (a traceback to print): give it that, to blame the right case.
+        deadline = time.monotonic() + 0.5
+        while handle.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.05)
+    if handle is None or handle.is_alive():
+        return ""
+    if isinstance(handle, SpawnedServer):
+        return f"the server died during this case: {handle.describe_exit() or 'it stopped'}"
+    state.stop_reason = (f"the server at {handle.label} stopped accepting connections during "
+                         f"{item.stash[CASE_KEY].id}; it was not started by this suite, so it "
+                         "cannot be restarted and the remaining cases were not run")
+    item.session.shouldstop = state.stop_reason
+    return f"the server at {handle.label} died during this case (it no longer accepts connections)"
+
+
+# -- verdicts -------------------------------------------------------------------------
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]
+                              ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    info = item.stash.get(CASE_KEY, None)
+    if info is None:
+        return report
+    state = suite_state(item.config)
+    report.location = (report.location[0], report.location[1], info.id)
+    if call.when == "setup" and report.passed or call.when == "teardown" and not report.failed:
+        return report
+    exc = call.excinfo.value if call.excinfo is not None else None
+    room = item.stash.get(ROOM_KEY, None)
+    if report.skipped:
+        state.results[item.nodeid] = CaseResult(info, "skipped", detail=str(report.longrepr))
+        return report
+    # A connection the server closed or reset is how a crash shows from outside.
+    cut_off = isinstance(exc, OSError) or (isinstance(exc, CaseFailure)
+                                           and any(w in exc.got for w in ("closed", "reset")))
+    died = _death(item, state, cut_off) if call.when == "call" else ""
+    held = report.passed and not died
+    verdict = judge(info, held=held, server_fault=exc is None or isinstance(exc, SERVER_FAULTS))
+    if call.when == "teardown" and verdict != "error":
+        verdict = "error"
+    if isinstance(exc, CaseFailure):
+        detail = exc.detail
+    elif exc is not None:
+        detail = f"{type(exc).__name__}: {exc}".strip()
+    else:
+        detail = "; ".join(room.findings) if room is not None and held else ""
+    if died:
+        detail = f"{detail}\n{died}".strip()
+    transcript = room.wire.render() if room is not None and not held else ""
+    result = CaseResult(info, verdict, report.duration, detail, transcript or None)
+    if call.when == "teardown" and item.nodeid in state.results:
+        result.notes.append(f"(teardown failed after a {state.results[item.nodeid].verdict})")
+    state.results[item.nodeid] = result
+    item.user_properties.append(("verdict", verdict))
+    if verdict in ("fail", "non-strict", "xfail", "error"):
+        state.restart_reason = f"{info.id} failed"
+    _shape_report(report, result, exc, state.settings.strict)
+    return report
+
+
+def _shape_report(report: pytest.TestReport, result: CaseResult, exc: BaseException | None,
+                  strict: bool) -> None:
+    """Make pytest's outcome, letters and failure text agree with the verdict."""
+    verdict, info = result.verdict, result.info
+    report.chat_verdict = verdict  # type: ignore[attr-defined]  # read by pytest_report_teststatus
+    reason = info.expected_failure.reason if info.expected_failure else ""
+    if verdict == "xpass":
+        report.wasxfail = reason
+        return
+    if verdict == "xfail":
+        report.outcome = "skipped"
+        report.wasxfail = reason
+        return
+    if verdict == "non-strict" and not strict:
+        report.outcome = "passed"
+        report.longrepr = None
+        return
+    if verdict in ("fail", "non-strict", "error"):
+        report.outcome = "failed"
+        heading = f"{info.requirement.id} ({info.level.value}): {info.requirement.text}"
+        if exc is None or isinstance(exc, CaseFailure):
+            text = [heading, "", result.detail]
+            if result.transcript:
+                text += ["", result.transcript]
+            report.longrepr = "\n".join(text)
+        elif result.transcript:
+            report.sections.append(("wire transcript", result.transcript))
+
+
+def pytest_report_teststatus(report: pytest.TestReport,
+                             config: pytest.Config) -> tuple[str, str, str] | None:
+    verdict = getattr(report, "chat_verdict", None)
+    if report.when != "call" or not report.passed or getattr(report, "wasxfail", None) is not None:
+        return None
+    if verdict == "non-strict":
+        return "non-strict", "n", "NON-STRICT"
+    if verdict == "informational":
+        return "informational", "i", "INFO"
+    return None
+
+
+# -- the end of the run --------------------------------------------------------------
+def _exit_status(state: SuiteState, pytest_status: int) -> int:
+    if state.target_error is not None:
+        return EXIT_TARGET
+    if pytest_status in (pytest.ExitCode.USAGE_ERROR, pytest.ExitCode.NO_TESTS_COLLECTED):
+        return EXIT_NO_CASES
+    if pytest_status == pytest.ExitCode.INTERNAL_ERROR:
+        return EXIT_INTERNAL
+    status = exit_status((r.verdict for r in state.results.values()), state.settings.strict)
+    return max(status, 1 if pytest_status == pytest.ExitCode.TESTS_FAILED else 0)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    state = session.config.stash.get(STATE_KEY, None)
+    if state is None or state.settings.list_only:
+        return
+    if not state.results and state.target_error is None and state.settings.json_path is None:
+        return
+    handle = state.handle
+    extra: dict[str, Any] = {"restarts": state.restarts}
+    if state.target_error:
+        extra["target_error"] = state.target_error
+    if state.stop_reason:
+        extra["stopped"] = state.stop_reason
+    if state.unmatched_expectations:
+        extra["unmatched_expectations"] = state.unmatched_expectations
+    summary = summarise(state.results.values(), strict=state.settings.strict,
+                        started=state.started, dialects=state.dialects or [],
+                        status=_exit_status(state, exitstatus), **extra)
+    try:
+        spec: TargetSpec | None = target_spec(session.config)
+    except KeyError:  # the chat-target plugin was disabled
+        spec = None
+    label = handle.label if handle is not None else (spec.label if spec else "?")
+    address = handle.address if handle is not None else (spec.server if spec else None)
+    state.document = build_document(state.results.values(), summary, label=label, address=address,
+                                    command=spec.command if spec else None)
+    if state.settings.json_path is not None:
+        write_document(state.settings.json_path, state.document)
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int,
+                            config: pytest.Config) -> Generator[None, None, None]:
+    state = config.stash.get(STATE_KEY, None)
+    doc = state.document if state is not None else None
+    if doc is not None:
+        # Dialects and restarts first, so they are read before the failures they explain.
+        render_report(terminalreporter, doc, part="head")
+    yield
+    if doc is not None:
+        render_report(terminalreporter, doc, part="tail")
+
+

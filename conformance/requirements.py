@@ -1,0 +1,130 @@
+"""PROTOCOL.md's requirements, and the markers that tie each case to one of them.
+
+Every conformance case is decorated with :func:`case`, which names its stable
+case ID and the requirement it checks; the requirement's level (MUST, SHOULD,
+MAY) decides how a broken case is judged.  A parametrised case may point one
+parameter at another requirement with :func:`requirement`::
+
+    @case("relay.basic", "ROBUST-1")
+    @pytest.mark.parametrize("cut", [pytest.param(..., id="whole-frames",
+                                                  marks=requirement("RELAY-1")), ...])
+
+The one-line statements below are short paraphrases of PROTOCOL.md; a
+self-test checks that the IDs and levels match the spec.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+import pytest
+
+__all__ = ["REQUIREMENTS", "Level", "Marker", "Requirement", "case", "requirement"]
+
+
+class Level(enum.Enum):
+    """RFC 2119 level of a requirement, and so of every case that checks it."""
+
+    MUST = "MUST"
+    SHOULD = "SHOULD"
+    MAY = "MAY"
+
+
+class Marker(enum.Enum):
+    """The suite's pytest markers: one enum, registered under --strict-markers."""
+
+    CASE = ("chat_case", "chat_case(case_id, requirement, level=None): a conformance case "
+                         "and the PROTOCOL.md requirement it checks")
+    REQUIREMENT = ("chat_requirement", "chat_requirement(requirement, level=None): this "
+                                       "parameter of a conformance case checks another requirement")
+
+    def __init__(self, marker_name: str, help_text: str) -> None:
+        self.marker_name = marker_name
+        self.help_text = help_text
+
+
+@dataclass(frozen=True)
+class Requirement:
+    id: str
+    level: Level
+    text: str
+
+    @property
+    def group(self) -> str:
+        return self.id.split("-", 1)[0]
+
+
+def _table(*rows: tuple[str, Level, str]) -> dict[str, Requirement]:
+    return {rid: Requirement(rid, level, text) for rid, level, text in rows}
+
+
+REQUIREMENTS: dict[str, Requirement] = _table(
+    ("FRAME-1", Level.MUST, "A frame is a 10-byte decimal length header (in bytes) and a payload; "
+                            "receivers reassemble frames from the byte stream."),
+    ("FRAME-2", Level.MUST, "Headers are canonical: the length left-justified and space-padded "
+                            "to 10 bytes; the server's relayed frames are canonical."),
+    ("FRAME-3", Level.MUST, "A header that is not ASCII digits (after stripping spaces) is a "
+                            "protocol error: that connection is closed, nothing of it relayed."),
+    ("FRAME-4", Level.MUST, "Payloads are UTF-8; an invalid username or message closes that "
+                            "connection and none of it is relayed."),
+    ("FRAME-5", Level.MUST, "Payloads of up to 1 MiB are accepted and relayed intact."),
+    ("FRAME-6", Level.MUST, "A declared length above the server's limit closes the connection "
+                            "before the payload is buffered, and the server survives."),
+    ("FRAME-7", Level.MAY, "Non-canonical headers of digits and spaces (right-justified, "
+                           "zero-padded) may be accepted."),
+    ("FRAME-8", Level.SHOULD, "A zero-length message is a valid frame and is relayed."),
+    ("JOIN-1", Level.MUST, "The first frame is the username; username and first message may "
+                           "come in one segment."),
+    ("JOIN-2", Level.MUST, "An empty (or non-UTF-8) username is refused by closing the "
+                           "connection; duplicate names are allowed."),
+    ("JOIN-3", Level.MUST, "A connection that has not registered receives nothing, and nothing "
+                           "is relayed from it."),
+    ("JOIN-4", Level.SHOULD, "A connection that never sends its username hurts nobody and is "
+                             "closed after a registration timeout."),
+    ("RELAY-1", Level.MUST, "Each message is relayed to every other registered client as a "
+                            "username frame and a message frame, byte for byte."),
+    ("RELAY-2", Level.MUST, "A message is never sent back to its sender."),
+    ("RELAY-3", Level.MUST, "The username frame names the actual sender, also with three or more "
+                            "clients."),
+    ("RELAY-4", Level.MUST, "Each sender's messages arrive in order, each exactly once, at every "
+                            "recipient that keeps reading."),
+    ("RELAY-5", Level.MUST, "A username frame and its message frame are adjacent."),
+    ("RELAY-6", Level.MUST, "After a clean close or a reset the server stops sending to that "
+                            "client, keeps relaying among the others and lets new clients join."),
+    ("ROBUST-1", Level.MUST, "How the bytes are cut into segments does not change the result."),
+    ("ROBUST-2", Level.MUST, "A half-sent frame or a connection without a username does not "
+                             "delay the other clients."),
+    ("ROBUST-3", Level.MUST, "A client that stops reading does not stall the room."),
+    ("ROBUST-4", Level.SHOULD, "The backlog held for a client that does not read is bounded; "
+                               "past the bound the client is disconnected."),
+    ("ROBUST-5", Level.MUST, "A protocol error closes only the offending client; the server and "
+                             "the others carry on."),
+    ("ROBUST-6", Level.MUST, "The server survives a reset from any client at any moment and a "
+                             "burst of hundreds of connections."),
+    ("LIMIT-1", Level.MUST, "Beyond its capacity the server refuses new connections by closing "
+                            "them and keeps serving the clients it has."),
+    ("LIMIT-2", Level.SHOULD, "The server logs each refusal and each dropped client with the "
+                              "reason."),
+    ("ADDR-1", Level.SHOULD, "Without configuration the server listens on 127.0.0.1:1234."),
+)
+
+
+def case(case_id: str, requirement_id: str, level: Level | None = None) -> pytest.MarkDecorator:
+    """Mark a test function as the conformance case ``case_id`` checking ``requirement_id``.
+
+    ``level`` defaults to the requirement's own; informational cases pass
+    ``Level.MAY`` when they report a fact that a stricter rule leaves open.
+    """
+    if requirement_id not in REQUIREMENTS:
+        raise ValueError(f"unknown requirement {requirement_id!r}")
+    mark: pytest.MarkDecorator = getattr(pytest.mark, Marker.CASE.marker_name)
+    return mark(case_id, requirement_id, level)
+
+
+def requirement(requirement_id: str, level: Level | None = None) -> pytest.MarkDecorator:
+    """Point one parameter of a case at another requirement (for ``pytest.param(marks=...)``)."""
+    if requirement_id not in REQUIREMENTS:
+        raise ValueError(f"unknown requirement {requirement_id!r}")
+    mark: pytest.MarkDecorator = getattr(pytest.mark, Marker.REQUIREMENT.marker_name)
+    return mark(requirement_id, level)

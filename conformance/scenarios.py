@@ -1,0 +1,126 @@
+"""Building blocks the cases share: misbehaving clients, cuts of a byte stream, room checks.
+
+Kept apart from the case files so each case reads as its requirement: who
+joins, what is sent, what must (not) arrive.  Every frame is built with the
+shared codec (``reference.protocol.encode_frame``); the deliberately bad
+bytes are spelled out here, once.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from conformance.peer import CaseFailure, Peer, Room
+from reference.protocol import HEADER_LENGTH, encode_frame, encode_header
+
+__all__ = [
+    "BAD_HEADERS",
+    "CUTS",
+    "MISBEHAVIOURS",
+    "Misbehaviour",
+    "first_non_canonical",
+    "room_still_works",
+]
+
+# -- bad bytes: FRAME-3, FRAME-4, FRAME-6, JOIN-2 ------------------------------------
+#: Headers that are not a decimal length (PROTOCOL.md's FRAME-3 examples), each followed by a payload.
+BAD_HEADERS: dict[str, bytes] = {
+    "letters": b"hello\n   ",
+    "negative": b"-1        ",
+    "plus-sign": b"+5        ",
+    "all-spaces": b"          ",
+    "underscore": b"1_0       ",
+}
+INVALID_UTF8 = b"ok \xc3\x28 \xff bad"
+OVER_LIMIT_HEADER = b"9999999999"
+
+
+@dataclass(frozen=True)
+class Misbehaviour:
+    requirement: str
+    what: str                                   # in a student's words
+    act: Callable[[Room], Peer]                 # opens the offender and sends the bad bytes
+
+
+def _registered_offender(room: Room, data: bytes) -> Peer:
+    offender = room.join("mallory")
+    offender.send_raw(data, "the bad frame")
+    return offender
+
+
+def _unregistered_offender(room: Room, data: bytes) -> Peer:
+    offender = room.connect("mallory")
+    offender.send_raw(data, "the bad username frame")
+    return offender
+
+
+MISBEHAVIOURS: dict[str, Misbehaviour] = {
+    "bad-header": Misbehaviour("FRAME-3", "a header that is not a decimal length",
+                               lambda room: _registered_offender(room, b"-1        hello")),
+    "invalid-utf8-name": Misbehaviour("FRAME-4", "a username that is not UTF-8",
+                                      lambda room: _unregistered_offender(room, encode_frame(INVALID_UTF8))),
+    "invalid-utf8-message": Misbehaviour("FRAME-4", "a message that is not UTF-8",
+                                         lambda room: _registered_offender(room, encode_frame(INVALID_UTF8))),
+    "over-limit": Misbehaviour("FRAME-6", "a header declaring 9,999,999,999 bytes",
+                               lambda room: _registered_offender(room, OVER_LIMIT_HEADER)),
+    "empty-name": Misbehaviour("JOIN-2", "an empty username",
+                               lambda room: _unregistered_offender(room, encode_frame(b""))),
+}
+
+
+# -- delivery granularity: ROBUST-1 ------------------------------------------------------
+def _split_at(frames: list[bytes], position: int) -> list[bytes]:
+    return [piece for f in frames for piece in (f[:position], f[position:]) if piece]
+
+
+def _split_utf8(frames: list[bytes]) -> list[bytes]:
+    pieces = []
+    for frame in frames:
+        lead = next((i for i in range(HEADER_LENGTH, len(frame)) if frame[i] >= 0xC0), None)
+        if lead is None:
+            pieces.append(frame)
+        else:
+            pieces += [frame[:lead + 1], frame[lead + 1:]]  # between a lead byte and its continuation
+    return pieces
+
+
+#: How a client's frames (username first) are cut into send() calls, by parameter ID.
+CUTS: dict[str, Callable[[list[bytes]], list[bytes]]] = {
+    "whole-frames": lambda frames: list(frames),
+    "one-byte-per-send": lambda frames: [bytes([b]) for f in frames for b in f],
+    **{f"header-split-at-{k}": functools.partial(_split_at, position=k) for k in range(1, 10)},
+    "header-payload-split": lambda frames: _split_at(frames, HEADER_LENGTH),
+    "utf8-char-split": _split_utf8,
+    "coalesced-frames": lambda frames: [frames[0], b"".join(frames[1:])],
+    "name-and-message-in-one-send": lambda frames: [frames[0] + frames[1], *frames[2:]],
+}
+
+
+# -- checks -------------------------------------------------------------------------------
+def first_non_canonical(raw: bytes) -> tuple[int, bytes] | None:
+    """(offset, header) of the first header in ``raw`` that is not ``f"{n:<10}"``, or None."""
+    pos = 0
+    while pos + HEADER_LENGTH <= len(raw):
+        header = raw[pos:pos + HEADER_LENGTH]
+        digits = header.strip(b" ")
+        if not digits.isdigit() or encode_header(int(digits)) != header:
+            return pos, header
+        pos += HEADER_LENGTH + int(digits)
+    return None
+
+
+def room_still_works(room: Room, a: Peer, b: Peer, newcomer: str = "newt") -> None:
+    """a and b still chat both ways, and a newcomer can still join and hear a."""
+    __tracebackhide__ = True
+    if a.name is None or b.name is None:
+        raise CaseFailure("two registered clients", "a peer that never registered")
+    a.send("are you still there?")
+    b.expect_relay(a.name, "are you still there?")
+    b.send("still here")
+    a.expect_relay(b.name, "still here")
+    late = room.join(newcomer)
+    a.send(f"welcome, {newcomer}")
+    late.expect_relay(a.name, f"welcome, {newcomer}")
+    b.expect_relay(a.name, f"welcome, {newcomer}")

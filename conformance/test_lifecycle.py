@@ -1,0 +1,66 @@
+"""Leaving (PROTOCOL.md RELAY-6, ROBUST-6): clean closes, resets, and a reset in the middle of a fan-out."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from conformance.peer import Peer, Room
+from conformance.requirements import case
+from conformance.scenarios import room_still_works
+from reference.client import ServerClosedError
+from reference.protocol import encode_frame
+
+
+@case("lifecycle.leave", "RELAY-6")
+@pytest.mark.parametrize("how", ["clean-close", "reset"])
+def test_leave(chat_room: Room, how: str) -> None:
+    """RELAY-6: after a client leaves (FIN or RST) the others keep chatting and newcomers can join."""
+    ana, bea, cy = chat_room.join_all("ana", "bea", "cy")
+    if how == "clean-close":
+        cy.close()
+    else:
+        cy.abort()
+    for number in range(3):
+        ana.send(f"after cy left {number}")
+        bea.expect_relay("ana", f"after cy left {number}")
+    room_still_works(chat_room, ana, bea)
+
+
+@case("lifecycle.reset-during-fanout", "ROBUST-6")
+def test_reset_during_fanout(chat_room: Room) -> None:
+    """ROBUST-6: a client that resets while the server still has relays queued for it harms nobody."""
+    cy = chat_room.join("cy", rcvbuf=4096)  # small window: the server's writes to cy back up
+    ana, bea = chat_room.join_all("ana", "bea")
+    texts = [f"fan-out {n} ".ljust(16 * 1024, "~") for n in range(8)]
+    for text in texts:
+        ana.send_raw(encode_frame(text.encode()), "a 16 KiB message")
+    cy.abort()
+    for text in texts:
+        bea.expect_relay("ana", text)
+    room_still_works(chat_room, ana, bea)
+
+
+@case("lifecycle.closed-client-sent-nothing", "RELAY-6")
+def test_closed_client_sent_nothing(chat_room: Room) -> None:
+    """RELAY-6: once a client has closed its side (FIN), the server sends it nothing more."""
+    ana, bea, cy = chat_room.join_all("ana", "bea", "cy")
+    cy.sock.shutdown(socket.SHUT_WR)  # cy leaves cleanly but keeps reading to see what still comes
+    _give_time_to_see_the_fin(cy, limit=1.0)
+    ana.send("sent after cy left")
+    bea.expect_relay("ana", "sent after cy left")
+    cy.expect_nothing("it has left the room")
+
+
+def _give_time_to_see_the_fin(peer: Peer, limit: float) -> None:
+    """Wait (bounded) for the server to close its side too, proof that it saw the FIN.
+
+    A server may keep its side open a while; that is not a failure, so after
+    ``limit`` the case goes on.  Anything relayed meanwhile is kept for the
+    case to judge.
+    """
+    try:
+        peer.pending.append(peer.receive(limit))
+    except (TimeoutError, ServerClosedError):
+        pass

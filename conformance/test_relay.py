@@ -1,0 +1,132 @@
+"""Relaying (PROTOCOL.md section 3), with delivery granularity as an axis over the basic relay."""
+
+from __future__ import annotations
+
+import collections
+
+import pytest
+
+from conformance.peer import CaseFailure, Room, describe
+from conformance.requirements import case, requirement
+from conformance.scenarios import CUTS
+from reference.protocol import Relay, encode_frame
+
+SPLITTER = "zoé"
+#: Three messages, each with a two-byte character, so a server that is right only for the
+#: first message, or that counts characters instead of bytes, cannot pass.
+MESSAGES = ["café au lait", "naïve second message", "über-third"]
+
+
+def _cut_param(cut_id: str) -> object:
+    marks: tuple[pytest.MarkDecorator, ...] = ()
+    if cut_id == "whole-frames":
+        marks = (requirement("RELAY-1"),)
+    elif cut_id == "name-and-message-in-one-send":
+        marks = (requirement("JOIN-1"),)
+    return pytest.param(cut_id, id=cut_id, marks=marks)
+
+
+@case("relay.basic", "ROBUST-1")
+@pytest.mark.parametrize("cut", [_cut_param(c) for c in CUTS])
+def test_basic_relay(chat_room: Room, cut: str) -> None:
+    """ROBUST-1: a client's username and three messages, cut into sends this way, reach the others intact."""
+    ana, bea = chat_room.join_all("ana", "bea")
+    zoe = chat_room.connect(SPLITTER)
+    frames = [encode_frame(SPLITTER.encode())] + [encode_frame(m.encode()) for m in MESSAGES]
+    pieces = CUTS[cut](frames)
+    # Pause between sends so each piece travels as its own segment; bytes sent in a
+    # burst would be coalesced again by the kernel and hide a recv()-per-frame server.
+    zoe.send_pieces(pieces, gap=0.003 if len(pieces) > 20 else 0.02)
+    wanted = [Relay(SPLITTER, m) for m in MESSAGES]
+    ana.expect_relays(wanted)
+    bea.expect_relays(wanted)
+
+
+@case("relay.no-echo", "RELAY-2")
+def test_no_echo(chat_room: Room) -> None:
+    """RELAY-2: the sender does not get its own message back; its next relay is the other client's."""
+    ana, bea = chat_room.join_all("ana", "bea")
+    # Taking turns makes an echo deterministic to catch, without waiting for silence:
+    # the server writes an echo while handling the message, so before it handles the
+    # reply that the other client sends only after receiving that message.
+    ana.send("for bea only")
+    bea.expect_relay("ana", "for bea only")
+    bea.send("for ana only")
+    ana.expect_relay("bea", "for ana only")
+    ana.send("for bea again")
+    bea.expect_relay("ana", "for bea again")
+
+
+@case("relay.sender-label", "RELAY-3")
+def test_sender_label(chat_room: Room) -> None:
+    """RELAY-3: with four clients, every relay names the client that really sent it."""
+    names = ["ana", "bea", "cy", "dov"]
+    peers = chat_room.join_all(*names)
+    for peer in peers:
+        peer.send(f"this is {peer.name}")
+    for peer in peers:
+        got = [peer.next_relay(f"the messages of the {len(names) - 1} others")
+               for _ in range(len(names) - 1)]
+        wanted = sorted((Relay(n, f"this is {n}") for n in names if n != peer.name),
+                        key=lambda r: r.sender)
+        if sorted(got, key=lambda r: r.sender) != wanted:
+            raise CaseFailure(f"{peer.label} receives, in any order: " + "; ".join(map(describe, wanted)),
+                              "; ".join(map(describe, got)))
+
+
+BURST = 200
+
+
+@case("relay.burst-order", "RELAY-4")
+def test_burst_order(chat_room: Room) -> None:
+    """RELAY-4: three clients send 200 messages each; every recipient gets each sender's in order, once."""
+    peers = chat_room.join_all("ana", "bea", "cy")
+    for seq in range(BURST):
+        for peer in peers:
+            peer.send_raw(encode_frame(f"{peer.name}#{seq}".encode()), "messages")
+    for peer in peers:
+        others = [str(p.name) for p in peers if p is not peer]
+        seen: dict[str, list[int]] = collections.defaultdict(list)
+        for number in range(BURST * len(others)):
+            relay = peer.next_relay(f"relay {number + 1} of {BURST * len(others)}",
+                                    timeout=peer.timeouts.arrive * 2)
+            name, _, number_text = relay.text.partition("#")
+            if relay.sender != name or name not in others or not number_text.isdigit():
+                raise CaseFailure(f"{peer.label} receives only the others' numbered messages, "
+                                  "each labelled with its sender", f"{describe(relay)} (relay {number + 1})")
+            seen[name].append(int(number_text))
+        for name in others:
+            got = seen[name]
+            if got != list(range(BURST)):
+                lost = sorted(set(range(BURST)) - set(got))
+                dup = len(got) - len(set(got))
+                first_bad = next((i for i, s in enumerate(got) if s != i), len(got))
+                raise CaseFailure(f"{peer.label} receives {name}'s messages 0..{BURST - 1} in order, "
+                                  "each once", f"{len(lost)} lost, {dup} duplicated; the first "
+                                  f"difference is at position {first_bad} "
+                                  f"(got {got[first_bad:first_bad + 3]})")
+
+
+@case("relay.adjacent-frames", "RELAY-5")
+def test_adjacent_frames(chat_room: Room) -> None:
+    """RELAY-5: large messages from two senders at once reach a slow reader as unbroken pairs."""
+    # A small receive window makes the server's writes to cy partial, which is when
+    # a server that interleaves relays, or drops the unsent rest, shows it.
+    cy = chat_room.join("cy", rcvbuf=4096)
+    ana, bea = chat_room.join_all("ana", "bea")
+    size, count = 64 * 1024, 4
+    for seq in range(count):
+        for peer in (ana, bea):
+            text = f"{peer.name}:{seq}:".ljust(size, "=")
+            peer.send_raw(encode_frame(text.encode()), "a large message")
+    last = {"ana": -1, "bea": -1}
+    for number in range(2 * count):
+        relay = cy.next_relay(f"large relay {number + 1} of {2 * count}")
+        name, number_text, _ = (relay.text.split(":", 2) + ["", ""])[:3]
+        if (relay.sender not in last or name != relay.sender or not number_text.isdigit()
+                or len(relay.text) != size):
+            raise CaseFailure(f"cy receives whole (username, {size}-byte message) pairs",
+                              f"{describe(relay)} of {len(relay.text)} characters (relay {number + 1})")
+        if int(number_text) != last[name] + 1:
+            raise CaseFailure(f"{name}'s message {last[name] + 1} next", f"{name}'s message {number_text}")
+        last[name] = int(number_text)

@@ -1,0 +1,155 @@
+"""Robustness (PROTOCOL.md section 4): one client must never hurt the room."""
+
+from __future__ import annotations
+
+import selectors
+import socket
+import time
+
+import pytest
+
+from conformance.peer import CaseFailure, Peer, Room
+from conformance.requirements import case
+from conformance.scenarios import MISBEHAVIOURS, room_still_works
+from reference.client import abort_socket
+from reference.protocol import encode_frame
+
+CHUNK = 64 * 1024
+MiB = 1024 * 1024
+
+
+@case("robust.slowloris", "ROBUST-2")
+@pytest.mark.parametrize("cut", [pytest.param(5, id="half-header"), pytest.param(14, id="half-payload")])
+def test_slowloris(chat_room: Room, cut: int) -> None:
+    """ROBUST-2: a client that sends half a frame and stalls does not delay the others' messages."""
+    ana, bea, mallory = chat_room.join_all("ana", "bea", "mallory")
+    frame = encode_frame(b"finally complete")
+    mallory.send_raw(frame[:cut], "half a frame")
+    for number in range(3):
+        ana.send(f"while mallory stalls {number}")
+        bea.expect_relay("ana", f"while mallory stalls {number}")
+    mallory.send_raw(frame[cut:], "the rest of the frame")  # and it still counts once complete
+    bea.expect_relay("mallory", "finally complete")
+
+
+@case("robust.silent-connection", "ROBUST-2")
+def test_silent_connection(chat_room: Room) -> None:
+    """ROBUST-2: a connection that never sends its username does not stop others joining and chatting."""
+    chat_room.connect("silent")
+    ana, bea = chat_room.join_all("ana", "bea")
+    for number in range(3):
+        ana.send(f"despite the silent one {number}")
+        bea.expect_relay("ana", f"despite the silent one {number}")
+
+
+def _pump(sender: Peer, reader: Peer, total: int, why: str) -> None:
+    """sender sends ``total`` bytes in 64 KiB messages; reader must keep receiving each in turn."""
+    __tracebackhide__ = True
+    for number in range(total // CHUNK):
+        text = f"bulk {number} ".ljust(CHUNK, "#")
+        try:
+            sender.send_raw(encode_frame(text.encode()), "a 64 KiB message")
+            reader.expect_relay(str(sender.name), text)
+        except CaseFailure as exc:
+            raise CaseFailure(exc.expected, exc.got, f"after {number} of {total // CHUNK} messages "
+                              f"({number * CHUNK // 1024} KiB) went through; {why}") from None
+
+
+@case("robust.non-reader", "ROBUST-3")
+def test_non_reader(chat_room: Room) -> None:
+    """ROBUST-3: while one client reads nothing, another keeps receiving 8 MiB of messages."""
+    chat_room.join("sloth", rcvbuf=4096)  # never reads; its tiny window fills at once
+    ana, bea = chat_room.join_all("ana", "bea")
+    _pump(ana, bea, 8 * MiB, "sloth has read nothing all along, so a server that blocks "
+                             "writing to it stalls everyone")
+
+
+@case("robust.non-reader-bounded", "ROBUST-4")
+def test_non_reader_bounded(chat_room: Room) -> None:
+    """ROBUST-4: a client that reads nothing is disconnected before the server holds 32 MiB for it."""
+    sloth = chat_room.join("sloth", rcvbuf=4096)
+    ana, bea = chat_room.join_all("ana", "bea")
+    total = 32 * MiB
+    _pump(ana, bea, total, "sloth is not reading")
+    got, ending = sloth.drain(quiet=1.0, limit=total * 2)
+    if ending == "quiet":
+        raise CaseFailure("the server disconnects sloth, which read nothing, once its backlog "
+                          "passes the server's bound",
+                          f"sloth could still read {got / MiB:.1f} MiB afterwards: the server held "
+                          f"everything for it")
+    chat_room.found(f"sloth was disconnected after {got / MiB:.1f} MiB ({ending})")
+
+
+@case("robust.protocol-error-isolated", "ROBUST-5")
+@pytest.mark.parametrize("kind", list(MISBEHAVIOURS))
+def test_protocol_error_isolated(chat_room: Room, kind: str) -> None:
+    """ROBUST-5: after one client's protocol error the server runs on and the others keep chatting."""
+    ana, bea = chat_room.join_all("ana", "bea")
+    MISBEHAVIOURS[kind].act(chat_room)
+    room_still_works(chat_room, ana, bea)
+
+
+@case("robust.reset-any-moment", "ROBUST-6")
+def test_reset_any_moment(chat_room: Room) -> None:
+    """ROBUST-6: resets right after connecting, mid-header, after the name and mid-payload harm nobody."""
+    ana, bea = chat_room.join_all("ana", "bea")
+    stages = {"right-after-connect": b"", "mid-header": b"12",
+              "after-username": encode_frame(b"rita"),
+              "mid-payload": encode_frame(b"rita") + encode_frame(b"half of this message")[:16]}
+    for stage, data in stages.items():
+        rita = chat_room.connect(f"rita-{stage}")
+        if data:
+            rita.send_raw(data, "a few bytes")
+        rita.abort()
+    room_still_works(chat_room, ana, bea)
+
+
+BURST = 300
+
+
+@case("robust.connection-burst", "ROBUST-6")
+def test_connection_burst(chat_room: Room) -> None:
+    """ROBUST-6: 300 connections opened at once (half register; all leave, some by RST) harm nobody."""
+    ana, bea = chat_room.join_all("ana", "bea")
+    socks: list[socket.socket] = []
+    try:
+        connected = _burst(chat_room, socks)
+        chat_room.wire.note("burst", f"{connected} of {BURST} connections completed; "
+                                     "every second one sent a username")
+        for number, sock in enumerate(socks):
+            if number % 3 == 0:
+                abort_socket(sock)
+            else:
+                sock.close()
+        socks.clear()
+        room_still_works(chat_room, ana, bea)
+    finally:
+        for sock in socks:
+            sock.close()
+
+
+def _burst(room: Room, socks: list[socket.socket]) -> int:
+    """Open BURST non-blocking connections; register every second one; return how many connected."""
+    family = socket.AF_INET6 if ":" in room.address[0] else socket.AF_INET
+    selector = selectors.DefaultSelector()
+    for number in range(BURST):
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setblocking(False)
+        socks.append(sock)
+        sock.connect_ex(room.address)
+        selector.register(sock, selectors.EVENT_WRITE, number)
+    connected, deadline = 0, time.monotonic() + room.timeouts.connect
+    while selector.get_map() and time.monotonic() < deadline:
+        for key, _ in selector.select(max(0.0, deadline - time.monotonic())):
+            selector.unregister(key.fileobj)
+            sock = socks[key.data]
+            if sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR):
+                continue
+            connected += 1
+            if key.data % 2 == 0:
+                try:
+                    sock.send(encode_frame(f"burst-{key.data}".encode()))
+                except OSError:
+                    pass
+    selector.close()
+    return connected

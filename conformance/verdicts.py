@@ -1,0 +1,147 @@
+"""Verdicts in the manner of Autobahn|Testsuite, and the conformance results document.
+
+A case's verdict follows from its outcome and its requirement's level:
+
+=============  ==========================================================
+pass           the case held
+fail           a MUST requirement is broken
+non-strict     a SHOULD requirement is broken (a failure with ``--strict``)
+informational  a MAY case: what the server does is reported, not judged
+xfail / xpass  listed in the expectations file, and failed / passed
+error          the harness itself failed (a bug to report, not the server's)
+skipped        not run
+=============  ==========================================================
+
+The exit status is 0 only when no MUST fails and nothing errs (with
+``--strict``, no SHOULD fails either); the records and the summary go into a
+``conformance`` results document (reports/FORMAT.md) built by
+:func:`reports.results.make_document`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from importlib import metadata
+from typing import Any
+
+from conformance.requirements import Level, Requirement
+from conformance.selection import Expectation
+from reports.results import make_document, target_info
+
+__all__ = [
+    "EXIT_FAILED",
+    "EXIT_NO_CASES",
+    "EXIT_OK",
+    "EXIT_TARGET",
+    "VERDICTS",
+    "CaseInfo",
+    "CaseResult",
+    "build_document",
+    "exit_status",
+    "judge",
+    "summarise",
+    "tool_name",
+]
+
+VERDICTS = ("pass", "fail", "non-strict", "informational", "xfail", "xpass", "error", "skipped")
+
+EXIT_OK = 0
+EXIT_FAILED = 1       # a MUST failed (with --strict: or a SHOULD), or the harness erred
+EXIT_NO_CASES = 2     # bad usage, or nothing selected
+EXIT_TARGET = 3       # the target server is dead or could not be started
+EXIT_INTERNAL = 4     # pytest itself failed
+
+
+def tool_name() -> str:
+    try:
+        version = metadata.version("chat-harness")
+    except metadata.PackageNotFoundError:
+        version = "unknown"
+    return f"chat-conformance {version}"
+
+
+@dataclass(frozen=True)
+class CaseInfo:
+    """What the suite knows about a case before running it."""
+
+    id: str
+    requirement: Requirement
+    level: Level
+    title: str                       # the first line of the case's docstring
+    expected_failure: Expectation | None = None
+
+
+@dataclass
+class CaseResult:
+    info: CaseInfo
+    verdict: str
+    duration_s: float = 0.0
+    detail: str = ""
+    transcript: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def record(self) -> dict[str, Any]:
+        """The case's record in the results document (reports/FORMAT.md)."""
+        req = self.info.requirement
+        detail = "\n".join([self.detail, *self.notes]).strip()
+        return {
+            "id": self.info.id,
+            "requirement": req.id,
+            "requirement_text": req.text,
+            "group": req.group,
+            "level": self.info.level.value,
+            "verdict": self.verdict,
+            "duration_s": round(self.duration_s, 4),
+            "detail": detail,
+            "transcript": self.transcript or None,
+            "title": self.info.title,
+            "expected_failure": self.info.expected_failure.reason if self.info.expected_failure else None,
+        }
+
+
+def judge(info: CaseInfo, *, held: bool, server_fault: bool = True) -> str:
+    """The verdict of a case that ran: ``held`` when nothing failed.
+
+    ``server_fault`` is False when the harness itself raised something other
+    than a failed expectation or a network error: that is an ``error``.
+    """
+    if held:
+        if info.expected_failure is not None:
+            return "xpass"
+        return "informational" if info.level is Level.MAY else "pass"
+    if not server_fault:
+        return "error"
+    if info.expected_failure is not None:
+        return "xfail"
+    return {Level.MUST: "fail", Level.SHOULD: "non-strict", Level.MAY: "informational"}[info.level]
+
+
+def counts_as_failure(verdict: str, strict: bool) -> bool:
+    return verdict in ("fail", "error") or (strict and verdict == "non-strict")
+
+
+def exit_status(verdicts: Iterable[str], strict: bool) -> int:
+    return EXIT_FAILED if any(counts_as_failure(v, strict) for v in verdicts) else EXIT_OK
+
+
+def summarise(results: Iterable[CaseResult], *, strict: bool, started: float,
+              dialects: Iterable[str], status: int, **extra: Any) -> dict[str, Any]:
+    """The document's ``summary``: counts per verdict and the facts of the run."""
+    results = list(results)
+    counts = Counter(r.verdict for r in results)
+    summary: dict[str, Any] = {v: counts.get(v, 0) for v in VERDICTS}
+    summary.update(total=len(results), strict=strict, exit_status=status,
+                   duration_s=round(time.monotonic() - started, 3), dialects=list(dialects))
+    summary.update(extra)
+    return summary
+
+
+def build_document(results: Iterable[CaseResult], summary: Mapping[str, Any], *,
+                   label: str, address: tuple[str, int] | None,
+                   command: str | None) -> dict[str, Any]:
+    return make_document("conformance", tool=tool_name(),
+                         target=target_info(label, address, command),
+                         summary=summary, records=[r.record() for r in results])
