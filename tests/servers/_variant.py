@@ -1,0 +1,20 @@
+"""Run the reference server with one deliberate defect (shared by the one-defect test servers).
+
+Each ``*_server.py`` next to this file that is a variant of the reference
+server subclasses or patches one thing and calls :func:`run`, which accepts
+the port as the first argument (``python tests/servers/echo_server.py 1234``)
+as well as every ``chat-server`` option (``--port``, ``--max-payload``, ...).
+"""
+
+from __future__ import annotations
+
+import sys
+
+from reference.server import ChatServer, main
+
+
+def run(server_class: type[ChatServer] = ChatServer, argv: list[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args and args[0].isdigit():
+        args = ["--port", args[0], *args[1:]]
+    return main(args, server_class=server_class)

@@ -1,0 +1,27 @@
+"""A server that only looks right for the first message (breaks RELAY-1, RELAY-3, RELAY-4).
+
+After relaying a client's first message it goes back to "waiting for a
+username" for that client, as a student's state flag reset in the wrong branch
+would: the second message becomes a new name and is not relayed, the third is
+relayed under the second's text, and so on.  A one-message smoke test passes.
+
+    python tests/servers/first_message_only_server.py PORT
+"""
+
+from __future__ import annotations
+
+import sys
+
+from _variant import run
+
+from reference.server import ChatServer, Client
+
+
+class FirstMessageOnlyServer(ChatServer):
+    def _broadcast(self, sender: Client, text: bytes) -> None:
+        super()._broadcast(sender, text)
+        sender.conn._registered_in = False  # the defect: the next frame is read as a username
+
+
+if __name__ == "__main__":
+    sys.exit(run(FirstMessageOnlyServer))
