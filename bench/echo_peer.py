@@ -10,6 +10,7 @@ a PORT; the first line on stdout is ``echo peer listening on HOST:PORT``.
 
 from __future__ import annotations
 
+import argparse
 import selectors
 import signal
 import socket
@@ -42,7 +43,11 @@ def serve(listener: socket.socket) -> None:
 
 
 def main(argv: list[str]) -> int:
-    port = int(argv[0]) if argv else 0
+    parser = argparse.ArgumentParser(description="calibration echo peer (no chat protocol)")
+    parser.add_argument("port", nargs="?", type=int, default=0, help="port, default 0 = any free one")
+    port = parser.parse_args(argv).port
+    if not 0 <= port <= 65535:
+        parser.error(f"port {port} is not in 0..65535")
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     listener = socket.create_server((DEFAULT_HOST, port))
     print(f"echo peer listening on {DEFAULT_HOST}:{listener.getsockname()[1]}", flush=True)

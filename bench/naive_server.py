@@ -120,6 +120,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     port = DEFAULT_PORT if port is None else port
     if not 0 <= port <= 65535:
         parser.error(f"port {port} is not in 0..65535")
+    if args.max_payload <= 0:
+        parser.error(f"--max-payload {args.max_payload} must be positive")
     # SIGTERM (how reference.target stops servers) exits via KeyboardInterrupt.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     listener = socket.create_server((args.host, port), backlog=1024)

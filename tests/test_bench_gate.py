@@ -148,6 +148,16 @@ def test_update_baseline_keeps_the_statistics_and_drops_per_round_timings(gate_r
     assert run_compare(folder / "run1.json", gate_runs.slow).returncode == 1
 
 
+def test_confirm_says_so_when_a_run_cannot_be_repeated(gate_runs: GateRuns, tmp_path: Path) -> None:
+    """A JSON from elsewhere (no record of how it ran) is judged as it is, with a reason."""
+    foreign = json.loads(gate_runs.slow.read_text())
+    del foreign["chat_harness"]
+    (tmp_path / "foreign.json").write_text(json.dumps(foreign))
+    done = run_compare(gate_runs.baseline, tmp_path / "foreign.json", "--confirm", "2")
+    assert done.returncode == 1
+    assert "cannot confirm: the current JSON does not say how it was run" in done.stderr
+
+
 @pytest.mark.parametrize("args, message", [
     (("--threshold", "fast"), "'fast' is not a percentage"),
     (("--threshold", "0"), "must be above 0"),
