@@ -89,7 +89,8 @@ def pytest_args(args: argparse.Namespace) -> list[str]:
         # Only the list on stdout: no session header, no "no tests ran" line.
         out += ["--chat-list", "-p", "no:terminal", "-s"]
     else:
-        out += ["-v"] * args.verbose if args.verbose else ["-q"]
+        # -rN: the report's own "cases that did not pass" replaces pytest's short summary.
+        out += ["-rN", *(["-v"] * args.verbose if args.verbose else ["-q"])]
     return out
 
 

@@ -19,7 +19,7 @@ from typing import Any
 from conformance.requirements import REQUIREMENTS
 from conformance.verdicts import CaseInfo
 
-__all__ = ["problem_lines", "render_report", "requirement_table", "write_list"]
+__all__ = ["finding_lines", "problem_lines", "render_report", "requirement_table", "write_list"]
 
 #: Worst first, as in reports.style.VERDICT_ORDER.
 _PROBLEMS = ("fail", "error", "xpass", "non-strict")
@@ -42,24 +42,26 @@ def _worst(verdicts: Iterable[str]) -> str:
 
 
 def requirement_table(records: Sequence[Mapping[str, Any]], width: int = 100) -> Any:
-    """One row per requirement, in PROTOCOL.md order: its level, verdict and case counts.
+    """One row per judged requirement, in PROTOCOL.md order: its level, verdict and case counts.
 
-    The requirement's words are added when ``width`` leaves room for them.
+    MAY cases are left out (they are findings, see :func:`finding_lines`); the
+    requirement's words are added when ``width`` leaves room for them.
     """
     from rich.table import Table
 
     from reports.style import VERDICT_ORDER, verdict_text
     by_req: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
     for record in records:
-        by_req[str(record.get("requirement"))].append(record)
+        if record.get("level") != "MAY":
+            by_req[str(record.get("requirement"))].append(record)
     order = [r for r in REQUIREMENTS if r in by_req] + sorted(set(by_req) - set(REQUIREMENTS))
     rows = []
     for req in order:
         cases = by_req[req]
         counts = Counter(str(c.get("verdict")) for c in cases)
         spread = ", ".join(f"{counts[v]} {v}" for v in VERDICT_ORDER if counts.get(v))
-        levels = "/".join(sorted({str(c.get("level")) for c in cases}))
-        rows.append((req, levels, _worst(counts), spread, str(cases[0].get("requirement_text") or "")))
+        rows.append((req, str(cases[0].get("level")), _worst(counts), spread,
+                     str(cases[0].get("requirement_text") or "")))
     names = ("requirement", "level", "verdict", "cases")
     widths = [max([len(name)] + [len(str(row[i])) for row in rows]) for i, name in enumerate(names)]
     words = width - sum(widths) - 3 * len(widths) - 4  # what the borders and padding leave
@@ -72,6 +74,12 @@ def requirement_table(records: Sequence[Mapping[str, Any]], width: int = 100) ->
         cells: list[Any] = [req, levels, verdict_text(worst), spread]
         table.add_row(*cells, *([text] if words >= 24 else []))
     return table
+
+
+def finding_lines(records: Sequence[Mapping[str, Any]]) -> list[str]:
+    """A line per informational (MAY) case: what the server was found to do."""
+    return [f"{r.get('id')}: {str(r.get('detail') or '').strip()}" for r in records
+            if r.get("verdict") == "informational"]
 
 
 def problem_lines(records: Sequence[Mapping[str, Any]]) -> list[str]:
@@ -90,7 +98,8 @@ def problem_lines(records: Sequence[Mapping[str, Any]]) -> list[str]:
 def _head_lines(doc: Mapping[str, Any]) -> list[tuple[str, str]]:
     summary = doc.get("summary") or {}
     target = doc.get("target") or {}
-    where = f" at {target['address']}" if target.get("address") else ""
+    address = target.get("address")
+    where = f" at {address}" if address and address != target.get("label") else ""
     lines = [(f"chat-conformance judged {target.get('label')}{where}: "
               f"{summary.get('total', 0)} cases", "bold")]
     for dialect in summary.get("dialects") or []:
@@ -131,6 +140,11 @@ def render_report(reporter: Any, doc: Mapping[str, Any], part: str) -> None:
         reporter.write_sep("=", "chat-conformance summary")
         if records:
             console.print(requirement_table(records, console.width))
+            findings = finding_lines(records)
+            if findings:
+                console.print(Text("Found (MAY: reported, not judged):", style="bold"))
+                for line in findings:
+                    console.print(Text("  " + line), soft_wrap=True)
             problems = problem_lines(records)
             if problems:
                 console.print(Text("Cases that did not pass:", style="bold"))
