@@ -17,6 +17,7 @@ from __future__ import annotations
 import socket
 import struct
 import time
+from collections.abc import Sequence
 from types import TracebackType
 
 from reference.protocol import (
@@ -32,7 +33,7 @@ from reference.protocol import (
     Role,
 )
 
-__all__ = ["ChatClient", "ServerClosedError", "abort_socket"]
+__all__ = ["ChatClient", "ServerClosedError", "abort_socket", "join_room", "wait_registered"]
 
 DEFAULT_TIMEOUT = 5.0
 _RECV_SIZE = 256 * 1024
@@ -162,3 +163,52 @@ class ChatClient:
             return self.receive(timeout=duration)
         except TimeoutError:
             return None
+
+
+def wait_registered(sender: ChatClient, newcomer: ChatClient, others: Sequence[ChatClient] = (),
+                    timeout: float = DEFAULT_TIMEOUT, tag: str = "sync") -> None:
+    """Return once ``newcomer`` is certainly registered (a barrier, not a sleep).
+
+    Registration has no acknowledgement, and a server may read another
+    connection's frame before the newcomer's username.  So ``sender`` (already
+    registered) sends numbered sentinels until the newcomer receives one; then
+    everyone drains up to the last sentinel sent, which per-sender order
+    (RELAY-4) guarantees is the last of them to arrive.  ``others`` are the
+    other registered clients, which receive the sentinels too.
+    """
+    deadline = time.monotonic() + timeout
+    attempt = 0
+    last = ""
+    while True:
+        last = f"{tag}-{attempt}"
+        sender.send(last)
+        attempt += 1
+        try:
+            got = newcomer.receive(timeout=min(0.2 * attempt, max(0.0, deadline - time.monotonic())))
+            break
+        except TimeoutError:
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"{newcomer.name!r} did not receive {sender.name!r}'s "
+                                   f"sentinel within {timeout:g} s: not registered?") from None
+    while got.text != last:
+        got = newcomer.receive(timeout=max(0.0, deadline - time.monotonic()))
+    for other in others:
+        while other.receive(timeout=max(0.0, deadline - time.monotonic())).text != last:
+            pass
+
+
+def join_room(host: str, port: int, names: Sequence[str],
+              timeout: float = DEFAULT_TIMEOUT) -> list[ChatClient]:
+    """Connect and register ``names`` in order; return when all are registered."""
+    clients: list[ChatClient] = []
+    try:
+        for name in names:
+            client = ChatClient.connect(host, port, name=name, timeout=timeout)
+            if clients:
+                wait_registered(clients[0], client, clients[1:], timeout=timeout)
+            clients.append(client)
+    except BaseException:
+        for c in clients:
+            c.close()
+        raise
+    return clients

@@ -21,7 +21,7 @@ followed by that many bytes of UTF-8 payload.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final
 
 __all__ = [
@@ -106,9 +106,14 @@ class Register:
 
 @dataclass(frozen=True, slots=True)
 class Message:
-    """Client -> server: any later frame, a chat line."""
+    """Client -> server: any later frame, a chat line.
+
+    On receipt ``payload`` also holds the validated UTF-8 bytes as they came,
+    so a server can relay them without encoding the text again.
+    """
 
     text: str
+    payload: bytes = field(default=b"", compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,8 +216,13 @@ class FrameDecoder:
             self._need = need
         if len(buf) < need:
             return NEED_DATA
-        payload = bytes(buf[:need])
-        del buf[:need]
+        if len(buf) == need:  # common for large frames: take it all, one copy
+            payload = bytes(buf)
+            buf.clear()
+        else:
+            with memoryview(buf) as view:  # one copy, not two as bytes(buf[:need]) makes
+                payload = bytes(view[:need])
+            del buf[:need]
         self._need = -1
         return payload
 
@@ -278,7 +288,7 @@ class Connection:
         assert isinstance(payload, bytes)
         if self.our_role is Role.SERVER:
             if self._registered_in:
-                return Message(_decode_text(payload, "message"))
+                return Message(_decode_text(payload, "message"), payload)
             name = _decode_text(payload, "username")
             if not name:
                 raise RemoteProtocolError("username is empty", "JOIN-2")
@@ -323,5 +333,5 @@ class Connection:
         if isinstance(event, Message):
             if not self._registered_out:
                 raise LocalProtocolError("send Register before any Message")
-            return encode_frame(event.text.encode())
+            return encode_frame(event.payload or event.text.encode())
         raise LocalProtocolError(f"a client cannot send {type(event).__name__}")

@@ -45,6 +45,7 @@ from reference.protocol import (
     RemoteProtocolError,
     Role,
     encode_frame,
+    encode_header,
 )
 
 log = logging.getLogger("chat-server")
@@ -245,7 +246,7 @@ class ChatServer:
             while True:
                 event = conn.next_event()
                 if type(event) is Message:
-                    self._broadcast(client, event.text.encode())
+                    self._broadcast(client, event.payload)
                 elif type(event) is Register:
                     self._on_register(client, event.name)
                 elif type(event) is ConnectionClosed:
@@ -267,9 +268,10 @@ class ChatServer:
         self.registered[client.fd] = client
         log.info("%s joined; %d registered", client.label, len(self.registered))
 
-    def _broadcast(self, sender: Client, text: bytes) -> None:
-        # Encode once, write the same bytes to every recipient (RELAY-1).
-        data = sender.name_frame + encode_frame(text)
+    def _broadcast(self, sender: Client, payload: bytes) -> None:
+        # Encode once (one copy of the payload), write the same bytes to every
+        # recipient (RELAY-1).
+        data = b"".join((sender.name_frame, encode_header(len(payload)), payload))
         sender_fd = sender.fd
         for fd, client in list(self.registered.items()):
             if fd != sender_fd:

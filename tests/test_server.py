@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from reference.client import ChatClient, ServerClosedError, abort_socket
+from reference.client import ChatClient, ServerClosedError, abort_socket, join_room
 from reference.protocol import Relay, encode_frame, encode_header
 from reference.target import SpawnedServer, reference_command
 
@@ -39,22 +39,8 @@ def server(request: pytest.FixtureRequest) -> Iterator[SpawnedServer]:
 
 
 def join(server: SpawnedServer, *names: str) -> list[ChatClient]:
-    """Connect and register ``names``, returning only once all are registered.
-
-    Registration has no acknowledgement, so the last client sends a sentinel
-    and every other client waits for it; the first client does the same for
-    the last.  That proves each one is registered (JOIN-1) without sleeping.
-    """
-    clients = [ChatClient.connect(*server.address, name=n, timeout=WAIT) for n in names]
-    if len(clients) >= 2:
-        clients[-1].send("sync")
-        for c in clients[:-1]:
-            assert c.receive() == Relay(names[-1], "sync")
-        clients[0].send("sync")
-        assert clients[-1].receive() == Relay(names[0], "sync")
-        for c in clients[1:-1]:
-            assert c.receive() == Relay(names[0], "sync")
-    return clients
+    """Connect and register ``names``, returning once all are registered."""
+    return join_room(*server.address, names, timeout=WAIT)
 
 
 def assert_room_works(server: SpawnedServer) -> None:
