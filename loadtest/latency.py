@@ -88,10 +88,10 @@ def _collect(pipes: list[Pipe], want: str, deadline: float, on_message: Callable
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise LoadError(f"{len(pipes) - len(got)} worker process(es) sent no {want!r} in time")
-        for pipe in wait([p for i, p in enumerate(pipes) if i not in got], timeout=min(remaining, 0.25)):
-            i = index[id(pipe)]
+        for ready in wait([p for i, p in enumerate(pipes) if i not in got], timeout=min(remaining, 0.25)):
+            i = index[id(ready)]
             try:
-                message = pipe.recv()
+                message: tuple[Any, ...] = pipes[i].recv()
             except EOFError:
                 raise LoadError(f"worker {i} exited without a result") from None
             if message[0] == "error":

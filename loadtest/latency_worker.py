@@ -60,8 +60,7 @@ class Receipts:
         record = self.latency.record_ns
         fan_count, fan_max = self.fan_count, self.fan_max
 
-        def on_relay(relay: Relay) -> None:
-            now = time.monotonic_ns()
+        def on_relay(relay: Relay, now: int) -> None:
             stamp = parse_payload(relay.text)
             if stamp is None:
                 if relay.text == BARRIER_TEXT:
@@ -160,27 +159,26 @@ async def _send_schedule(scenario: Scenario, worker: int, t0: int,
     since_yield = 0
     for done, g in enumerate(messages):
         due = scenario.due_ns(t0, g)
+        sender = g % senders
+        client = clients[sender]
         now = time.monotonic_ns()
         if due > now:
             await asyncio.sleep((due - now) / 1e9)
-            now = time.monotonic_ns()
             since_yield = 0
         elif since_yield >= _YIELD_EVERY:
             await asyncio.sleep(0)
             since_yield = 0
-        if now > hard_stop:
-            return len(messages) - done
-        late = now - due
-        lag.record_ns(max(late, 0))
-        sender = g % senders
-        client = clients[sender]
         if not client.is_open:
             continue
         # Stamp the real send time while on schedule (the loop's timer is only
         # millisecond-precise); once we fall behind, stamp the scheduled time so
         # our own lateness is charged, never hidden (coordinated omission).
-        stamp = now if late <= LAG_TOLERANCE_NS else due
-        client.send(make_payload(sender, g // senders, stamp, size))
+        now = time.monotonic_ns()
+        if now > hard_stop:
+            return len(messages) - done
+        late = now - due
+        client.send(make_payload(sender, g // senders, now if late <= LAG_TOLERANCE_NS else due, size))
+        lag.record_ns(max(late, 0))  # after the send, so it is not inside the timed span
         sent_by[sender] = sent_by.get(sender, 0) + 1
         since_yield += 1
     return 0

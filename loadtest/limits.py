@@ -93,13 +93,25 @@ class _Room:
         self.sources = source_addresses(plan.host, plan.max)
         self.probe_id = 0
         self.probe_received: dict[int, int] = {}  # probe id -> monotonic ns at the probe receiver
+        self.probe_last: dict[int, int] = {}  # probe id -> when the last ramp client to get it did
         self.tx: AsyncChatClient | None = None
+        self.probe_sent_ns = 0
         self.rx: AsyncChatClient | None = None
 
-    def _on_probe(self, relay: Relay) -> None:
+    def _on_probe(self, relay: Relay, received_ns: int) -> None:
         stamp = parse_payload(relay.text)
         if stamp is not None and stamp.sender == _PROBE_SENDER:
-            self.probe_received.setdefault(stamp.seq, time.monotonic_ns())
+            self.probe_received.setdefault(stamp.seq, received_ns)
+
+    def _on_ramp_relay(self, relay: Relay, received_ns: int) -> None:
+        stamp = parse_payload(relay.text)
+        if stamp is not None and received_ns > self.probe_last.get(stamp.seq, 0):
+            self.probe_last[stamp.seq] = received_ns
+
+    def fanout_ms(self, probe_id: int, sent_ns: int) -> float | None:
+        """How long until the last held client had probe ``probe_id``."""
+        last = self.probe_last.get(probe_id)
+        return None if last is None else round((last - sent_ns) / 1e6, 2)
 
     async def open_probes(self) -> None:
         host, port, timeout = self.plan.host, self.plan.port, self.plan.connect_timeout
@@ -117,6 +129,7 @@ class _Room:
         assert self.tx is not None
         self.probe_id += 1
         probe_id, sent = self.probe_id, time.monotonic_ns()
+        self.probe_sent_ns = sent
         self.tx.send(make_payload(_PROBE_SENDER, probe_id, sent))
         end = time.monotonic() + deadline_s
         while probe_id not in self.probe_received and time.monotonic() < end:
@@ -153,6 +166,7 @@ class _Room:
         async def one(i: int) -> AsyncChatClient:
             async with gate:
                 return await connect_client(self.plan.host, self.plan.port, name=f"load{i}",
+                                            on_relay=self._on_ramp_relay,
                                             source_host=self.sources[i % len(self.sources)],
                                             timeout=self.plan.connect_timeout)
 
@@ -218,12 +232,14 @@ async def run_limits(plan: LimitsPlan, target: Any, status: LiveStatus,
             status.update(done=room.registered, phase=f"connecting up to {want:,}")
             errors = await room.add(max(0, want - room.registered))
             probe_s = None if errors else await room.probe(plan.deadline_s)
+            probe_id, probe_sent = room.probe_id, room.probe_sent_ns
             unreached = await room.unreached(plan.deadline_s) if probe_s is not None else 0
             await asyncio.sleep(0.05)  # let refusals (accept-then-close) reach us
             failure = _failure(room, errors, room.closed_by_server(), probe_s, target, unreached)
             elapsed = round(time.monotonic() - started, 2)
             records.append({"clients": room.registered, "healthy": failure is None,
                             "probe_latency_ms": None if probe_s is None else round(probe_s * 1000, 2),
+                            "probe_fanout_ms": room.fanout_ms(probe_id, probe_sent),
                             "elapsed_s": elapsed, "note": failure[1] if failure else ""})
             status.update(done=room.registered, healthy=f"{_highest(records):,}",
                           probe=f"{records[-1]['probe_latency_ms']} ms", elapsed=f"{elapsed:.1f} s")

@@ -93,13 +93,13 @@ class Soak:
         return [m for m in self.members.values() if m.state == "active"]
 
     def _on_relay(self, member: Member) -> Any:
-        def on_relay(relay: Relay) -> None:
+        def on_relay(relay: Relay, received_ns: int) -> None:
             stamp = parse_payload(relay.text)
             sender = self.members.get(stamp.sender) if stamp is not None else None
             if stamp is None or sender is None:
                 return
             self.counts["received"] += 1
-            self.last_receipt = time.monotonic()
+            self.last_receipt = received_ns / 1e9  # monotonic_ns and monotonic share a clock
             track = member.tracks.get(sender.id)
             if track is None:
                 track = member.tracks[sender.id] = SenderTrack()

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hdrh.histogram import HdrHistogram
+from hdrh.histogram import HdrHistogram  # type: ignore[import-untyped]
 
 __all__ = ["LatencyHistogram", "SenderTrack", "merge_encoded", "summarise_tracks"]
 

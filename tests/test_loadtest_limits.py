@@ -37,6 +37,8 @@ def test_reference_server_reaches_max(tmp_path: Path) -> None:
     assert summary["cause"] == "reached-max" and summary["highest_healthy"] == 600
     assert [r["clients"] for r in doc["records"]] == [200, 400, 600]
     assert all(r["healthy"] and r["probe_latency_ms"] is not None for r in doc["records"])
+    # The held clients got the probe too (when the last of them had it is measured).
+    assert all(r["probe_fanout_ms"] is not None and r["probe_fanout_ms"] > 0 for r in doc["records"])
     assert summary["fd_limit"] >= 600
 
 
