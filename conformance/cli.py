@@ -20,20 +20,37 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
+from types import FrameType
 
 import pytest
 
 from conformance.options import add_suite_options
 from conformance.plugin import STATE_KEY, SuiteState
-from conformance.verdicts import EXIT_INTERNAL, EXIT_NO_CASES, EXIT_TARGET
-from reference.target import add_target_arguments, spec_from_args
+from conformance.verdicts import (
+    EXIT_INTERNAL,
+    EXIT_INTERRUPTED,
+    EXIT_NO_CASES,
+    EXIT_TARGET,
+    build_document,
+    summarise,
+)
+from reference.target import (
+    ExternalServer,
+    SpawnedServer,
+    TargetError,
+    TargetSpec,
+    add_target_arguments,
+    spec_from_args,
+)
+from reports.results import write_document
 
 __all__ = ["build_parser", "main", "pytest_args"]
 
-EXIT_INTERRUPTED = 130
 PACKAGE_DIR = Path(__file__).resolve().parent
 
 
@@ -121,14 +138,64 @@ def _exit_status(pytest_status: int | pytest.ExitCode, state: SuiteState | None)
     }.get(pytest.ExitCode(int(pytest_status)), EXIT_INTERNAL)
 
 
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def target_problem(spec: TargetSpec) -> str | None:
+    """Why the target cannot be judged at all (dead, or its command fails), or None.
+
+    Checked before pytest starts so that the answer is one clear line; a
+    ``--server-cmd`` is started once and stopped again to find out.
+    """
+    try:
+        if spec.server is not None:
+            ExternalServer(spec.server).check(spec.start_timeout)
+        elif spec.command is not None:
+            trial = SpawnedServer(spec.command, host=spec.host, start_timeout=spec.start_timeout)
+            try:
+                trial.start()
+            finally:
+                trial.stop()
+    except TargetError as exc:
+        return f"target unavailable: {exc}"
+    return None
+
+
+def _write_target_error(path: str, spec: TargetSpec, problem: str, strict: bool) -> None:
+    summary = summarise([], strict=strict, started=time.monotonic(), dialects=[],
+                        status=EXIT_TARGET, target_error=problem)
+    write_document(path, build_document([], summary, label=spec.label, address=spec.server,
+                                        command=spec.command))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    spec_from_args(parser, args)  # a bad --server or --server-cmd: one line, exit 2
+    spec = spec_from_args(parser, args)  # a bad --server or --server-cmd: one line, exit 2
     for option in ("json", "junitxml"):
         path = getattr(args, option)
         if path is not None and Path(path).is_dir():
             parser.error(f"--{option} {path}: is a directory, give a file name")
+    # SIGTERM (a CI job cancelled, the scorecard's deadline) ends the run like Ctrl-C, so
+    # pytest tears the fixtures down and a spawned server in its own group is stopped too.
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        return _run(args, spec)
+    except KeyboardInterrupt:  # before or after pytest's own handling
+        return EXIT_INTERRUPTED
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _run(args: argparse.Namespace, spec: TargetSpec) -> int:
+    if not args.list:
+        problem = target_problem(spec)
+        if problem is not None:
+            print(f"chat-conformance: {problem}", file=sys.stderr)
+            if args.json:
+                _write_target_error(args.json, spec, problem, args.strict)
+            return EXIT_TARGET
     session = _Session()
     status = pytest.main(pytest_args(args), plugins=[session])
     state = session.state()

@@ -33,6 +33,7 @@ from conformance.requirements import REQUIREMENTS, Marker
 from conformance.selection import ExpectationsError, matches, matching
 from conformance.verdicts import (
     EXIT_INTERNAL,
+    EXIT_INTERRUPTED,
     EXIT_NO_CASES,
     EXIT_TARGET,
     CaseInfo,
@@ -331,6 +332,8 @@ def _exit_status(state: SuiteState, pytest_status: int) -> int:
         return EXIT_NO_CASES
     if pytest_status == pytest.ExitCode.INTERNAL_ERROR:
         return EXIT_INTERNAL
+    if pytest_status == pytest.ExitCode.INTERRUPTED and state.stop_reason is None:
+        return EXIT_INTERRUPTED
     status = exit_status((r.verdict for r in state.results.values()), state.settings.strict)
     return max(status, 1 if pytest_status == pytest.ExitCode.TESTS_FAILED else 0)
 

@@ -33,6 +33,8 @@ from reports.results import make_document, target_info
 
 __all__ = [
     "EXIT_FAILED",
+    "EXIT_INTERNAL",
+    "EXIT_INTERRUPTED",
     "EXIT_NO_CASES",
     "EXIT_OK",
     "EXIT_TARGET",
@@ -53,6 +55,7 @@ EXIT_FAILED = 1       # a MUST failed (with --strict: or a SHOULD), or the harne
 EXIT_NO_CASES = 2     # bad usage, or nothing selected
 EXIT_TARGET = 3       # the target server is dead or could not be started
 EXIT_INTERNAL = 4     # pytest itself failed
+EXIT_INTERRUPTED = 130  # Ctrl-C or SIGTERM
 
 
 def tool_name() -> str:

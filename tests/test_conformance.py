@@ -32,6 +32,7 @@ from conformance.verdicts import CaseInfo, exit_status, judge
 from conformance.wire import HEAD_EVENTS, TAIL_EVENTS, Wire, printable
 from reference.protocol import encode_frame
 from reference.target import TargetSpec, open_target
+from reports.results import load_document
 
 ROOT = Path(__file__).resolve().parent.parent
 CASE_MODULES = [test_framing, test_informational, test_join, test_lifecycle, test_relay, test_robustness]
@@ -265,8 +266,12 @@ def test_dead_target_exits_3_with_one_clear_line(tmp_path: Path) -> None:
     from reference.target import find_free_port
     port = find_free_port()  # nothing listens there
     result = run_cli("--server", f"127.0.0.1:{port}", "--json", str(tmp_path / "r.json"))
-    assert result.returncode == 3
-    assert f"nothing accepted connections on 127.0.0.1:{port}" in result.stderr.strip().splitlines()[-1]
+    assert result.returncode == 3 and result.stdout == ""
+    (line,) = result.stderr.strip().splitlines()
+    assert f"nothing accepted connections on 127.0.0.1:{port}" in line
+    summary = load_document(tmp_path / "r.json", kind="conformance")["summary"]
+    assert summary["exit_status"] == 3 and summary["total"] == 0 and summary["target_error"] in line
     result = run_cli("--server-cmd", f"{sys.executable} -c 'raise SystemExit(7)' {{port}}")
-    assert result.returncode == 3
-    assert "exited with status 7" in result.stderr.strip().splitlines()[-1]
+    assert result.returncode == 3 and result.stdout == ""
+    (line,) = result.stderr.strip().splitlines()
+    assert "exited with status 7" in line

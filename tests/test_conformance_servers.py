@@ -13,6 +13,8 @@ together, a few at a time, when the module's first test needs them.
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -208,6 +210,46 @@ def test_expectations_turn_known_failures_into_xfail(tmp_path: Path) -> None:
     assert run.verdicts == {"frame.invalid-utf8[message]": "xfail", "relay.no-echo": "xpass"}
     assert run.status == 0, run.output[-3000:]
     assert "XPASS" in run.output or "xpass" in run.output
+
+
+def _processes_with(marker: str) -> list[int]:
+    pids = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and marker.encode() in (entry / "cmdline").read_bytes():
+                pids.append(int(entry.name))
+        except OSError:
+            continue
+    return pids
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_interrupted_run_stops_the_server_it_started(tmp_path: Path, sig: signal.Signals) -> None:
+    marker = f"conformance-interrupt-{sig.name}-{os.getpid()}"
+    command = f"{sys.executable} {SERVERS / 'hang_server.py'} {marker} {{port}}"
+    proc = subprocess.Popen([sys.executable, "-m", "conformance.cli", "--server-cmd", command],
+                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            # a shell's background job ignores SIGINT; a terminal's Ctrl-C does not
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        # The command is started twice: once to check it works, then for the cases.
+        seen: set[int] = set()
+        deadline = time.monotonic() + 30
+        while len(seen) < 2 and time.monotonic() < deadline:
+            seen.update(pid for pid in _processes_with(marker) if pid != proc.pid)
+            time.sleep(0.05)
+        assert len(seen) == 2, f"server processes seen: {seen}"
+        time.sleep(1.0)  # into the cases
+        proc.send_signal(sig)
+        assert proc.wait(timeout=30) == 130
+        deadline = time.monotonic() + 5
+        while _processes_with(marker) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert _processes_with(marker) == []
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
 
 def test_external_server_that_dies_stops_the_run_and_says_so(tmp_path: Path) -> None:

@@ -9,8 +9,21 @@ as well as every ``chat-server`` option (``--port``, ``--max-payload``, ...).
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 
+from reference import protocol, server
 from reference.server import ChatServer, main
+
+
+def replace_header_encoder(encode: Callable[[int], bytes]) -> None:
+    """Make the server write every header with ``encode`` (its one deliberate defect).
+
+    Both names are patched: the codec's, which ``encode_frame`` uses, and the
+    copy the server module imported for itself.
+    """
+    protocol.encode_header = encode
+    if hasattr(server, "encode_header"):
+        server.encode_header = encode  # type: ignore[attr-defined]
 
 
 def run(server_class: type[ChatServer] = ChatServer, argv: list[str] | None = None) -> int:

@@ -11,16 +11,14 @@ from __future__ import annotations
 
 import sys
 
-from _variant import run
-
-from reference import server
+from _variant import replace_header_encoder, run
 
 
-def right_justified_frame(payload: bytes) -> bytes:
-    return f"{len(payload):>10}".encode() + payload  # the defect: > instead of <
+def right_justified_header(length: int) -> bytes:
+    return f"{length:>10}".encode()  # the defect: > instead of <
 
 
-server.encode_frame = right_justified_frame
+replace_header_encoder(right_justified_header)
 
 if __name__ == "__main__":
     sys.exit(run())
