@@ -18,7 +18,9 @@ and at the end prints the report and writes the results document.
 
 from __future__ import annotations
 
+import os
 import re
+import sys
 import time
 from collections.abc import Generator, Iterator
 from typing import Any
@@ -163,7 +165,10 @@ def pytest_runtestloop(session: pytest.Session) -> bool | None:
         return None
     infos = [item.stash[CASE_KEY] for item in session.items if CASE_KEY in item.stash]
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
-    write_list(infos, reporter.write_line if reporter is not None else print)
+    try:
+        write_list(infos, reporter.write_line if reporter is not None else print)
+    except BrokenPipeError:  # chat-conformance --list | head
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return True
 
 

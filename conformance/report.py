@@ -26,12 +26,19 @@ _PROBLEMS = ("fail", "error", "xpass", "non-strict")
 
 
 def write_list(infos: Sequence[CaseInfo], write: Callable[[str], Any]) -> None:
-    """One line per case: ID, requirement, level, and what the case checks."""
-    width = max((len(i.id) for i in infos), default=10)
+    """The cases grouped by requirement: the requirement's level and text, then its cases."""
+    by_req: dict[str, list[CaseInfo]] = defaultdict(list)
     for info in infos:
-        expected = "  [expected to fail]" if info.expected_failure else ""
-        write(f"{info.id:<{width}}  {info.requirement.id:<8}  {info.level.value:<6}  "
-              f"{info.title or info.requirement.text}{expected}")
+        by_req[info.requirement.id].append(info)
+    width = max((len(i.id) for i in infos), default=10)
+    for req_id in [r for r in REQUIREMENTS if r in by_req]:
+        cases = by_req[req_id]
+        requirement = cases[0].requirement
+        write(f"{req_id} ({requirement.level.value}) {requirement.text}")
+        for info in cases:
+            level = f" [{info.level.value}]" if info.level is not requirement.level else ""
+            expected = "  [expected to fail]" if info.expected_failure else ""
+            write(f"  {info.id:<{width}}  {info.title}{level}{expected}")
     write(f"{len(infos)} cases")
 
 

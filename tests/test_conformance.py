@@ -76,18 +76,30 @@ def test_case_ids_are_listed_unique_and_stable() -> None:
     assert result.returncode == 0, result.stderr
     lines = result.stdout.strip().splitlines()
     assert re.fullmatch(r"\d+ cases", lines[-1])
-    ids = [line.split()[0] for line in lines[:-1]]
-    assert len(ids) == int(lines[-1].split()[0]) == len(set(ids))
-    for case_id in ids:
+    levels, requirement_of = {}, {}
+    for line in lines[:-1]:
+        heading = re.match(r"([A-Z]+-\d+) \((MUST|SHOULD|MAY)\) (.+)", line)
+        if heading:
+            requirement, level, text = heading.groups()
+            assert text == REQUIREMENTS[requirement].text
+            continue
+        case_id = line.split()[0]
+        assert line.startswith("  ") and case_id not in levels, line
+        levels[case_id] = "MAY" if line.endswith("[MAY]") else level
+        requirement_of[case_id] = requirement
+    assert len(levels) == int(lines[-1].split()[0])
+    for case_id in levels:
         assert re.fullmatch(r"[a-z]+\.[a-z0-9-]+(\[[a-z0-9-]+\])?", case_id), case_id
     # IDs other tools and documents rely on (reports/FORMAT.md uses the first).
     for known in ("relay.basic[one-byte-per-send]", "relay.basic[whole-frames]", "relay.no-echo",
                   "frame.large-message", "robust.non-reader", "frame.invalid-utf8[message]"):
-        assert known in ids
-    levels = {line.split()[0]: line.split()[2] for line in lines[:-1]}
-    assert levels["relay.basic[whole-frames]"] == "MUST"
+        assert known in levels
+    whole = "relay.basic[whole-frames]"
+    assert (requirement_of[whole], levels[whole]) == ("RELAY-1", "MUST")
+    assert requirement_of["relay.basic[one-byte-per-send]"] == "ROBUST-1"
     assert levels["frame.zero-length-message"] == "SHOULD"
     assert levels["info.lenient-headers[zero-padded]"] == "MAY"
+    assert (requirement_of["info.largest-message"], levels["info.largest-message"]) == ("FRAME-5", "MAY")
 
 
 # -- selection and expectations -------------------------------------------------------------
