@@ -23,8 +23,9 @@ from rich.text import Text
 
 from reports.render_bench import bench_renderables
 from reports.render_load import latency_renderables, limits_renderables, soak_renderables
+from reports.style import document_header
 
-__all__ = ["LiveStatus", "calibration_verdict", "print_document", "print_error"]
+__all__ = ["LiveStatus", "calibration_table", "calibration_verdict", "print_document", "print_error"]
 
 _RENDERERS = {"latency": latency_renderables, "limits": limits_renderables, "soak": soak_renderables,
               "bench": bench_renderables}
@@ -71,7 +72,10 @@ class LiveStatus:
 
 def print_document(console: Console, doc: Mapping[str, Any]) -> None:
     """The end-of-run summary of a results document, with loud generator warnings."""
-    for renderable in _RENDERERS[doc["kind"]](doc):
+    calibrating = any(r.get("group") == "calibrate" for r in doc.get("records", []))
+    # chat-load calibrate's records are bench-shaped for chat-report; here they get their own table.
+    renderables = [document_header(doc, "Calibration")] if calibrating else _RENDERERS[doc["kind"]](doc)
+    for renderable in renderables:
         console.print(renderable)
     warnings = [r["generator"]["warning"] for r in doc.get("records", [])
                 if isinstance(r.get("generator"), dict) and r["generator"].get("warning")]
@@ -80,10 +84,28 @@ def print_document(console: Console, doc: Mapping[str, Any]) -> None:
                             style="red"))
     summary = doc.get("summary", {})
     if "within_30_percent" in summary:  # chat-load calibrate's verdicts
+        console.print(calibration_table(doc))
         console.print(calibration_verdict(summary))
     error = summary.get("error")
     if error:
         print_error(console, error)
+
+
+def calibration_table(doc: Mapping[str, Any]) -> Table:
+    """The calibrate rounds side by side: bare loop and generator p50 per round, and absorption."""
+    bare, generated, absorbed = doc["records"]
+    table = Table(title="Measuring the instrument", title_justify="left")
+    table.add_column("measurement")
+    table.add_column("per round", overflow="fold")
+    table.add_column("median", justify="right")
+    table.add_row("bare send-then-receive loop, p50", ", ".join(f"{v} µs" for v in bare["p50_us"]),
+                  f"{bare['median_s'] * 1e6:.0f} µs")
+    table.add_row("chat-load latency, 1 receiver, p50", ", ".join(f"{v} µs" for v in generated["p50_us"]),
+                  f"{generated['median_s'] * 1e6:.0f} µs")
+    table.add_row(f"absorb: {absorbed['deliveries']:,} relays on {absorbed['params']['connections']} "
+                  "connections", f"{absorbed['wall_s']} s at {absorbed['cpu_percent']}% CPU",
+                  f"{absorbed['frames_per_s']:,} frames/s")
+    return table
 
 
 def calibration_verdict(summary: Mapping[str, Any]) -> Text:
