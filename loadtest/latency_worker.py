@@ -240,6 +240,8 @@ def worker_main(scenario: Scenario, worker: int, ctl: Pipe) -> None:
     """Process entry point: run, then send ("result", ...) or ("error", text)."""
     try:
         result = asyncio.run(run_worker(scenario, worker, ctl))
+    except KeyboardInterrupt:
+        return  # Ctrl-C reaches the whole process group; the coordinator reports it
     except Exception as exc:  # report any failure in words rather than a silent exit
         reason = str(exc) or type(exc).__name__
         if isinstance(exc, ConnectionRefusedError):

@@ -118,3 +118,16 @@ def test_json_document_round_trips(tmp_path: Path) -> None:
                                       "procs", "sent", "expected_deliveries", "deliveries",
                                       "deliveries_per_s", "lost", "duplicated", "reordered",
                                       "latency_us", "fanout_us", "latency_hist", "generator"}
+
+
+def test_generator_warning_is_printed_loudly(tmp_path: Path) -> None:
+    from loadtest.live import print_document
+    from reports.results import make_document
+
+    status, doc, _ = run_cli(["latency", "--clients", "2", "--messages", "10", "--warmup", "0",
+                              "--rate", "100"], tmp_path)
+    doc["records"][0]["generator"].update(bottleneck=True, warning="THE LOAD GENERATOR ... test")
+    screen = io.StringIO()
+    print_document(Console(file=screen, width=100), make_document(
+        "latency", tool="t", target=doc["target"], summary=doc["summary"], records=doc["records"]))
+    assert "WARNING" in screen.getvalue() and "THE LOAD GENERATOR ... test" in screen.getvalue()

@@ -50,3 +50,36 @@ def test_schedule_splits_messages_exactly_between_senders_and_workers() -> None:
     assert sorted(scenario.clients_of(0) + scenario.clients_of(1)) == list(range(7))
     receivers = list(range(7))
     assert scenario.expected_deliveries(receivers) == scenario.total * 6
+
+
+def test_busy_or_late_generator_is_flagged_as_the_bottleneck() -> None:
+    from loadtest.latency import _judge_generator
+
+    calm = _judge_generator([35.0, 20.0], lag_p99_us=1_500, unsent=0, server_percent=60.0)
+    assert calm["bottleneck"] is False and calm["warning"] is None
+    busy = _judge_generator([35.0, 97.0], lag_p99_us=1_500, unsent=0, server_percent=60.0)
+    assert busy["bottleneck"] and "generator process 1 used 97% of a CPU core" in busy["warning"]
+    assert "server used 60%" in busy["warning"]
+    late = _judge_generator([10.0], lag_p99_us=40_000, unsent=3, server_percent=None)
+    assert late["bottleneck"] and "40.0 ms behind schedule" in late["warning"]
+    assert "3 scheduled messages were never sent" in late["warning"]
+
+
+def test_failed_connects_are_named_in_plain_words() -> None:
+    import errno
+
+    from loadtest.limits import _classify
+
+    assert _classify(TimeoutError())[0] == "connect-timeout"
+    assert _classify(ConnectionRefusedError())[0] == "connection-refused"
+    assert _classify(OSError(errno.EMFILE, "Too many open files"))[0] == "own-fd-limit"
+    assert _classify(OSError(errno.EADDRNOTAVAIL, "Cannot assign requested address"))[0] == "ephemeral-ports"
+
+
+def test_loopback_targets_spread_source_addresses_past_one_address_worth_of_ports() -> None:
+    from loadtest.limits import source_addresses
+
+    assert source_addresses("127.0.0.1", 1_000) == ["127.0.0.1"]
+    many = source_addresses("127.0.0.1", 100_000)
+    assert len(many) >= 4 and many[1] == "127.0.0.2"
+    assert source_addresses("192.0.2.7", 100_000) == [None]
