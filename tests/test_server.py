@@ -54,6 +54,16 @@ def assert_room_works(server: SpawnedServer) -> None:
     b.close()
 
 
+def wait_for_log(server: SpawnedServer, text: str, timeout: float = WAIT) -> bool:
+    """Whether ``text`` appears in the server's stderr within ``timeout`` (it closes, then logs)."""
+    deadline = time.monotonic() + timeout
+    while text not in server.stderr_path.read_text():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
 def count_closed_by_peer(socks: list[socket.socket], within: float) -> int:
     """How many of ``socks`` the server closed (EOF or RST) within ``within`` seconds."""
     closed = 0
@@ -158,7 +168,7 @@ def test_unregistered_connection_is_closed_after_timeout(server: SpawnedServer) 
     started = time.monotonic()
     assert never.recv(10) == b""
     assert time.monotonic() - started < WAIT
-    assert "no username within" in server.stderr_path.read_text()
+    assert wait_for_log(server, "no username within")
 
 
 @pytest.mark.server_args("--max-backlog", "262144")
@@ -176,7 +186,7 @@ def test_non_reader_is_dropped_and_others_keep_full_speed(server: SpawnedServer)
     reader.join(35)
     got = received
     assert [r.text.split(":")[0] for r in got] == [str(i) for i in range(1000)]
-    assert "not reading: output backlog" in server.stderr_path.read_text()
+    assert wait_for_log(server, "not reading: output backlog")
     sluggard.close()
 
 
@@ -237,7 +247,7 @@ def test_select_server_refuses_past_fd_setsize_and_keeps_serving(server: Spawned
     assert bo.receive() == Relay("ana", "after the flood")
     refused = count_closed_by_peer(flood, within=2.0)
     assert 50 < refused < 1100, refused  # fd 1024 is reached after ~1,020 connections
-    assert "FD_SETSIZE" in server.stderr_path.read_text()
+    assert wait_for_log(server, "FD_SETSIZE")
     for s in flood:
         s.close()
     assert server.is_alive()
