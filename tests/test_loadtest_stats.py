@@ -83,3 +83,15 @@ def test_loopback_targets_spread_source_addresses_past_one_address_worth_of_port
     many = source_addresses("127.0.0.1", 100_000)
     assert len(many) >= 4 and many[1] == "127.0.0.2"
     assert source_addresses("192.0.2.7", 100_000) == [None]
+
+
+def test_fast_recording_fills_exactly_the_cells_hdr_itself_would() -> None:
+    from hdrh.histogram import HdrHistogram
+
+    rng = random.Random(3)
+    direct, fast = HdrHistogram(1, 100_000_000, 3), LatencyHistogram()
+    for _ in range(20_000):
+        us = min(int(rng.lognormvariate(7, 2)) + 1, 100_000_000)
+        direct.record_value(us)
+        fast.record_ns(us * 1000 + rng.randrange(1000))  # sub-microsecond parts are dropped
+    assert fast.encode() == direct.encode().decode("ascii")
