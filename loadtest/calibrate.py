@@ -20,8 +20,11 @@ from __future__ import annotations
 import asyncio
 import shlex
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -34,8 +37,9 @@ from loadtest.scenario import Scenario
 from reference.aclient import connect_client
 from reference.client import ChatClient
 from reference.target import SpawnedServer
+from reports.results import load_document
 
-__all__ = ["absorb", "bare_round", "calibrate_command"]
+__all__ = ["absorb", "bare_round", "calibrate_command", "versus_locust"]
 
 #: The issue's bar: the generator's p50 within 30% of the bare loop's.
 TOLERANCE = 0.30
@@ -101,6 +105,43 @@ async def absorb(address: tuple[str, int], receivers: int, count: int, size: int
             "reordered": sum(t.reordered for t in tracks), "duplicated": sum(t.duplicated for t in tracks)}
 
 
+def versus_locust(address: tuple[str, int], users: int, rate: float, seconds: float,
+                  server_pid: int | None) -> dict[str, Any]:
+    """The same chat load from a locust swarm and from chat-load: deliveries per CPU-second.
+
+    Locust runs as a subprocess (importing it would monkey-patch this process)
+    with ``users`` Chatter users sending ``rate`` messages/s each; chat-load
+    runs ``users`` clients at ``users * rate`` messages/s in total.  Each side
+    counts the CPU of its load-generating process while the load runs.
+    """
+    locustfile = Path(__file__).with_name("locustfile.py")
+    with tempfile.TemporaryDirectory(prefix="chat-calibrate-") as tmp:
+        out = Path(tmp) / "locust.json"
+        argv = [sys.executable, "-m", "locust", "-f", str(locustfile), "--headless", "--only-summary",
+                "-u", str(users), "-r", str(users), "-t", f"{seconds:g}s", "--host",
+                f"{address[0]}:{address[1]}", "--chat-rate", f"{rate:g}", "--chat-json", str(out),
+                "Chatter"]
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 120)
+        if not out.exists():
+            tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
+            raise LoadError(f"the locust swarm wrote no results (exit {proc.returncode}): {tail[0]}")
+        swarm = load_document(out)["summary"]
+    scenario = Scenario.build(host=address[0], port=address[1], clients=users, senders=users,
+                              rate=users * rate, size=64, duration_s=seconds, messages=None,
+                              warmup_s=0.5)
+    record = run_scenario(scenario, server_pid)
+    native_cpu_s = record["generator"]["cpu_percent"][0] / 100 * scenario.schedule_s
+    return {
+        "locust_received": swarm["received"], "locust_cpu_s": swarm.get("load_cpu_s"),
+        "locust_per_cpu_s": swarm.get("received_per_cpu_s"),
+        "locust_p50_us": (swarm.get("latency_us") or {}).get("p50"), "locust_ok": swarm.get("ok"),
+        "native_received": record["deliveries"], "native_cpu_s": round(native_cpu_s, 3),
+        "native_per_cpu_s": round(record["deliveries"] / native_cpu_s, 1) if native_cpu_s else None,
+        "native_p50_us": record["latency_us"]["p50"], "native_ok": record["lost"] == 0,
+        "users": users, "rate_each": rate, "seconds": seconds,
+    }
+
+
 def _bench_record(name: str, median_s: float, values: list[float], **extra: Any) -> dict[str, Any]:
     return {"name": name, "group": "calibrate", "median_s": median_s, "mean_s": statistics.fmean(values),
             "min_s": min(values), "stddev_s": statistics.pstdev(values), "rounds": len(values),
@@ -130,6 +171,11 @@ def calibrate_command(args: Any, target: Any, console: Console) -> tuple[str, di
             soaked = asyncio.run(absorb(feeder.address, args.absorb_clients, args.absorb_count, 64))
         finally:
             feeder.stop()
+        versus = None
+        if args.vs_locust:
+            status.update(phase=f"locust swarm vs chat-load: {args.vs_locust} users")
+            versus = versus_locust(target.address, args.vs_locust, args.locust_rate, args.seconds * 2,
+                                   getattr(target, "pid", None))
     bare_p50, gen_p50 = statistics.median(bare), statistics.median(generated)
     ratio = gen_p50 / bare_p50
     params = {"rate": args.rate, "size": size, "messages_per_round": count}
@@ -142,10 +188,20 @@ def calibrate_command(args: Any, target: Any, console: Console) -> tuple[str, di
                       [1.0 / max(soaked["deliveries_per_s"], 1)],
                       params={"connections": args.absorb_clients, "size": 64}, **soaked),
     ]
+    if versus is not None:
+        for side in ("locust", "native"):
+            per = versus[f"{side}_per_cpu_s"]
+            records.append(_bench_record(f"{'locust swarm' if side == 'locust' else 'chat-load'}: "
+                                         "deliveries per CPU-second", 1.0 / per if per else 0.0,
+                                         [1.0 / per if per else 0.0], params={
+                                             "users": versus["users"], "rate_each": versus["rate_each"]},
+                                         deliveries_per_cpu_s=per, p50_us=[versus[f"{side}_p50_us"]]))
     summary = {"calibration": None, "benchmarks": len(records), "bare_p50_us": round(bare_p50),
                "generator_p50_us": round(gen_p50), "ratio": round(ratio, 3),
                "within_30_percent": abs(ratio - 1) <= TOLERANCE,
                "absorb_frames_per_s": soaked["frames_per_s"],
                "absorb_cpu_percent": soaked["cpu_percent"],
                "ok": abs(ratio - 1) <= TOLERANCE and soaked["deliveries"] == soaked["expected"]}
+    if versus is not None:
+        summary["versus_locust"] = versus
     return "bench", summary, records

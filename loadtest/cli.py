@@ -131,6 +131,11 @@ def build_parser() -> argparse.ArgumentParser:
                      help="receiving connections in the absorb test (default 4)")
     cal.add_argument("--absorb-count", type=pos_int, default=50_000,
                      help="relays streamed to each of them (default 50000)")
+    cal.add_argument("--vs-locust", type=pos_int, default=None, metavar="USERS",
+                     help="also run the same load from a locust swarm of USERS chatters and from "
+                          "chat-load, and compare deliveries per CPU-second")
+    cal.add_argument("--locust-rate", type=pos_float, default=12.0,
+                     help="messages per second each chatter sends with --vs-locust (default 12)")
 
     for command in (lat, lim, soak, cal):
         command.set_defaults(subparser=command)  # so target errors name the right usage

@@ -93,7 +93,7 @@ def print_document(console: Console, doc: Mapping[str, Any]) -> None:
 
 def calibration_table(doc: Mapping[str, Any]) -> Table:
     """The calibrate rounds side by side: bare loop and generator p50 per round, and absorption."""
-    bare, generated, absorbed = doc["records"]
+    bare, generated, absorbed = doc["records"][:3]
     table = Table(title="Measuring the instrument", title_justify="left")
     table.add_column("measurement")
     table.add_column("per round", overflow="fold")
@@ -105,6 +105,13 @@ def calibration_table(doc: Mapping[str, Any]) -> Table:
     table.add_row(f"absorb: {absorbed['deliveries']:,} relays on {absorbed['params']['connections']} "
                   "connections", f"{absorbed['wall_s']} s at {absorbed['cpu_percent']}% CPU",
                   f"{absorbed['frames_per_s']:,} frames/s")
+    versus = doc["summary"].get("versus_locust")
+    if versus:
+        for side, name in (("locust", "locust swarm"), ("native", "chat-load")):
+            table.add_row(f"{name}: {versus['users']} users x {versus['rate_each']:g}/s",
+                          f"{versus[f'{side}_received']:,} deliveries in {versus[f'{side}_cpu_s']} CPU s, "
+                          f"p50 {versus[f'{side}_p50_us']} µs",
+                          f"{versus[f'{side}_per_cpu_s']:,.0f} per CPU s")
     return table
 
 

@@ -22,6 +22,7 @@ def test_calibrate_compares_against_a_bare_loop_and_measures_absorption(tmp_path
           "--absorb-count", "3000", "--json", str(out)], console=Console(file=screen, width=140))
     doc = load_document(out, kind="bench")
     summary = doc["summary"]
+    assert "versus_locust" not in summary  # only with --vs-locust
     bare, generated, absorbed = doc["records"]
     assert bare["name"].startswith("bare") and generated["name"].startswith("chat-load latency")
     assert summary["bare_p50_us"] > 0 and summary["generator_p50_us"] > 0
