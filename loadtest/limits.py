@@ -84,6 +84,10 @@ def _classify(exc: BaseException) -> tuple[str, str]:
     return "connection-refused", f"connect failed: {exc}"
 
 
+class _ProbeSilent(TimeoutError):
+    """The probe pair connected but no broadcast got through."""
+
+
 class _Room:
     """The clients we hold, and the probe pair that checks the room still works."""
 
@@ -122,7 +126,8 @@ class _Room:
         for _ in range(int(timeout / 0.1)):
             if await self.probe(0.1) is not None:
                 return
-        raise TimeoutError(f"the probe pair could not exchange a message within {timeout:g} s")
+        raise _ProbeSilent(f"two fresh clients could not exchange a message within {timeout:g} s: "
+                           "the server accepts connections but does not relay")
 
     async def probe(self, deadline_s: float) -> float | None:
         """Broadcast one probe; seconds until the probe receiver had it, or None."""
@@ -222,6 +227,7 @@ async def run_limits(plan: LimitsPlan, target: Any, status: LiveStatus,
     records: list[dict[str, Any]] = []
     started = time.monotonic()
     cause, detail = "reached-max", f"{plan.max:,} clients registered and the room still worked"
+    error = None  # set when there was no room to ramp at all
     try:
         await room.open_probes()
         while room.registered < plan.max:
@@ -247,16 +253,17 @@ async def run_limits(plan: LimitsPlan, target: Any, status: LiveStatus,
                 cause, detail = failure
                 break
     except (OSError, TimeoutError) as exc:
-        cause, detail = _classify(exc)
+        cause, detail = ("latency-deadline", str(exc)) if isinstance(exc, _ProbeSilent) else _classify(exc)
         if isinstance(target, SpawnedServer) and not target.is_alive():
             cause, detail = "server-died", target.describe_exit()
         detail = f"before the ramp started: {detail}"
+        error = detail
     finally:
         await room.close()
     summary = {"highest_healthy": _highest(records), "cause": cause, "cause_detail": detail,
                "max": plan.max, "step": plan.step, "elapsed_s": round(time.monotonic() - started, 2),
                "fd_limit": _soft_fd_limit(), "fd_note": fd_note,
-               "source_addresses": [s or "default" for s in room.sources]}
+               "source_addresses": [s or "default" for s in room.sources], "error": error}
     return records, summary
 
 

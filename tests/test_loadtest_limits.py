@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import resource
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -78,3 +79,13 @@ def test_own_fd_limit_is_named_not_blamed_on_the_server(tmp_path: Path) -> None:
     assert summary["cause"] == "own-fd-limit", proc.stdout
     assert summary["fd_limit"] == 150 and 50 <= summary["highest_healthy"] < 150
     assert "open-file limit is 150" in proc.stdout
+
+
+def test_server_that_accepts_but_never_relays_fails_before_the_ramp(tmp_path: Path) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # the kernel accepts; nobody reads
+        port = silent.getsockname()[1]
+        status, doc = run_limits(["--max", "100", "--step", "50", "--connect-timeout", "1",
+                                  "--server", f"127.0.0.1:{port}"], tmp_path)
+    summary = doc["summary"]
+    assert status == 1 and summary["highest_healthy"] == 0 and not doc["records"]
+    assert summary["cause"] == "latency-deadline" and "does not relay" in summary["cause_detail"]
