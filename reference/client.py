@@ -36,7 +36,7 @@ from reference.protocol import (
 __all__ = ["ChatClient", "ServerClosedError", "abort_socket", "join_room", "wait_registered"]
 
 DEFAULT_TIMEOUT = 5.0
-_RECV_SIZE = 256 * 1024
+_RECV_SIZE = 64 * 1024  # below glibc's mmap threshold: a larger recv() costs an mmap+munmap per call
 
 
 class ServerClosedError(ConnectionError):
