@@ -181,6 +181,7 @@ def _merge(scenario: Scenario, results: list[dict[str, Any]],
     disconnected = sorted({reason for r in results for reason in r["disconnected"]})
     record: dict[str, Any] = {
         "clients": scenario.clients, "senders": scenario.senders, "rate": scenario.rate,
+        "rate_per_sender": round(scenario.rate / scenario.senders, 3),  # "rate" is the total
         "size": scenario.size, "duration_s": round(scenario.duration_s, 3),
         "warmup_s": round(scenario.warmup_s, 3), "procs": scenario.procs,
         "sent": sent, "warmup_sent": warmup_sent, "unsent": unsent,
