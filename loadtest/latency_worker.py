@@ -136,6 +136,10 @@ async def _barrier(scenario: Scenario, worker: int, clients: dict[int, AsyncChat
     try:
         deadline = time.monotonic() + scenario.connect_timeout
         while not waiting <= receipts.barrier_seen:
+            closed = [c.closed.result() for c in clients.values() if c.closed.done()]
+            if closed:  # no point waiting out the timeout: the room is already broken
+                raise ConnectionError(f"{len(closed)} of worker {worker}'s clients were disconnected "
+                                      f"before the run started ({closed[0]})")
             if time.monotonic() > deadline:
                 missing = len(waiting - receipts.barrier_seen)
                 raise TimeoutError(f"{missing} of worker {worker}'s clients never received the "
