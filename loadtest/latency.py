@@ -144,11 +144,11 @@ def run_scenario(scenario: Scenario, server_pid: int | None = None,
                 proc.join(timeout=5.0)
         for pipe in pipes:
             pipe.close()
-    return _merge(scenario, [results[i] for i in sorted(results)], server_percent)
+    return _merge(scenario, [results[i] for i in sorted(results)], server_percent, t0)
 
 
 def _merge(scenario: Scenario, results: list[dict[str, Any]],
-           server_percent: float | None) -> dict[str, Any]:
+           server_percent: float | None, t0: int) -> dict[str, Any]:
     """One record from every worker's result; exact, not averaged."""
     sent_by: dict[int, int] = {}
     for r in results:
@@ -196,7 +196,12 @@ def _merge(scenario: Scenario, results: list[dict[str, Any]],
         "latency_hist": latency.encode(), "send_lag_us": lag.summary(),
         "server_cpu_percent": server_percent, "generator": generator,
     }
-    record["deliveries_per_s"] = round(record["measured_deliveries"] / scenario.duration_s, 1)
+    # Over the time the measured deliveries really took: longer than --duration
+    # when the server or the generator fell behind.
+    window_start = scenario.due_ns(t0, scenario.warmup_count)
+    last = max(r["last_measured_ns"] for r in results)
+    span_s = max(scenario.duration_s, (last - window_start) / 1e9)
+    record["deliveries_per_s"] = round(record["measured_deliveries"] / span_s, 1)
     return record
 
 

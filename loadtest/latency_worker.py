@@ -52,6 +52,7 @@ class Receipts:
         self.measured_unique = 0
         self.unexpected = 0
         self.last_delivery_ns = time.monotonic_ns()
+        self.last_measured_ns = 0  # when the last timed delivery arrived
 
     def callback(self, receiver: int) -> Any:
         scenario = self.scenario
@@ -85,6 +86,7 @@ class Receipts:
                 if latency > fan_max[i]:
                     fan_max[i] = latency
                 self.measured_unique += 1
+                self.last_measured_ns = now
 
         return on_relay
 
@@ -228,6 +230,7 @@ async def run_worker(scenario: Scenario, worker: int, ctl: Pipe) -> dict[str, An
         "unsent": unsent,
         "unique": receipts.unique,
         "measured_unique": receipts.measured_unique,
+        "last_measured_ns": receipts.last_measured_ns,
         "duplicated": sum(t.duplicated for t in all_tracks),
         "reordered": sum(t.reordered for t in all_tracks),
         "unexpected": receipts.unexpected,
