@@ -141,9 +141,13 @@ class Soak:
                 return False
         return True
 
-    async def leave(self, member: Member, abrupt: bool) -> None:
+    def begin_leave(self, member: Member) -> None:
+        """Stop ``member`` sending and fix its window's end, before anything else can run."""
         member.state = "leaving"
         member.leave_seq = {s.id: s.next_seq for s in self.members.values() if s is not member}
+
+    async def leave(self, member: Member, abrupt: bool) -> None:
+        """Wait until ``member`` holds its window and was heard, then close or reset."""
         deadline = time.monotonic() + self.plan.leave_drain_s
         others = any(m.state in ("active", "leaving") for m in self.members.values() if m is not member)
         while time.monotonic() < deadline:
@@ -175,8 +179,9 @@ class Soak:
             await asyncio.sleep(1.0 / self.plan.churn)
             active = self.active()
             if len(active) > 1:
-                task = asyncio.create_task(self.leave(self.rng.choice(active),
-                                                      self.rng.random() < self.plan.abrupt))
+                member = self.rng.choice(active)
+                self.begin_leave(member)  # now, not when the task first runs
+                task = asyncio.create_task(self.leave(member, self.rng.random() < self.plan.abrupt))
                 leaving.add(task)
                 task.add_done_callback(leaving.discard)
             self.counts["joins"] += 1
