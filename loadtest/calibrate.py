@@ -35,7 +35,7 @@ from loadtest.live import LiveStatus
 from loadtest.payload import make_payload
 from loadtest.scenario import Scenario
 from reference.aclient import connect_client
-from reference.client import ChatClient
+from reference.client import join_room
 from reference.target import SpawnedServer
 from reports.results import load_document
 
@@ -47,14 +47,8 @@ TOLERANCE = 0.30
 
 def bare_round(address: tuple[str, int], count: int, rate: float, size: int) -> float:
     """p50 in microseconds of ``count`` timed send-then-receive exchanges, paced at ``rate``."""
-    with ChatClient.connect(*address, name="bare-tx") as tx, \
-            ChatClient.connect(*address, name="bare-rx") as rx:
-        for _ in range(50):  # both registered once one message gets through
-            tx.send("calibrate barrier")
-            if rx.expect_silence(0.1) is not None:
-                break
-        while rx.expect_silence(0.05) is not None:
-            pass  # extra barrier copies
+    tx, rx = join_room(*address, ["bare-tx", "bare-rx"])  # returns once both are registered
+    with tx, rx:
         samples = []
         due = time.monotonic()
         for seq in range(count):
