@@ -56,11 +56,18 @@ def _key_values(title: str, rows: list[tuple[str, RenderableType | str]]) -> Tab
 
 
 def _load_text(record: Mapping[str, Any]) -> str:
-    """'10 x 20/s, 64 B': senders x messages per second each, payload size."""
+    """'10 x 20/s, 64 B': senders x messages per second each, payload size.
+
+    ``rate`` in a latency record is the *total* offered rate (FORMAT.md), so
+    the per-sender figure is ``rate_per_sender`` or, in older files, rate / senders.
+    """
     senders, rate, size = record.get("senders"), record.get("rate"), record.get("size")
+    per_sender = record.get("rate_per_sender")
+    if per_sender is None and isinstance(rate, int | float) and isinstance(senders, int) and senders:
+        per_sender = rate / senders
     parts = []
     if senders is not None or rate is not None:
-        parts.append(f"{fmt_count(senders)} x {fmt_count(rate)}/s")
+        parts.append(f"{fmt_count(senders)} x {fmt_count(per_sender)}/s")
     if size is not None:
         parts.append(fmt_bytes(size))
     return ", ".join(parts) or MISSING

@@ -148,3 +148,11 @@ def test_an_empty_document_of_each_kind_renders(builder) -> None:  # type: ignor
     doc = builder()
     doc["records"], doc["summary"] = [], {}
     assert render(renderables_for(doc)).strip()
+
+
+def test_load_column_shows_per_sender_rate_from_the_total() -> None:
+    """A latency record's ``rate`` is the total offered rate; the column shows it per sender."""
+    from reports.render_load import _load_text
+
+    assert _load_text({"senders": 4, "rate": 100, "size": 64}) == "4 x 25/s, 64 B"
+    assert _load_text({"senders": 4, "rate": 100, "rate_per_sender": 25.0, "size": 64}) == "4 x 25/s, 64 B"

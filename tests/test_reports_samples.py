@@ -65,7 +65,8 @@ def latency_record(clients: int, p50: float, *, with_hist: bool = False, lost: i
                    deliveries_per_s: float | None = None) -> dict[str, Any]:
     expected = clients * (clients - 1) * 60
     record: dict[str, Any] = {
-        "clients": clients, "senders": clients, "rate": 20, "size": 64, "duration_s": 3.0,
+        "clients": clients, "senders": clients, "rate": 20 * clients, "rate_per_sender": 20.0,
+        "size": 64, "duration_s": 3.0,
         "warmup_s": 0.5, "procs": 1, "sent": clients * 60, "expected_deliveries": expected,
         "deliveries": expected - lost,
         "deliveries_per_s": deliveries_per_s if deliveries_per_s is not None else expected / 3.0,
