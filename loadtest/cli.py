@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from rich.console import Console
 
+from reference.cli_args import positive_float, positive_int
 from reference.target import (
     ExternalServer,
     SpawnedServer,
@@ -46,19 +47,6 @@ def tool_name() -> str:
         return "chat-load"
 
 
-def _positive(kind: type[int] | type[float]) -> Callable[[str], Any]:
-    def convert(text: str) -> Any:
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-        if value <= 0:
-            raise argparse.ArgumentTypeError(f"{text!r} must be greater than 0")
-        return value
-    convert.__name__ = kind.__name__
-    return convert
-
-
 def _client_counts(text: str) -> list[int]:
     try:
         counts = [int(part) for part in text.split(",") if part.strip()]
@@ -74,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="chat-load", description="Load generators for "
                                      "10-byte-header chat servers: latency, limits, soak.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    pos_int, pos_float = _positive(int), _positive(float)
+    pos_int, pos_float = positive_int, positive_float
 
     lat = sub.add_parser("latency", help="open-loop broadcast latency and delivery correctness")
     lat.add_argument("--clients", type=pos_int, default=10, help="registered clients (default 10)")

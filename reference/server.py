@@ -34,6 +34,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from reference.cli_args import port_number, positive_int
 from reference.protocol import (
     DEFAULT_HOST,
     DEFAULT_MAX_PAYLOAD,
@@ -363,36 +364,16 @@ def raise_fd_limit() -> tuple[int, int]:
     return soft, soft
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be positive")
-    return value
-
-
-def _port(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"{text!r} is not in 0..65535")
-    return value
-
-
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="chat-server", description=__doc__.split("\n")[0])
     p.add_argument("--host", default=DEFAULT_HOST, help="address to bind (default %(default)s)")
-    p.add_argument("--port", type=_port, default=DEFAULT_PORT,
+    p.add_argument("--port", type=port_number, default=DEFAULT_PORT,
                    help="port to bind; 0 picks a free one (default %(default)s)")
-    p.add_argument("--max-payload", type=_positive_int, default=DEFAULT_MAX_PAYLOAD,
+    p.add_argument("--max-payload", type=positive_int, default=DEFAULT_MAX_PAYLOAD,
                    help="largest accepted frame payload in bytes (default %(default)s)")
-    p.add_argument("--max-clients", type=_positive_int, default=ServerConfig.max_clients,
+    p.add_argument("--max-clients", type=positive_int, default=ServerConfig.max_clients,
                    help="refuse connections beyond this many (default %(default)s)")
-    p.add_argument("--max-backlog", type=_positive_int, default=ServerConfig.max_backlog,
+    p.add_argument("--max-backlog", type=positive_int, default=ServerConfig.max_backlog,
                    help="drop a client whose unsent output exceeds this many bytes "
                         "(default %(default)s)")
     p.add_argument("--register-timeout", type=float, default=ServerConfig.register_timeout,

@@ -53,12 +53,32 @@ __all__ = [
     "parse_address",
     "reference_command",
     "spec_from_args",
+    "stop_process_group",
     "wait_until_accepting",
 ]
 
 _LISTENING = re.compile(rb"listening on \[?([0-9A-Za-z.:_-]+?)\]?:(\d+)\b")
 DEFAULT_START_TIMEOUT = 10.0
 DEFAULT_STOP_TIMEOUT = 3.0
+
+
+def stop_process_group(proc: subprocess.Popen[bytes], timeout: float = DEFAULT_STOP_TIMEOUT) -> None:
+    """SIGTERM the group led by ``proc`` (started with start_new_session=True),
+    wait up to ``timeout``, then SIGKILL; finally kill stragglers of the group."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(proc.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+        try:
+            proc.wait(timeout)
+            break
+        except subprocess.TimeoutExpired:
+            continue
+    try:  # children that outlived their leader
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
 
 
 class TargetError(RuntimeError):
@@ -292,21 +312,7 @@ class SpawnedServer:
         if proc is None:
             return
         _LIVE_SERVERS.discard(self)
-        for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, timeout)):
-            try:
-                os.killpg(proc.pid, sig)
-            except (ProcessLookupError, PermissionError):
-                pass
-            try:
-                proc.wait(wait)
-                break
-            except subprocess.TimeoutExpired:
-                continue
-        # Reap stragglers of the group that outlived their leader.
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
+        stop_process_group(proc, timeout)
 
     def last_stderr_line(self) -> str:
         try:

@@ -27,6 +27,7 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
+from reference.cli_args import positive_float, positive_int
 from reference.target import TargetError, add_target_arguments, spec_from_args
 from reports import benchjson
 from reports.compare import DEFAULT_LATENCY_THRESHOLD, compare_documents
@@ -53,26 +54,6 @@ def _percent(text: str) -> float:
 
 
 _percent.__name__ = "percentage"  # argparse names the type in its error message
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value <= 0:
-        raise ValueError(text)
-    return value
-
-
-_positive_int.__name__ = "positive integer"
-
-
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise ValueError(text)
-    return value
-
-
-_positive_float.__name__ = "positive number"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -108,11 +89,11 @@ def build_parser() -> argparse.ArgumentParser:
                       help="output folder for report.txt, report.html and the JSON (default %(default)s)")
     card.add_argument("--sweep", metavar="N,N,...", default="2,10,50",
                       help="client counts of the latency sweep (default %(default)s)")
-    card.add_argument("--duration", metavar="SECONDS", type=_positive_float, default=3.0,
+    card.add_argument("--duration", metavar="SECONDS", type=positive_float, default=3.0,
                       help="seconds measured per latency scenario (default %(default)s)")
-    card.add_argument("--limits-max", metavar="N", type=_positive_int, default=2000,
+    card.add_argument("--limits-max", metavar="N", type=positive_int, default=2000,
                       help="most clients the limits probe tries (default %(default)s)")
-    card.add_argument("--limits-step", metavar="N", type=_positive_int, default=250,
+    card.add_argument("--limits-step", metavar="N", type=positive_int, default=250,
                       help="clients added per limits step (default %(default)s)")
     for name, subparser in sub.choices.items():
         # Errors in a subcommand's input are reported with that subcommand's usage line.

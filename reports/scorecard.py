@@ -26,7 +26,6 @@ from __future__ import annotations
 import functools
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -36,7 +35,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from reference.target import ExternalServer, SpawnedServer, TargetError, TargetSpec, open_target
+from reference.target import (
+    ExternalServer,
+    SpawnedServer,
+    TargetError,
+    TargetSpec,
+    open_target,
+    stop_process_group,
+)
 from reports.results import ResultsError, load_document
 
 __all__ = [
@@ -150,20 +156,6 @@ def resolve_tool(name: str) -> list[str] | None:
     return [found] if found else None
 
 
-def _stop_group(proc: subprocess.Popen[bytes], grace_s: float = 3.0) -> None:
-    """SIGTERM the step's process group, then SIGKILL what is left."""
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.killpg(proc.pid, sig)
-        except (ProcessLookupError, PermissionError):
-            return
-        try:
-            proc.wait(grace_s)
-            return
-        except subprocess.TimeoutExpired:
-            continue
-
-
 def _last_line(path: Path) -> str:
     try:
         with path.open("rb") as f:
@@ -205,7 +197,7 @@ def run_step(step: Step, prefix: Sequence[str] | None, target_args: Sequence[str
                     on_output(_last_line(log_path))
         finally:
             if proc.poll() is None:
-                _stop_group(proc)
+                stop_process_group(proc)
     duration = time.monotonic() - started
     code = proc.returncode
     outcome = StepOutcome(step, "ok", code, duration, "", argv, json_path, log_path)

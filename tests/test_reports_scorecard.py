@@ -191,7 +191,7 @@ def test_cli_scorecard_exits_3_when_the_server_is_unavailable(
 
 @pytest.mark.parametrize("argv, message", [
     (["--sweep", "2,x"], "--sweep '2,x' is not a comma-separated list"),
-    (["--limits-max", "0"], "invalid positive integer value"),
+    (["--limits-max", "0"], "argument --limits-max: '0' must be greater than 0"),
     (["--server", "nonsense"], "is not HOST:PORT"),
     (["--server", "127.0.0.1:1", "--server-cmd", "x {port}"], "not both"),
 ])
