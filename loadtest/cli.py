@@ -23,6 +23,7 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 
 from reference.cli_args import positive_float, positive_int
 from reference.target import (
@@ -182,7 +183,9 @@ def main(argv: Sequence[str] | None = None, console: Console | None = None) -> i
         with open_target(spec) as target:
             doc = _run(args, target, console)
     except TargetError as exc:
-        console.print(f"[bold red]chat-load:[/] target server unavailable: {exc}")
+        # One line, however long, and the error text is not rich markup ("[Errno 111]").
+        console.print(f"[bold red]chat-load:[/] target server unavailable: {escape(str(exc))}",
+                      soft_wrap=True)
         return 1
     except KeyboardInterrupt:
         console.print("[bold red]chat-load:[/] interrupted")

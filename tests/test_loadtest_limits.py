@@ -89,3 +89,20 @@ def test_server_that_accepts_but_never_relays_fails_before_the_ramp(tmp_path: Pa
     summary = doc["summary"]
     assert status == 1 and summary["highest_healthy"] == 0 and not doc["records"]
     assert summary["cause"] == "latency-deadline" and "does not relay" in summary["cause_detail"]
+
+
+def test_dead_target_is_reported_in_one_line_not_waited_on() -> None:
+    """Nothing listening: one line naming the address and the error, exit 1, within seconds."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # bound but not listening: connections are refused
+        proc = subprocess.run([sys.executable, "-m", "loadtest.cli", "limits", "--server",
+                               f"127.0.0.1:{port}", "--start-timeout", "1"],
+                              capture_output=True, text=True, timeout=60,
+                              env={"COLUMNS": "60", "PATH": "/usr/bin:/bin"})
+    assert proc.returncode == 1
+    lines = (proc.stdout + proc.stderr).strip().splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith(f"chat-load: target server unavailable: nothing accepted connections on "
+                               f"127.0.0.1:{port}")
+    assert "[Errno 111]" in lines[0]
