@@ -16,9 +16,7 @@ classes).  This process never imports locust: only the child does.
 from __future__ import annotations
 
 import argparse
-import os
 import shlex
-import signal
 import subprocess
 import sys
 import tempfile
@@ -26,7 +24,13 @@ from pathlib import Path
 
 from loadtest.locust_options import finite_number
 from loadtest.locust_results import summary_line
-from reference.target import TargetError, add_target_arguments, open_target, spec_from_args
+from reference.target import (
+    TargetError,
+    add_target_arguments,
+    open_target,
+    spec_from_args,
+    stop_process_group,
+)
 from reports.results import ResultsError, load_document, target_info, write_document
 
 __all__ = ["LOCUSTFILE", "locust_command", "main"]
@@ -71,13 +75,8 @@ def _run_locust(argv: list[str], timeout: float) -> int:
         print(f"chat-swarm: locust did not finish within {timeout:g} s; killed it", file=sys.stderr)
         return -1
     finally:
-        # A hung locust gets no second chance, and --processes forks workers into
-        # the same group: none may outlive us.
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        proc.wait(10)
+        # --processes forks workers into the same group: none may outlive us.
+        stop_process_group(proc)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -321,18 +321,21 @@ class ChatServer:
 
     # -- dropping -----------------------------------------------------------------
     def _expire_unregistered(self) -> None:
-        """Close connections that never sent a username (JOIN-4)."""
+        """Close connections that never sent a username (JOIN-4).
+
+        ``_pending_registration`` is in accept order, so it is oldest first:
+        settled entries (registered or already gone) are discarded from the
+        front, and the first one still waiting within its time ends the scan.
+        """
         pending = self._pending_registration
-        if not pending:
-            return
         cutoff = time.monotonic() - self.config.register_timeout
-        while pending and (pending[0].fd not in self.clients
-                           or self.clients[pending[0].fd] is not pending[0]
-                           or pending[0].conn.registered
-                           or pending[0].accepted_at < cutoff):
-            client = pending.popleft()
-            if (self.clients.get(client.fd) is client and not client.conn.registered
-                    and client.accepted_at < cutoff):
+        while pending:
+            client = pending[0]
+            waiting = self.clients.get(client.fd) is client and not client.conn.registered
+            if waiting and client.accepted_at >= cutoff:
+                return
+            pending.popleft()
+            if waiting:
                 self._drop(client, f"no username within {self.config.register_timeout:g} s")
 
     def _drop(self, client: Client, reason: str, level: int = logging.WARNING) -> None:
