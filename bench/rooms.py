@@ -8,12 +8,11 @@ fails the benchmark with TimeoutError instead of hanging it.
 from __future__ import annotations
 
 import socket
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from reference.client import ChatClient
+from reference.client import ChatClient, join_room
 from reference.protocol import encode_frame
 
 #: Generous: a loaded 2-core CI machine must never turn a slow round into an error.
@@ -42,39 +41,14 @@ class Room:
             client.close()
 
 
-def _drain_until(client: ChatClient, sender: str, text: str, deadline: float) -> None:
-    while True:
-        relay = client.receive(timeout=max(0.0, deadline - time.monotonic()))
-        if relay.sender == sender and relay.text == text:
-            return
-
-
 @contextmanager
 def open_room(address: tuple[str, int], receivers: int,
               timeout: float = WAIT_TIMEOUT) -> Iterator[Room]:
-    """Connect and register everyone, and make sure the server knows them all.
-
-    A receiver counts as registered once the sender has seen the "ready"
-    message it sent after its username (the server handles one connection's
-    frames in order).  Then the sender's "go" drains every receiver, so each
-    benchmark round starts with empty queues.
-    """
-    host, port = address
-    deadline = time.monotonic() + timeout
-    sender = ChatClient.connect(host, port, name=SENDER, timeout=timeout)
-    room = Room(sender, [])
+    """A registered sender and ``receivers`` registered receivers, queues empty."""
+    names = [SENDER, *(f"r{i}" for i in range(receivers))]
+    sender, *rest = join_room(*address, names, timeout=timeout)
+    room = Room(sender, rest)
     try:
-        for i in range(receivers):
-            receiver = ChatClient.connect(host, port, name=f"r{i}", timeout=timeout)
-            room.receivers.append(receiver)
-            receiver.send("ready")
-        ready: set[str] = set()
-        while len(ready) < receivers:
-            relay = sender.receive(timeout=max(0.0, deadline - time.monotonic()))
-            ready.add(relay.sender)
-        sender.send("go")
-        for receiver in room.receivers:
-            _drain_until(receiver, SENDER, "go", deadline)
         yield room
     finally:
         room.close()

@@ -199,14 +199,40 @@ def wait_registered(sender: ChatClient, newcomer: ChatClient, others: Sequence[C
 
 def join_room(host: str, port: int, names: Sequence[str],
               timeout: float = DEFAULT_TIMEOUT) -> list[ChatClient]:
-    """Connect and register ``names`` in order; return when all are registered."""
+    """Connect and register ``names``; return when all are registered, queues empty.
+
+    The first client is the hub.  ``wait_registered`` proves the hub and the
+    second client registered; then every other client says ``ready:<i>``
+    after its username (a server handles one connection's frames in order, so
+    the hub hearing it proves that client registered), and the hub's final
+    ``go`` drains everyone's queue: each round of a test starts clean.  That is
+    a linear number of rounds, so a room of hundreds joins quickly.
+    """
+    deadline = time.monotonic() + timeout
     clients: list[ChatClient] = []
+
+    def remaining() -> float:
+        return max(0.0, deadline - time.monotonic())
+
     try:
-        for name in names:
+        for name in names[:2]:
+            clients.append(ChatClient.connect(host, port, name=name, timeout=timeout))
+        if len(clients) == 2:
+            wait_registered(clients[0], clients[1], timeout=remaining())
+        for i, name in enumerate(names[2:], start=2):
             client = ChatClient.connect(host, port, name=name, timeout=timeout)
-            if clients:
-                wait_registered(clients[0], client, clients[1:], timeout=timeout)
             clients.append(client)
+            client.send(f"ready:{i}")
+        hub, others = clients[0], clients[1:]
+        waiting = {f"ready:{i}" for i in range(2, len(names))}
+        while waiting:
+            waiting.discard(hub.receive(timeout=remaining()).text)
+        if len(names) > 2:
+            hub.send("go")
+            for client in others:
+                while (relay := client.receive(timeout=remaining())).text != "go" \
+                        or relay.sender != hub.name:
+                    pass
     except BaseException:
         for c in clients:
             c.close()

@@ -296,3 +296,14 @@ def test_port_in_use_is_one_clear_line(server: SpawnedServer) -> None:
 def test_console_script_is_installed() -> None:
     assert Path(sys.executable).with_name("chat-server").exists() or any(
         (Path(p) / "chat-server").exists() for p in os.environ.get("PATH", "").split(os.pathsep))
+
+
+def test_join_room_registers_everyone_and_leaves_queues_empty(server: SpawnedServer) -> None:
+    """The barrier the suites build on: after join_room, the next relay is the next message."""
+    clients = join(server, *(f"c{i}" for i in range(30)))
+    clients[-1].send("first after joining")
+    for c in clients[:-1]:
+        assert c.receive() == Relay("c29", "first after joining")
+    assert clients[-1].expect_silence(0.2) is None
+    for c in clients:
+        c.close()
