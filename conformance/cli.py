@@ -156,7 +156,7 @@ def target_problem(spec: TargetSpec) -> str | None:
             try:
                 trial.start()
             finally:
-                trial.stop()
+                trial.close()
     except TargetError as exc:
         return f"target unavailable: {exc}"
     return None

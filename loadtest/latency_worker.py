@@ -23,7 +23,7 @@ from array import array
 from multiprocessing.connection import Connection as Pipe
 from typing import Any
 
-from loadtest.payload import make_payload, parse_payload
+from loadtest.payload import make_payload, parse_payload, receive_limit
 from loadtest.scenario import BARRIER_TEXT, LAG_TOLERANCE_NS, Scenario
 from loadtest.stats import LatencyHistogram, SenderTrack
 from reference.aclient import AsyncChatClient, connect_client
@@ -117,6 +117,7 @@ async def _connect_all(scenario: Scenario, ids: list[int],
         async with gate:
             client = await connect_client(scenario.host, scenario.port, name=f"c{i}",
                                           on_relay=receipts.callback(i),
+                                          max_payload=receive_limit(scenario.size),
                                           timeout=scenario.connect_timeout)
             return i, client
 

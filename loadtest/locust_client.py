@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Protocol
 
 from loadtest.locust_sequence import SequenceChecker, SequenceFailure
-from loadtest.payload import make_payload, parse_payload
+from loadtest.payload import make_payload, parse_payload, receive_limit
 from reference import client as reference_client
 from reference.protocol import DEFAULT_HOST, DEFAULT_PORT, ProtocolError, Relay
 from reference.target import parse_address
@@ -136,7 +136,8 @@ class ChatClient:
         """Connect and register; report both. False (after reporting why) on failure."""
         start = time.perf_counter()
         try:
-            self._chat = reference_client.ChatClient.connect(*self.address, timeout=self.timeout)
+            self._chat = reference_client.ChatClient.connect(*self.address, timeout=self.timeout,
+                                                             max_payload=receive_limit(self.size))
         except OSError as exc:
             self._report_elapsed("connect", start, 0, exc)
             return False

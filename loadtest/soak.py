@@ -30,7 +30,7 @@ from typing import Any
 from rich.console import Console
 
 from loadtest.live import LiveStatus
-from loadtest.payload import make_payload, parse_payload
+from loadtest.payload import make_payload, parse_payload, receive_limit
 from loadtest.stats import SenderTrack
 from reference.aclient import AsyncChatClient, connect_client
 from reference.protocol import Relay
@@ -117,6 +117,7 @@ class Soak:
         try:
             member.client = await connect_client(self.plan.host, self.plan.port, name=f"soak{member.id}",
                                                  on_relay=self._on_relay(member),
+                                                 max_payload=receive_limit(self.plan.size),
                                                  timeout=self.plan.connect_timeout)
         except (OSError, TimeoutError):
             member.state = "gone"
