@@ -195,7 +195,7 @@ def main(argv: Sequence[str] | None = None, console: Console | None = None) -> i
     from loadtest.live import print_document
     print_document(console, doc)
     if args.json:
-        console.print(f"results written to {args.json}")
+        console.print(f"results written to {escape(args.json)}")
     return 0 if doc["summary"].get("ok", True) and not doc["summary"].get("error") else 1
 
 

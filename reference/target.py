@@ -59,6 +59,8 @@ __all__ = [
     "find_free_port",
     "open_target",
     "parse_address",
+    "read_head",
+    "read_tail",
     "reference_command",
     "spec_from_args",
     "stop_process_group",
@@ -377,7 +379,7 @@ class SpawnedServer:
     def last_stderr_line(self) -> str:
         """The last non-empty line of stderr, made printable (only its tail is read)."""
         tail = read_tail(self.stderr_path, LOG_TAIL_BYTES).decode("utf-8", "surrogateescape")
-        lines = tail.splitlines()
+        lines = tail.split("\n")  # not splitlines(): a \r or \x1c inside a line is shown, not cut
         for line in reversed(lines):
             if line.strip():
                 return printable_text(line.strip(), 300)

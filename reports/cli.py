@@ -111,12 +111,12 @@ def _load_all(parser: argparse.ArgumentParser, files: Sequence[str]) -> list[dic
 def _report_console(file: Any = None) -> Console:
     """The recording console: the terminal's width, kept between 100 and 130 columns."""
     width = min(max(shutil.get_terminal_size((110, 24)).columns, 100), 130)
-    return Console(record=True, width=width, file=file)
+    return Console(record=True, width=width, file=file, markup=False)  # results are data, never markup
 
 
 def _terminal_console() -> Console:
     """Plain output console; at least 100 columns wide so tables stay readable in a pipe."""
-    return Console(width=max(shutil.get_terminal_size((110, 24)).columns, 100))
+    return Console(width=max(shutil.get_terminal_size((110, 24)).columns, 100), markup=False)
 
 
 def _cmd_show(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
@@ -170,9 +170,11 @@ def _cmd_scorecard(parser: argparse.ArgumentParser, args: argparse.Namespace) ->
     config = ScorecardConfig(spec=spec, out_dir=args.out, sweep=args.sweep, duration_s=args.duration,
                              limits_max=args.limits_max, limits_step=args.limits_step)
     status = Console(stderr=True)
-    status.print(f"[bold]chat-harness scorecard[/] against {spec.label}; writing into {config.out_dir}/")
+    status.print(Text.assemble(("chat-harness scorecard", "bold"),
+                               f" against {spec.label}; writing into {config.out_dir}/"))
+    # The description is a step's last output line: data, so never parsed as markup.
     progress = Progress(SpinnerColumn(), TextColumn("[bold]{task.fields[step]}"),
-                        TextColumn("{task.description}", style="dim"), TimeElapsedColumn(),
+                        TextColumn("{task.description}", style="dim", markup=False), TimeElapsedColumn(),
                         console=status, transient=True)
     tasks: dict[str, Any] = {}
 
@@ -196,8 +198,8 @@ def _cmd_scorecard(parser: argparse.ArgumentParser, args: argparse.Namespace) ->
         print(f"chat-report scorecard: target unavailable: {exc}", file=sys.stderr)
         return EXIT_UNAVAILABLE
     write_scorecard_report(run, _report_console())
-    status.print(f"wrote {config.out_dir / 'report.txt'}, {config.out_dir / 'report.html'} and the JSON "
-                 f"results in {config.out_dir}/ ({run.duration_s:.0f} s)")
+    status.print(Text(f"wrote {config.out_dir / 'report.txt'}, {config.out_dir / 'report.html'} and the "
+                      f"JSON results in {config.out_dir}/ ({run.duration_s:.0f} s)"))
     return run.exit_status
 
 

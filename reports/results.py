@@ -28,9 +28,12 @@ import os
 import platform
 import socket
 import sys
+import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+from reference.printable import printable_tree
 
 __all__ = [
     "FORMAT_NAME",
@@ -42,6 +45,7 @@ __all__ = [
     "make_document",
     "target_info",
     "write_document",
+    "write_text_atomic",
 ]
 
 FORMAT_NAME = "chat-harness-results"
@@ -99,15 +103,33 @@ def make_document(kind: str, *, tool: str, target: Mapping[str, Any],
     return doc
 
 
-def write_document(path: str | os.PathLike[str], doc: Mapping[str, Any]) -> Path:
-    """Write ``doc`` as indented JSON, creating parent folders."""
+def write_text_atomic(path: str | os.PathLike[str], text: str) -> Path:
+    """Write ``text`` to ``path`` all at once: a reader (or a run killed midway) sees the old
+    file or the new one, never half of one.  Creates parent folders.
+
+    Every report, results file and baseline the harness writes goes through here:
+    a uniquely named temporary file in the same folder, flushed, then os.replace.
+    """
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(json.dumps(doc, indent=2, ensure_ascii=False, default=str) + "\n",
-                   encoding="utf-8")
-    tmp.replace(out)
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
     return out
+
+
+def write_document(path: str | os.PathLike[str], doc: Mapping[str, Any]) -> Path:
+    """Write ``doc`` as indented JSON, atomically; every string in it made printable."""
+    text = json.dumps(printable_tree(doc), indent=2, ensure_ascii=False, default=str) + "\n"
+    return write_text_atomic(path, text)
 
 
 def load_document(path: str | os.PathLike[str], kind: str | None = None) -> Document:

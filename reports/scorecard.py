@@ -35,12 +35,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from reference.printable import printable_text
 from reference.target import (
     ExternalServer,
     SpawnedServer,
     TargetError,
     TargetSpec,
     open_target,
+    read_tail,
     stop_process_group,
 )
 from reports.results import ResultsError, load_document
@@ -56,6 +58,7 @@ __all__ = [
 ]
 
 LOG_TAIL_LINES = 15
+LOG_TAIL_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -108,11 +111,10 @@ class StepOutcome:
         return self.status == "ok"
 
     def log_tail(self, lines: int = LOG_TAIL_LINES) -> str:
-        try:
-            text = self.log_path.read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            return ""
-        return "\n".join(text.rstrip().splitlines()[-lines:])
+        # Only the end of the log is read, and shown printable: a step's log holds
+        # what the server under test made it print.
+        text = read_tail(self.log_path, LOG_TAIL_BYTES).decode("utf-8", "surrogateescape")
+        return printable_text("\n".join(text.rstrip().split("\n")[-lines:]), keep_newlines=True)
 
 
 @dataclass
@@ -157,13 +159,9 @@ def resolve_tool(name: str) -> list[str] | None:
 
 
 def _last_line(path: Path) -> str:
-    try:
-        with path.open("rb") as f:
-            f.seek(max(0, path.stat().st_size - 2048))
-            lines = f.read().decode("utf-8", "replace").strip().splitlines()
-    except OSError:
-        return ""
-    return lines[-1].strip() if lines else ""
+    # Split at newlines only: a carriage return in the line is evidence, shown as \r.
+    lines = read_tail(path, 2048).decode("utf-8", "surrogateescape").strip().split("\n")
+    return printable_text(lines[-1].strip()) if lines else ""
 
 
 def run_step(step: Step, prefix: Sequence[str] | None, target_args: Sequence[str], out_dir: Path,
