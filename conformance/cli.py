@@ -13,19 +13,18 @@ through.  The target options are the shared ones from
 
 Exit status: 0 no MUST failed (with --strict: no SHOULD either); 1 a case
 failed or the harness erred; 2 bad usage or no case selected; 3 the target
-server is dead or could not be started; 4 pytest itself failed; 130 Ctrl-C.
+server is dead or could not be started; 4 pytest itself failed; 130 Ctrl-C (SIGINT),
+143 SIGTERM: the servers it started are stopped and the JSON says the run is incomplete.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import signal
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from types import FrameType
 
 import pytest
 
@@ -39,6 +38,7 @@ from conformance.verdicts import (
     build_document,
     summarise,
 )
+from reference.signals import terminate_as_interrupt
 from reference.target import (
     ExternalServer,
     SpawnedServer,
@@ -138,10 +138,6 @@ def _exit_status(pytest_status: int | pytest.ExitCode, state: SuiteState | None)
     }.get(pytest.ExitCode(int(pytest_status)), EXIT_INTERNAL)
 
 
-def _interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt
-
-
 def target_problem(spec: TargetSpec) -> str | None:
     """Why the target cannot be judged at all (dead, or its command fails), or None.
 
@@ -178,14 +174,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         if path is not None and Path(path).is_dir():
             parser.error(f"--{option} {path}: is a directory, give a file name")
     # SIGTERM (a CI job cancelled, the scorecard's deadline) ends the run like Ctrl-C, so
-    # pytest tears the fixtures down and a spawned server in its own group is stopped too.
-    previous = signal.signal(signal.SIGTERM, _interrupt)
-    try:
-        return _run(args, spec)
-    except KeyboardInterrupt:  # before or after pytest's own handling
-        return EXIT_INTERRUPTED
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    # pytest tears the fixtures down and a spawned server in its own group is stopped too;
+    # the JSON, if asked for, is written with what ran, marked incomplete.
+    with terminate_as_interrupt() as caught:
+        try:
+            code = _run(args, spec)
+        except KeyboardInterrupt:  # before or after pytest's own handling
+            code = EXIT_INTERRUPTED
+        if code == EXIT_INTERRUPTED:
+            print(f"chat-conformance: {caught.words}", file=sys.stderr)
+            return caught.exit_status
+        return code
 
 
 def _run(args: argparse.Namespace, spec: TargetSpec) -> int:

@@ -11,7 +11,8 @@ target: nothing (the embedded reference server), ``--server HOST:PORT`` or
 turns argv into scenario objects; nothing below it reads sys.argv.
 Exit status: 0 when the run finished and found nothing wrong, 1 when it
 found lost, duplicated or reordered messages or could not finish, 2 for bad
-usage.
+usage, 130 on Ctrl-C and 143 on SIGTERM (the server it started and its worker
+processes are stopped first; no results are written).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from reference.cli_args import positive_float, positive_int
+from reference.signals import terminate_as_interrupt
 from reference.target import (
     ExternalServer,
     SpawnedServer,
@@ -179,17 +181,20 @@ def main(argv: Sequence[str] | None = None, console: Console | None = None) -> i
     _check(args.subparser, args)
     spec = spec_from_args(args.subparser, args)
     console = console or Console()
-    try:
-        with open_target(spec) as target:
-            doc = _run(args, target, console)
-    except TargetError as exc:
-        # One line, however long, and the error text is not rich markup ("[Errno 111]").
-        console.print(f"[bold red]chat-load:[/] target server unavailable: {escape(str(exc))}",
-                      soft_wrap=True)
-        return 1
-    except KeyboardInterrupt:
-        console.print("[bold red]chat-load:[/] interrupted")
-        return 130
+    # SIGTERM ends the run like Ctrl-C: leaving open_target stops the server group we
+    # started, and the subcommands' finally blocks stop their worker processes.
+    with terminate_as_interrupt() as caught:
+        try:
+            with open_target(spec) as target:
+                doc = _run(args, target, console)
+        except TargetError as exc:
+            # One line, however long, and the error text is not rich markup ("[Errno 111]").
+            console.print(f"[bold red]chat-load:[/] target server unavailable: {escape(str(exc))}",
+                          soft_wrap=True)
+            return 1
+        except KeyboardInterrupt:
+            console.print(f"[bold red]chat-load:[/] {caught.words}; no results written")
+            return caught.exit_status
     if args.json:
         write_document(args.json, doc)
     from loadtest.live import print_document

@@ -10,7 +10,9 @@
 
 FILE may be a chat-harness results document, pytest-benchmark JSON, or locust
 JSON/CSV output.  Exit statuses: 0 fine, 1 failures or regressions found,
-2 bad usage or unreadable input, 3 target server unavailable (scorecard).
+2 bad usage or unreadable input, 3 target server unavailable (scorecard),
+130 Ctrl-C / 143 SIGTERM (the scorecard stops the running step's process group
+with SIGTERM, which every step handles like Ctrl-C, then reports the steps done).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
 from reference.cli_args import positive_float, positive_int
+from reference.signals import terminate_as_interrupt
 from reference.target import TargetError, add_target_arguments, spec_from_args
 from reports import benchjson
 from reports.compare import DEFAULT_LATENCY_THRESHOLD, compare_documents
@@ -191,13 +194,21 @@ def _cmd_scorecard(parser: argparse.ArgumentParser, args: argparse.Namespace) ->
                                    (f"{outcome.step.title}", "bold"), f" ({outcome.duration_s:.0f} s): ",
                                    headline(outcome)))
 
-    try:
-        with progress:
-            run = run_scorecard(config, on_start=on_start, on_output=on_output, on_done=on_done)
-    except TargetError as exc:
-        print(f"chat-report scorecard: target unavailable: {exc}", file=sys.stderr)
-        return EXIT_UNAVAILABLE
-    write_scorecard_report(run, _report_console())
+    with terminate_as_interrupt() as caught:
+        try:
+            with progress:
+                run = run_scorecard(config, on_start=on_start, on_output=on_output, on_done=on_done)
+            write_scorecard_report(run, _report_console())
+        except TargetError as exc:
+            print(f"chat-report scorecard: target unavailable: {exc}", file=sys.stderr)
+            return EXIT_UNAVAILABLE
+        except KeyboardInterrupt:  # while starting the target or writing the report
+            print(f"chat-report scorecard: {caught.words}", file=sys.stderr)
+            return caught.exit_status
+    if run.interrupted:
+        print(f"chat-report scorecard: {caught.words} ({run.interrupted}); the report of the "
+              f"{len(run.outcomes)} finished step(s) is in {config.out_dir}/", file=sys.stderr)
+        return caught.exit_status
     status.print(Text(f"wrote {config.out_dir / 'report.txt'}, {config.out_dir / 'report.html'} and the "
                       f"JSON results in {config.out_dir}/ ({run.duration_s:.0f} s)"))
     return run.exit_status

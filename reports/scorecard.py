@@ -59,6 +59,8 @@ __all__ = [
 
 LOG_TAIL_LINES = 15
 LOG_TAIL_BYTES = 64 * 1024
+#: How long a step may take to clean up (stop its own server, write its JSON) after SIGTERM.
+STEP_STOP_TIMEOUT = 15.0
 
 
 @dataclass(frozen=True)
@@ -124,6 +126,8 @@ class ScorecardRun:
     outcomes: list[StepOutcome] = field(default_factory=list)
     started: float = field(default_factory=time.time)
     duration_s: float = 0.0
+    #: Why the run stopped early (Ctrl-C or SIGTERM), or "" when every step got its turn.
+    interrupted: str = ""
 
     @property
     def documents(self) -> list[dict[str, Any]]:
@@ -132,7 +136,7 @@ class ScorecardRun:
     @property
     def exit_status(self) -> int:
         """0 when every step produced results and nothing failed, else 1."""
-        return 0 if self.outcomes and all(o.ok for o in self.outcomes) else 1
+        return 0 if self.outcomes and not self.interrupted and all(o.ok for o in self.outcomes) else 1
 
 
 def default_steps(config: ScorecardConfig) -> list[Step]:
@@ -195,7 +199,9 @@ def run_step(step: Step, prefix: Sequence[str] | None, target_args: Sequence[str
                     on_output(_last_line(log_path))
         finally:
             if proc.poll() is None:
-                stop_process_group(proc)
+                # SIGTERM to the step's group first: every producer handles it like Ctrl-C,
+                # stops the server it started and writes what it has; SIGKILL only after that.
+                stop_process_group(proc, STEP_STOP_TIMEOUT)
     duration = time.monotonic() - started
     code = proc.returncode
     outcome = StepOutcome(step, "ok", code, duration, "", argv, json_path, log_path)
@@ -252,8 +258,14 @@ def run_scorecard(config: ScorecardConfig, *,
         for step in steps:
             on_start(step)
             prefix = tools[step.tool] if tools is not None and step.tool in tools else resolve_tool(step.tool)
-            outcome = run_step(step, prefix, _target_args(spec, handle), config.out_dir,
-                               functools.partial(on_output, step))
+            try:
+                outcome = run_step(step, prefix, _target_args(spec, handle), config.out_dir,
+                                   functools.partial(on_output, step))
+            except KeyboardInterrupt:
+                # Ctrl-C or SIGTERM (see reference.signals): run_step has stopped the step's
+                # group; leaving the ExitStack stops our server; the caller reports what ran.
+                run.interrupted = f"interrupted during the step {step.title!r}"
+                break
             if handle is not None and not handle.is_alive():
                 outcome.target_note = _recover(handle)
             run.outcomes.append(outcome)
