@@ -21,7 +21,8 @@ import argparse
 import io
 import shutil
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
 from reference.cli_args import positive_float, positive_int
+from reference.printable import printable_text
 from reference.signals import terminate_as_interrupt
 from reference.target import TargetError, add_target_arguments, spec_from_args
 from reports import benchjson
@@ -111,6 +113,24 @@ def _load_all(parser: argparse.ArgumentParser, files: Sequence[str]) -> list[dic
         parser.error(str(exc))
 
 
+#: What reading a field of the wrong type raises inside a renderer.
+_SHAPE_ERRORS = (AttributeError, TypeError, KeyError, ValueError, IndexError, ZeroDivisionError)
+
+
+@contextmanager
+def _well_formed(parser: argparse.ArgumentParser, source: str) -> Iterator[None]:
+    """A document whose fields have the wrong types is bad input: one line, exit 2, no traceback.
+
+    load_any checks the outline (kind, summary, records); a field deep inside a
+    record is only checked by the renderer that reads it.
+    """
+    try:
+        yield
+    except _SHAPE_ERRORS as exc:
+        parser.error(f"{source}: a field has the wrong type or value for its kind, so it cannot "
+                     f"be shown ({type(exc).__name__}: {printable_text(str(exc), 200)})")
+
+
 def _report_console(file: Any = None) -> Console:
     """The recording console: the terminal's width, kept between 100 and 130 columns."""
     width = min(max(shutil.get_terminal_size((110, 24)).columns, 100), 130)
@@ -124,18 +144,23 @@ def _terminal_console() -> Console:
 
 def _cmd_show(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     console = _terminal_console()
-    for doc in _load_all(parser, args.files):
-        for renderable in renderables_for(doc):
-            console.print(renderable)
-        console.print()
+    for path, doc in zip(args.files, _load_all(parser, args.files), strict=True):
+        with _well_formed(parser, path):
+            # Rendered in full before printing, so a bad file prints nothing half way.
+            with console.capture() as capture:
+                for renderable in renderables_for(doc):
+                    console.print(renderable)
+                console.print()
+        sys.stdout.write(capture.get())
     return EXIT_OK
 
 
 def _cmd_html(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     docs = _load_all(parser, args.files)
     report = RecordedReport(_report_console(io.StringIO()), title="chat-harness report")
-    for doc in docs:
-        report.add(renderables_for(doc), plots_for(doc))
+    for path, doc in zip(args.files, docs, strict=True):
+        with _well_formed(parser, path):
+            report.add(renderables_for(doc), plots_for(doc))
     out = report.save_html(args.output)
     print(f"wrote {out} ({len(docs)} results, {report.plot_count} plots)")
     return EXIT_OK
@@ -143,24 +168,26 @@ def _cmd_html(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
 
 def _cmd_compare(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     old, new = _load_all(parser, [args.old, args.new])
+    console = _terminal_console()
     try:
-        renderables, regressed = compare_documents(old, new, args.threshold)
+        with _well_formed(parser, f"{args.old} or {args.new}"), console.capture() as capture:
+            renderables, regressed = compare_documents(old, new, args.threshold)
+            for renderable in renderables:
+                console.print(renderable)
     except ResultsError as exc:
         parser.error(str(exc))
-    console = _terminal_console()
-    for renderable in renderables:
-        console.print(renderable)
+    sys.stdout.write(capture.get())
     return EXIT_FAILURES if regressed else EXIT_OK
 
 
 def _cmd_matrix(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     docs = _load_all(parser, args.files)
+    report = RecordedReport(_report_console(), title="chat-harness conformance matrix")
     try:
-        renderables = matrix_renderables(docs, args.files)
+        with _well_formed(parser, ", ".join(args.files)):
+            report.add(matrix_renderables(docs, args.files))
     except ResultsError as exc:
         parser.error(str(exc))
-    report = RecordedReport(_report_console(), title="chat-harness conformance matrix")
-    report.add(renderables)
     if args.output:
         print(f"wrote {report.save_html(args.output)}")
     return EXIT_OK

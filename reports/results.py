@@ -40,6 +40,7 @@ __all__ = [
     "FORMAT_VERSION",
     "KINDS",
     "ResultsError",
+    "check_structure",
     "environment",
     "load_document",
     "make_document",
@@ -149,4 +150,25 @@ def load_document(path: str | os.PathLike[str], kind: str | None = None) -> Docu
                            f"version {FORMAT_VERSION}")
     if kind is not None and doc.get("kind") != kind:
         raise ResultsError(f"{p}: holds {doc.get('kind')!r} results, expected {kind!r}")
+    check_structure(doc, str(p))
     return doc
+
+
+def check_structure(doc: Mapping[str, Any], source: str) -> None:
+    """Raise ResultsError unless ``doc`` has the shape every reader relies on.
+
+    The fields inside a record are checked where they are read (a renderer
+    that meets a wrong type raises, and chat-report turns that into one line).
+    """
+    if doc.get("kind") not in KINDS:
+        raise ResultsError(f"{source}: unknown kind {doc.get('kind')!r} (one of {', '.join(KINDS)})")
+    for name, expected in (("summary", dict), ("records", list), ("target", dict)):
+        if name in doc and doc[name] is not None and not isinstance(doc[name], expected):
+            raise ResultsError(f"{source}: {name!r} is a {type(doc[name]).__name__}, not a "
+                               f"{expected.__name__}: the file is damaged or not written by chat-harness")
+    if not isinstance(doc.get("summary"), dict) or not isinstance(doc.get("records"), list):
+        raise ResultsError(f"{source}: 'summary' or 'records' is missing: the file is incomplete")
+    bad = next((i for i, r in enumerate(doc["records"]) if not isinstance(r, dict)), None)
+    if bad is not None:
+        raise ResultsError(f"{source}: record {bad} is a {type(doc['records'][bad]).__name__}, "
+                           "not an object: the file is damaged")
