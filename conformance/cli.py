@@ -83,6 +83,8 @@ def pytest_args(args: argparse.Namespace) -> list[str]:
            # Run the same way from any directory: ignore the caller's pytest configuration
            # and caches, and never pick up tests of the caller's project.
            "-c", os.devnull, "--rootdir", str(PACKAGE_DIR.parent), "-p", "no:cacheprovider",
+           # pytest-benchmark would create .benchmarks/ in the caller's directory.
+           "-p", "no:benchmark",
            "-o", "python_files=test_*.py", "-o", "junit_suite_name=chat-conformance",
            "--chat-start-timeout", str(args.start_timeout),
            "--chat-timeout", str(args.timeout), "--chat-case-timeout", str(args.case_timeout)]
