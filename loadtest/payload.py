@@ -8,7 +8,7 @@ duplication without any side channel::
     "17:4031:9123456789012:xxxxxxxxxx..."
 
 Shared by the native generators (loadtest.generators) and the locust users
-(loadtest.locust_client); it imports neither asyncio nor locust.
+(loadtest.swarm.client); it imports neither asyncio nor locust.
 """
 
 from __future__ import annotations

@@ -30,7 +30,7 @@ import pytest
 from reference.target import SpawnedServer
 from reports.results import load_document
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SERVERS = ROOT / "tests" / "servers"
 PARALLEL_RUNS = 4
 RUN_TIMEOUT = 240.0

@@ -12,7 +12,7 @@ from rich.console import Console
 from loadtest.cli import main
 from reports.results import load_document
 
-SERVERS = Path(__file__).parent / "servers"
+SERVERS = Path(__file__).resolve().parents[1] / "servers"
 SHORT = ["--clients", "8", "--rate", "60", "--duration", "2", "--churn", "4"]
 
 

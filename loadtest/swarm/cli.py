@@ -22,8 +22,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from loadtest.locust_options import finite_number
-from loadtest.locust_results import summary_line
+from loadtest.swarm.options import finite_number
+from loadtest.swarm.results import summary_line
 from reference.target import (
     TargetError,
     add_target_arguments,
@@ -35,7 +35,7 @@ from reports.results import ResultsError, load_document, target_info, write_docu
 
 __all__ = ["LOCUSTFILE", "locust_command", "main"]
 
-LOCUSTFILE = Path(__file__).with_name("locustfile.py")
+LOCUSTFILE = Path(__file__).resolve().parent.parent / "locustfile.py"
 #: Time locust may need beyond --run-time: start-up, spawning, stopping users, reports.
 FINISH_MARGIN_S = 60.0
 

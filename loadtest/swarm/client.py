@@ -4,7 +4,7 @@ This module does not import locust or gevent: it uses plain sockets (through
 ``reference.client.ChatClient`` and the shared codec), which ``import locust``
 turns cooperative by monkey-patching, so the same code runs under locust and
 in plain pytest.  It reports through a small :class:`Reporter` interface; the
-locust side (``loadtest.locust_users``) turns that into request events.
+locust side (``loadtest.swarm.users``) turns that into request events.
 
 What it reports (request type ``chat``):
 

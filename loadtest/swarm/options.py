@@ -1,7 +1,7 @@
 """The ``--chat-*`` options of the locust swarm, defined once for locust and for tests.
 
 locust adds these to its own parser (``init_command_line_parser`` in
-``loadtest.locust_users``), so they work on the command line, in the web UI's
+``loadtest.swarm.users``), so they work on the command line, in the web UI's
 "custom parameters", and in the ``[tool.locust]`` table of pyproject.toml,
 which holds the project's defaults.  The argparse defaults below are the same
 values, for runs outside this checkout; a test keeps the two in step.

@@ -20,7 +20,7 @@ from loadtest.cli import main
 from reference.target import TargetSpec, open_target
 from reports.results import load_document
 
-SERVERS = Path(__file__).parent / "servers"
+SERVERS = Path(__file__).resolve().parents[1] / "servers"
 
 
 def run_cli(args: list[str], tmp_path: Path) -> tuple[int, dict[str, Any], str]:

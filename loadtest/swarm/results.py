@@ -1,6 +1,6 @@
 """A swarm's locust statistics as one chat-harness results document (kind ``locust``).
 
-``loadtest.locust_users`` reads locust's stats entries and error table at the
+``loadtest.swarm.users`` reads locust's stats entries and error table at the
 end of a run (on the master, or the only process), copies them into the plain
 :class:`EntryStats` and ``{error text: occurrences}`` shapes below, and calls
 :func:`make_locust_document`.  All times in the document are microseconds
@@ -15,8 +15,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from loadtest.locust_client import BROADCAST, OTHER_CLOCK, latency_entry_name
 from loadtest.locust_sequence import SequenceFailure
+from loadtest.swarm.client import BROADCAST, OTHER_CLOCK, latency_entry_name
 from reports.results import Document, make_document, target_info
 
 __all__ = [

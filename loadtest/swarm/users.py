@@ -3,7 +3,7 @@
 Runs only under locust (importing locust monkey-patches the process with
 gevent); ``loadtest/locustfile.py`` subclasses :class:`ChatUser` into tiny
 concrete users.  A :class:`ChatUser` owns one
-:class:`loadtest.locust_client.ChatClient` and a background greenlet that
+:class:`loadtest.swarm.client.ChatClient` and a background greenlet that
 reads every frame the server sends, so sending tasks never wait on reads.
 
 At the end of a run, on the process that holds the merged statistics (the
@@ -24,9 +24,9 @@ from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
 from locust.stats import StatsError
 
-from loadtest.locust_client import REQUEST_TYPE, ChatClient, target_address
-from loadtest.locust_options import ChatOptions, add_chat_options
-from loadtest.locust_results import PERCENTILES, EntryStats, make_locust_document, summary_line
+from loadtest.swarm.client import REQUEST_TYPE, ChatClient, target_address
+from loadtest.swarm.options import ChatOptions, add_chat_options
+from loadtest.swarm.results import PERCENTILES, EntryStats, make_locust_document, summary_line
 from reports.results import write_document
 
 __all__ = ["ChatUser", "LocustReporter"]

@@ -19,7 +19,10 @@ from pathlib import Path
 
 import pytest
 
-from loadtest.locust_client import (
+from loadtest.locust_sequence import LostMessage, SequenceChecker, SequenceFailure
+from loadtest.payload import make_payload
+from loadtest.swarm.cli import main as swarm_main
+from loadtest.swarm.client import (
     BROADCAST,
     OTHER_CLOCK,
     UNSTAMPED,
@@ -28,15 +31,12 @@ from loadtest.locust_client import (
     latency_entry_name,
     target_address,
 )
-from loadtest.locust_options import ChatOptions, add_chat_options
-from loadtest.locust_results import EntryStats, make_locust_document, summarize, summary_line
-from loadtest.locust_sequence import LostMessage, SequenceChecker, SequenceFailure
-from loadtest.locust_swarm import main as swarm_main
-from loadtest.payload import make_payload
+from loadtest.swarm.options import ChatOptions, add_chat_options
+from loadtest.swarm.results import EntryStats, make_locust_document, summarize, summary_line
 from reference.protocol import Relay
 from reference.target import ExternalServer, SpawnedServer, TargetSpec, open_target
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[3]
 SECOND = 1_000_000_000
 
 
@@ -284,8 +284,8 @@ def test_swarm_cli_refuses_bad_input_in_one_line(capsys) -> None:
 
 def test_only_locust_side_modules_import_locust() -> None:
     """Importing the gevent-free modules must not monkey-patch the process."""
-    code = ("import sys, loadtest, loadtest.locust_client, loadtest.locust_options, "
-            "loadtest.locust_results, loadtest.locust_sequence, loadtest.locust_swarm; "
+    code = ("import sys, loadtest, loadtest.swarm.client, loadtest.swarm.options, "
+            "loadtest.swarm.results, loadtest.locust_sequence, loadtest.swarm.cli; "
             "print(sorted(m for m in ('locust', 'gevent') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
                          check=True)

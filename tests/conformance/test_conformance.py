@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conformance import (
+from conformance.cases import (
     test_framing,
     test_informational,
     test_join,
@@ -34,7 +34,7 @@ from reference.protocol import encode_frame
 from reference.target import TargetSpec, open_target
 from reports.results import load_document
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 CASE_MODULES = [test_framing, test_informational, test_join, test_lifecycle, test_relay, test_robustness]
 
 

@@ -1,6 +1,6 @@
 """The classroom client's logic, with no Tk in it: state, history, formatting, the event queue.
 
-The Tk view (``reference/tk_view.py``) is a thin skin over :class:`ChatModel`:
+The Tk view (``reference/classroom/view.py``) is a thin skin over :class:`ChatModel`:
 it calls :meth:`ChatModel.connect`, :meth:`~ChatModel.send` and friends when the
 user acts, and every few milliseconds calls :meth:`~ChatModel.poll`, which
 drains the session's queue (filled by network threads that never touch a
@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Final, Protocol
 
-from reference.chat_emoji import expand_shortcodes
-from reference.chat_session import (
+from reference.classroom.emoji import expand_shortcodes
+from reference.classroom.session import (
     ChatSession,
     Connected,
     ConnectParams,

@@ -20,7 +20,7 @@ import pytest
 from reference.client import ChatClient
 from reference.target import SpawnedServer, TargetSpec, open_target
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 NAIVE = ROOT / "bench" / "naive_server.py"
 SLOW = ROOT / "tests" / "servers" / "slow_server.py"
 TIMEOUT = 10.0

@@ -19,11 +19,11 @@ from pathlib import Path
 
 import pytest
 
-from loadtest.locust_swarm import main as swarm_main
+from loadtest.swarm.cli import main as swarm_main
 from reference.target import ExternalServer, SpawnedServer, TargetSpec, find_free_port, open_target
 from reports.results import load_document
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[3]
 LOCUSTFILE = ROOT / "loadtest" / "locustfile.py"
 US_ENTRY = "broadcast latency in µs"
 #: Generous: locust starts slowly on a busy two-core machine.

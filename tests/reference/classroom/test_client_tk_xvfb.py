@@ -28,13 +28,13 @@ from pathlib import Path
 
 import pytest
 
-from reference.chat_demo import DemoPace, DemoRoom
-from reference.chat_model import THEMES, ChatModel
-from reference.chat_session import ConnectParams
+from reference.classroom.demo import DemoPace, DemoRoom
+from reference.classroom.model import THEMES, ChatModel
+from reference.classroom.session import ConnectParams
+from reference.classroom.view import ChatWindow
 from reference.client import ChatClient
 from reference.protocol import Relay
 from reference.target import SpawnedServer, TargetSpec, find_free_port, open_target
-from reference.tk_view import ChatWindow
 
 WAIT = 15.0
 pytestmark = pytest.mark.skipif(shutil.which("Xvfb") is None or shutil.which("xdotool") is None,
@@ -280,7 +280,7 @@ def test_screenshot_of_a_live_demo_room(display: str, server: tuple[str, int], w
 
 # -- chat-client itself, as a separate process ------------------------------------------------
 def run_client(display: str, *args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "reference.client_tk", *args], env=x_env(display),
+    return subprocess.Popen([sys.executable, "-m", "reference.classroom.app", *args], env=x_env(display),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 

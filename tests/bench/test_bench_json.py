@@ -1,7 +1,7 @@
 """reports/benchjson.py: loading pytest-benchmark JSON, normalising, and the gate's verdict.
 
 Synthetic runs with known numbers, so every status and boundary is checked
-exactly; tests/test_bench_gate.py proves the same logic on real measurements.
+exactly; tests/bench/test_bench_gate.py proves the same logic on real measurements.
 """
 
 from __future__ import annotations

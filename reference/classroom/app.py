@@ -4,12 +4,12 @@
     chat-client --name ana               # connect straight away (127.0.0.1:1234 unless
     chat-client --host 10.0.0.5 --port 1234 --name ana     # --host/--port say otherwise)
     chat-client --demo                   # the reference server + 3 chatting bots, one command
-    python -m reference.client_tk ...    # the same
+    python -m reference.classroom.app ...    # the same
 
 This file is the command line only: it turns argv into one frozen
-:class:`ClientConfig`, opens the window (``reference.tk_view``) over the model
-(``reference.chat_model``), and for ``--demo`` starts the reference server
-through ``reference.target.open_target`` and the bots of ``reference.chat_demo``,
+:class:`ClientConfig`, opens the window (``reference.classroom.view``) over the model
+(``reference.classroom.model``), and for ``--demo`` starts the reference server
+through ``reference.target.open_target`` and the bots of ``reference.classroom.demo``,
 and stops both when the window closes.
 """
 
@@ -24,12 +24,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import FrameType
 
-from reference.chat_demo import BOT_NAMES, DemoPace, DemoRoom
-from reference.chat_model import THEMES, ChatModel, parse_connect_form
-from reference.chat_session import ConnectParams
+from reference.classroom.demo import BOT_NAMES, DemoPace, DemoRoom
+from reference.classroom.model import THEMES, ChatModel, parse_connect_form
+from reference.classroom.session import ConnectParams
+from reference.classroom.view import ChatWindow
 from reference.protocol import DEFAULT_HOST, DEFAULT_PORT
 from reference.target import TargetError, TargetSpec, open_target
-from reference.tk_view import ChatWindow
 
 __all__ = ["ClientConfig", "build_parser", "config_from_args", "main", "run"]
 

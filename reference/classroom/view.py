@@ -1,4 +1,4 @@
-"""The classroom client's window: a thin Tk skin over :class:`~reference.chat_model.ChatModel`.
+"""The classroom client's window: a thin Tk skin over :class:`~reference.classroom.model.ChatModel`.
 
 Widgets only: the model decides what a line says, what the status bar reads and
 which events count; this file turns that into Tk text tags, colours and
@@ -17,8 +17,8 @@ import tkinter as tk
 from collections.abc import Callable
 from tkinter import font as tkfont
 
-from reference.chat_emoji import PICKER_EMOJI
-from reference.chat_model import (
+from reference.classroom.emoji import PICKER_EMOJI
+from reference.classroom.model import (
     ChatLine,
     ChatModel,
     LineKind,
@@ -26,7 +26,7 @@ from reference.chat_model import (
     line_segments,
     parse_connect_form,
 )
-from reference.chat_session import ConnectParams
+from reference.classroom.session import ConnectParams
 
 __all__ = ["ChatWindow", "ConnectDialog", "EmojiPicker"]
 

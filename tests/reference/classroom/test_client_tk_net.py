@@ -16,11 +16,11 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from reference.chat_demo import BOT_NAMES, DemoPace, DemoRoom
-from reference.chat_model import ChatLine, ChatModel, ConnectionState, LineKind
-from reference.chat_session import ConnectParams
+from reference.classroom.app import ClientConfig, build_parser, config_from_args, main
+from reference.classroom.demo import BOT_NAMES, DemoPace, DemoRoom
+from reference.classroom.model import ChatLine, ChatModel, ConnectionState, LineKind
+from reference.classroom.session import ConnectParams
 from reference.client import ChatClient
-from reference.client_tk import ClientConfig, build_parser, config_from_args, main
 from reference.protocol import Relay
 from reference.target import SpawnedServer, TargetSpec, find_free_port, open_target
 

@@ -34,7 +34,7 @@ import pytest
 from reference.target import TargetSpec, open_target
 from reports.results import load_document
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 COMPARE = ROOT / "bench" / "compare.py"
 SLOW_SERVER = ROOT / "tests" / "servers" / "slow_server.py"
 SELECTION = "calibration or (fanout and not naive)"

@@ -12,8 +12,8 @@ from datetime import datetime
 
 import pytest
 
-from reference.chat_emoji import PICKER_EMOJI, SHORTCODES, expand_shortcodes
-from reference.chat_model import (
+from reference.classroom.emoji import PICKER_EMOJI, SHORTCODES, expand_shortcodes
+from reference.classroom.model import (
     THEMES,
     ChatLine,
     ChatModel,
@@ -22,7 +22,7 @@ from reference.chat_model import (
     line_segments,
     parse_connect_form,
 )
-from reference.chat_session import Connected, ConnectParams, Disconnected, Received, SessionEvent
+from reference.classroom.session import Connected, ConnectParams, Disconnected, Received, SessionEvent
 
 NOON = datetime(2024, 5, 6, 12, 0, 7)
 PARAMS = ConnectParams("127.0.0.1", 1234, "ana")
