@@ -31,6 +31,7 @@ from reference.target import (
     spec_from_args,
     stop_process_group,
 )
+from reference.version import add_version_argument
 from reports.results import ResultsError, load_document, target_info, write_document
 
 __all__ = ["LOCUSTFILE", "locust_command", "main"]
@@ -45,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="chat-swarm", allow_abbrev=False,
         description="Run a short headless locust swarm (loadtest/locustfile.py) against a chat "
                     "server and fail if locust records any failure. Unknown options go to locust.")
+    add_version_argument(parser)
     add_target_arguments(parser)
     swarm = parser.add_argument_group("swarm")
     swarm.add_argument("-u", "--users", type=finite_number(int), default=10,

@@ -17,6 +17,7 @@ from typing import Any
 
 from loadtest.locust_sequence import SequenceFailure
 from loadtest.swarm.client import BROADCAST, OTHER_CLOCK, latency_entry_name
+from reference.version import tool_name
 from reports.results import Document, make_document, target_info
 
 __all__ = [
@@ -28,7 +29,7 @@ __all__ = [
     "summary_line",
 ]
 
-TOOL = "chat-harness locust swarm 0.1.0"
+TOOL = tool_name("chat-harness locust swarm")
 #: Percentiles asked of every entry, by their key in the results format.
 PERCENTILES: Mapping[str, float] = {"p50": 0.5, "p90": 0.9, "p99": 0.99, "p99_9": 0.999}
 

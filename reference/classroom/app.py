@@ -30,6 +30,7 @@ from reference.classroom.session import ConnectParams
 from reference.classroom.view import ChatWindow
 from reference.protocol import DEFAULT_HOST, DEFAULT_PORT
 from reference.target import TargetError, TargetSpec, open_target
+from reference.version import add_version_argument
 
 __all__ = ["ClientConfig", "build_parser", "config_from_args", "main", "run"]
 
@@ -59,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="chat-client",
         description="A Tk chat client for the 10-byte-header chat protocol. Without --name it "
                     "opens a connect dialog; with --name it connects straight away.")
+    add_version_argument(parser)
     parser.add_argument("--host", default=None,
                         help=f"server host (default {DEFAULT_HOST})")
     parser.add_argument("--port", default=None,
