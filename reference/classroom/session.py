@@ -89,6 +89,8 @@ def describe_error(exc: BaseException) -> str:
         return f"the server sent bytes that break the protocol: {exc}"
     if isinstance(exc, TimeoutError):
         return "timed out"
+    if isinstance(exc, UnicodeError):
+        return "invalid host name (a part of it is empty or longer than 63 characters)"
     if isinstance(exc, socket.gaierror):
         return f"unknown host ({exc.strerror})"
     if isinstance(exc, OSError) and exc.strerror:
@@ -168,7 +170,9 @@ class ChatSession:
         try:
             client = ChatClient.connect(params.host, params.port, name=params.name,
                                         timeout=self.connect_timeout)
-        except (OSError, ProtocolError) as exc:
+        except (OSError, ProtocolError, UnicodeError) as exc:
+            # UnicodeError: socket's IDNA encoding refuses a host name with a label of more
+            # than 63 characters before any lookup; it is a bad address like any other.
             self._post_end(f"cannot connect to {params.address}: {describe_error(exc)}")
             return
         with self._client_lock:

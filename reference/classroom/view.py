@@ -59,11 +59,14 @@ class ChatWindow:
         self._build_menu()
         self.status_bar = tk.Frame(root)
         self.status_bar.pack(side="bottom", fill="x")
-        self.status_label = tk.Label(self.status_bar, anchor="w", font=self.font)
-        self.status_label.pack(side="left", fill="x", expand=True, padx=6, pady=2)
+        # The button is packed first and the label asks for no width of its own (width=1):
+        # pack hands out space in packing order, so a long error in the status text
+        # would otherwise push Reconnect off the bar just when it is needed.
         self.reconnect_button = tk.Button(self.status_bar, text="Reconnect", command=self.reconnect,
                                           font=self.font)
         self.reconnect_button.pack(side="right", padx=4, pady=2)
+        self.status_label = tk.Label(self.status_bar, anchor="w", font=self.font, width=1)
+        self.status_label.pack(side="left", fill="x", expand=True, padx=6, pady=2)
 
         self.input_bar = tk.Frame(root)
         self.input_bar.pack(side="bottom", fill="x", padx=6, pady=6)

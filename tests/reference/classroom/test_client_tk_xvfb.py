@@ -232,6 +232,26 @@ def test_server_loss_is_shown_and_the_reconnect_button_rejoins(display: str) -> 
         handle.stop()
 
 
+@pytest.mark.parametrize("host", ["127.0.0.1", "a-very-long-host-name-" * 12 + ".invalid"])
+def test_reconnect_button_stays_visible_after_a_failed_connect(display: str, host: str) -> None:
+    """However long the status text, the Reconnect button keeps its place in a normal-size window."""
+    root = tk.Tk(screenName=display)
+    root.geometry("640x400")
+    win = ChatWindow(root, ChatModel())
+    try:
+        win.connect(ConnectParams(host, find_free_port(), "ana"))  # nothing listens there
+        pump_until(root, lambda: win.reconnect_button.cget("state") == "normal", "the failure shown")
+        assert win.status_label.cget("text").startswith("Disconnected: cannot connect to")
+        root.update_idletasks()
+        root.update()
+        button, bar = win.reconnect_button, win.status_bar
+        assert button.winfo_ismapped()
+        assert button.winfo_width() >= button.winfo_reqwidth(), "the button is squeezed"
+        assert button.winfo_x() + button.winfo_width() <= bar.winfo_width(), "the button is off the bar"
+    finally:
+        win.close()
+
+
 def test_connect_dialog_checks_fields_then_connects(display: str, server: tuple[str, int]) -> None:
     root = tk.Tk(screenName=display)
     win = ChatWindow(root, ChatModel(), prefill=ConnectParams(server[0], server[1], ""))
