@@ -22,8 +22,8 @@ import threading
 import time
 from collections.abc import Sequence
 
-from loadtest.payload import make_payload
 from reference.protocol import HEADER_LENGTH, Connection, Relay, Role, parse_header
+from reference.stamp import make_payload
 
 __all__ = ["main"]
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from loadtest.locust_client import BROADCAST, OTHER_CLOCK, latency_entry_name
-from loadtest.locust_sequence import SequenceFailure
+from reference.sequence import SequenceFailure
 from reports.results import Document, make_document, target_info
 
 __all__ = [
