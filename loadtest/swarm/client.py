@@ -10,11 +10,12 @@ What it reports (request type ``chat``):
 
 * ``connect``, ``register``, ``send``: time of the socket call, in ms;
 * ``broadcast``: one event per message received, with the one-way latency from
-  the send time carried in the payload (``loadtest.payload``), in ms, plus the
+  the send time carried in the payload (``reference.stamp``), in ms, plus the
   same latency in whole microseconds for the ``broadcast latency in µs`` entry,
   because locust rounds response times below 100 ms to whole milliseconds;
 * failures: a server that closes on us, and every lost, duplicated, reordered,
-  echoed or misattributed message (RELAY-2/3/4), checked per sender.
+  echoed, mislabelled or unpaired message (RELAY-2/3/4), checked by
+  ``reference.sequence``.
 
 Latency needs the sender's and the receiver's clocks to be one clock:
 ``time.monotonic_ns()`` is per boot, so every username starts with this boot's
@@ -29,10 +30,10 @@ import time
 from pathlib import Path
 from typing import Protocol
 
-from loadtest.locust_sequence import SequenceChecker, SequenceFailure
-from loadtest.payload import make_payload, parse_payload
 from reference import client as reference_client
 from reference.protocol import DEFAULT_HOST, DEFAULT_PORT, ProtocolError, Relay
+from reference.sequence import RelayChecker, SequenceFailure
+from reference.stamp import make_payload
 from reference.target import parse_address
 
 __all__ = [
@@ -53,6 +54,8 @@ BROADCAST = "broadcast"
 OTHER_CLOCK = "broadcast from another machine (no latency)"
 UNSTAMPED = "broadcast not from this swarm (no latency)"
 _US_SUFFIX = " latency in µs"
+#: Swarm usernames: clock domain, "-", sender id (the id the stamps carry).
+_NAMES = r"[0-9A-Za-z]+-(\d+)"
 _RECEIVE_POLL_S = 1.0
 
 
@@ -123,7 +126,7 @@ class ChatClient:
         self.name = f"{_CLOCK_DOMAIN}-{self.sender_id}"
         self.sent = 0
         self.received = 0
-        self.checker = SequenceChecker(loss_grace_ns=int(loss_grace * 1e9))
+        self.checker = RelayChecker(_NAMES, own=self.sender_id, loss_grace_ns=int(loss_grace * 1e9))
         self._chat: reference_client.ChatClient | None = None
         self._closing = False
 
@@ -199,21 +202,13 @@ class ChatClient:
         """Check one received message and report it as one ``broadcast`` event."""
         self.received += 1
         length = len(relay.text)
-        stamp = parse_payload(relay.text)
-        domain, _, sender_text = relay.sender.rpartition("-")
-        if stamp is None or not sender_text.isdigit():
+        stamp, failures = self.checker.check(relay.sender, relay.text, now_ns)
+        if stamp is None:
             self.reporter.request(UNSTAMPED, None, length)
-            return
-        failure: SequenceFailure | None = None
-        if relay.sender == self.name:
-            failure = SequenceFailure.ECHOED
-        elif int(sender_text) != stamp.sender:
-            failure = SequenceFailure.MISATTRIBUTED
-        else:
-            failure = self.checker.observe(relay.sender, stamp.seq, now_ns)
-        if failure is not None:
-            self.reporter.request(self.broadcast_name, None, length, failure.error())
-        elif domain != _CLOCK_DOMAIN:
+        elif failures:
+            for failure in failures:
+                self.reporter.request(self.broadcast_name, None, length, failure.error())
+        elif relay.sender.partition("-")[0] != _CLOCK_DOMAIN:
             self.reporter.request(OTHER_CLOCK, None, length)
         else:
             latency_ns = now_ns - stamp.sent_ns

@@ -15,8 +15,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from loadtest.locust_sequence import SequenceFailure
 from loadtest.swarm.client import BROADCAST, OTHER_CLOCK, latency_entry_name
+from reference.sequence import SequenceFailure
 from reference.version import tool_name
 from reports.results import Document, make_document, target_info
 

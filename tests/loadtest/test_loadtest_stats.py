@@ -1,11 +1,11 @@
-"""Unit tests of the load generators' bookkeeping: histograms, sequence tracks, the schedule."""
+"""Unit tests of the load generators' bookkeeping: histograms and the schedule."""
 
 from __future__ import annotations
 
 import random
 
 from loadtest.scenario import Scenario
-from loadtest.stats import LatencyHistogram, SenderTrack, merge_encoded
+from loadtest.stats import LatencyHistogram, merge_encoded
 
 
 def test_merging_encoded_histograms_is_exact() -> None:
@@ -28,16 +28,6 @@ def test_histogram_summary_percentiles_in_microseconds() -> None:
     assert summary["p50"] == 500 and summary["p99"] == 990 and summary["max"] == 1000
     assert summary["count"] == 1000
     assert LatencyHistogram().summary()["p50"] is None
-
-
-def test_sender_track_counts_duplicates_reorders_and_gaps() -> None:
-    track = SenderTrack(expected=6)
-    for seq in (0, 1, 3, 2, 2, 5):
-        track.add(seq)
-    assert (track.unique, track.duplicated, track.reordered) == (5, 1, 1)
-    assert track.missing_below(6) == 1          # 4 never came
-    assert track.missing_below(6, start=5) == 0
-    assert track.missing_below(10, start=8) == 2  # past what was ever seen
 
 
 def test_schedule_splits_messages_exactly_between_senders_and_workers() -> None:

@@ -7,8 +7,8 @@ duplication without any side channel::
 
     "17:4031:9123456789012:xxxxxxxxxx..."
 
-Shared by the native generators (loadtest.generators) and the locust users
-(loadtest.swarm.client); it imports neither asyncio nor locust.
+Shared by the load generators (``chat-load``, the locust users in ``loadtest.swarm``) and the
+sequence checks of ``reference.sequence``; it imports neither asyncio nor locust.
 """
 
 from __future__ import annotations
@@ -38,11 +38,19 @@ def make_payload(sender: int, seq: int, sent_ns: int, size: int = 0) -> str:
 
 
 def parse_payload(text: str) -> Stamp | None:
-    """The stamp of a load message, or None for text that is not one."""
+    """The stamp of a load message, or None for text that is not one.
+
+    Only plain decimal digits count (no sign, no spaces, no '_'), at most as
+    many as ``make_payload`` writes, so a hostile relay cannot hand the
+    checks a negative or astronomically large number.
+    """
     parts = text.split(":", 3)
     if len(parts) != 4:
         return None
-    try:
-        return Stamp(int(parts[0]), int(parts[1]), int(parts[2]))
-    except ValueError:
+    sender, seq, sent = parts[0], parts[1], parts[2]
+    if not (sender.isascii() and sender.isdigit() and seq.isascii() and seq.isdigit()
+            and sent.isascii() and sent.isdigit()):
         return None
+    if len(sender) > 10 or len(seq) > 10 or len(sent) > 20:
+        return None
+    return Stamp(int(sender), int(seq), int(sent))
