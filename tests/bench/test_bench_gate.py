@@ -34,6 +34,8 @@ import pytest
 from reference.target import TargetSpec, open_target
 from reports.results import load_document
 
+pytestmark = pytest.mark.slow  # subprocesses and real servers: not in the fast lane
+
 ROOT = Path(__file__).resolve().parents[2]
 COMPARE = ROOT / "bench" / "compare.py"
 SLOW_SERVER = ROOT / "tests" / "servers" / "slow_server.py"

@@ -274,6 +274,7 @@ def test_unknown_case_and_bad_expectations_exit_2(tmp_path: Path) -> None:
     assert result.returncode == 2 and "'reason' must say why" in result.stdout + result.stderr
 
 
+@pytest.mark.slow
 def test_dead_target_exits_3_with_one_clear_line(tmp_path: Path) -> None:
     from reference.target import find_free_port
     port = find_free_port()  # nothing listens there

@@ -30,6 +30,8 @@ import pytest
 from reference.target import SpawnedServer
 from reports.results import load_document
 
+pytestmark = pytest.mark.slow  # subprocesses and real servers: not in the fast lane
+
 ROOT = Path(__file__).resolve().parents[2]
 SERVERS = ROOT / "tests" / "servers"
 PARALLEL_RUNS = 4

@@ -171,6 +171,7 @@ def test_unregistered_connection_is_closed_after_timeout(server: SpawnedServer) 
     assert wait_for_log(server, "no username within")
 
 
+@pytest.mark.slow
 @pytest.mark.server_args("--max-backlog", "262144")
 def test_non_reader_is_dropped_and_others_keep_full_speed(server: SpawnedServer) -> None:
     """ROBUST-3, ROBUST-4: a client that never reads cannot stall the room."""
@@ -238,6 +239,7 @@ def test_signal_closes_connections_and_exits_zero(server: SpawnedServer, sig: in
         ana.receive()
 
 
+@pytest.mark.slow
 @pytest.mark.server_args("--selector", "select")
 def test_select_server_refuses_past_fd_setsize_and_keeps_serving(server: SpawnedServer) -> None:
     """LIMIT-1: 1,100 connection attempts; the excess is refused, the room lives."""
@@ -255,6 +257,7 @@ def test_select_server_refuses_past_fd_setsize_and_keeps_serving(server: Spawned
     assert bo.receive() == Relay("ana", "still serving")
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_epoll_holds_ten_thousand_registered_clients(server: SpawnedServer) -> None:
     """10,000 registered clients, then a broadcast still reaches a probe."""

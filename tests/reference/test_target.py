@@ -85,6 +85,7 @@ def test_external_server_is_checked_and_never_stopped() -> None:
                 external.restart()
 
 
+@pytest.mark.slow
 def test_dead_address_is_reported_quickly() -> None:
     port = find_free_port()
     started = time.monotonic()
@@ -121,6 +122,7 @@ def test_hanging_command_times_out(tmp_path: Path) -> None:
     assert time.monotonic() - started < 10
 
 
+@pytest.mark.slow
 def test_stop_kills_the_whole_group_even_if_sigterm_is_ignored(tmp_path: Path) -> None:
     """SIGTERM, a wait, then SIGKILL -- children of the server die too."""
     script = tmp_path / "stubborn.py"

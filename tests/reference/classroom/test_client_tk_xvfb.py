@@ -37,9 +37,10 @@ from reference.protocol import Relay
 from reference.target import SpawnedServer, TargetSpec, find_free_port, open_target
 
 WAIT = 15.0
-pytestmark = pytest.mark.skipif(shutil.which("Xvfb") is None or shutil.which("xdotool") is None,
-                                reason="Xvfb and xdotool are needed for the window tests "
-                                       "(apt-get install xvfb xdotool, as .ci/run does)")
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(shutil.which("Xvfb") is None or shutil.which("xdotool") is None,
+                                 reason="Xvfb and xdotool are needed for the window tests "
+                                        "(apt-get install xvfb xdotool, as .ci/run does)")]
 
 
 @pytest.fixture(scope="module")
