@@ -22,8 +22,8 @@ from pathlib import Path
 import pytest
 
 from conformance.wire import MAX_KEPT_BYTES, RecordingSocket, Wire
-from loadtest.payload import receive_limit
 from reference.aclient import connect_client
+from reference.stamp import receive_limit
 from reference.target import SpawnedServer, TargetSpec, open_target
 
 SERVERS = Path(__file__).parent / "servers"
