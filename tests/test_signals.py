@@ -101,10 +101,14 @@ def test_chat_conformance(sig: int, expected: int, tmp_path: Path) -> None:
     assert summary["incomplete"].startswith("interrupted after")
 
 
+#: subcommand -> (arguments that keep it busy for a minute, the process to wait for)
 LOAD_RUNS = {
-    "latency": ["latency", "--clients", "4", "--duration", "60", "--warmup", "0"],
-    "limits": ["limits", "--max", "100000", "--step", "20", "--time-limit", "60"],
-    "soak": ["soak", "--clients", "4", "--duration", "60"],
+    "latency": (["latency", "--clients", "4", "--duration", "60", "--warmup", "0"], "reference.server"),
+    "limits": (["limits", "--max", "100000", "--step", "20", "--time-limit", "60"], "reference.server"),
+    "soak": (["soak", "--clients", "4", "--duration", "60"], "reference.server"),
+    # signalled in its absorb phase, while it runs a relay firehose as well as the server
+    "calibrate": (["calibrate", "--rounds", "1", "--seconds", "1", "--absorb-count", "50000000"],
+                  "loadtest.feeder"),
 }
 
 
@@ -112,8 +116,8 @@ LOAD_RUNS = {
 @pytest.mark.parametrize(("sig", "expected"), SIGNALS)
 def test_chat_load(command: str, sig: int, expected: int, tmp_path: Path) -> None:
     """Each subcommand stops the embedded server it started and its worker processes."""
-    status, err, left = run_and_signal([PY, "-m", "loadtest.cli", *LOAD_RUNS[command]],
-                                       sig, "reference.server", tmp_path)
+    args, ready = LOAD_RUNS[command]
+    status, err, left = run_and_signal([PY, "-m", "loadtest.cli", *args], sig, ready, tmp_path)
     out_err = err
     assert not left, f"chat-load {command} left these running: {left}"
     assert status == expected, out_err
