@@ -12,7 +12,8 @@ turns argv into scenario objects; nothing below it reads sys.argv.
 Exit status: 0 when the run finished and found nothing wrong, 1 when it
 found lost, duplicated or reordered messages or could not finish, 2 for bad
 usage, 130 on Ctrl-C and 143 on SIGTERM (the server it started and its worker
-processes are stopped first; no results are written).
+processes are stopped first; ``latency`` reports and writes the scenarios that
+finished, the other subcommands write nothing).
 """
 
 from __future__ import annotations
@@ -195,6 +196,9 @@ def main(argv: Sequence[str] | None = None, console: Console | None = None) -> i
     print_document(console, doc)
     if args.json:
         console.print(f"results written to {escape(args.json)}")
+    if caught.happened:  # latency keeps the scenarios that finished before the signal
+        console.print(f"[bold red]chat-load:[/] {caught.words}; the finished part is reported above")
+        return caught.exit_status
     return 0 if doc["summary"].get("ok", True) and not doc["summary"].get("error") else 1
 
 

@@ -33,6 +33,8 @@ class CaughtSignal:
     """Which signal ended the run (SIGINT when a KeyboardInterrupt came any other way)."""
 
     signum: int = signal.SIGINT
+    #: True once SIGINT or SIGTERM came inside the block (a callee may have handled it).
+    happened: bool = False
 
     @property
     def exit_status(self) -> int:
@@ -65,6 +67,7 @@ def terminate_as_interrupt() -> Iterator[CaughtSignal]:
             return
         fired = True
         caught.signum = signum
+        caught.happened = True
         raise KeyboardInterrupt
 
     previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
