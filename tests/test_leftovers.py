@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 SERVERS = Path(__file__).parent / "servers"
+pytestmark = pytest.mark.slow  # each runs a whole tool
 
 
 def run_tool(args: list[str], tmp_path: Path) -> tuple[subprocess.CompletedProcess[str], Path, Path]:
@@ -44,7 +45,6 @@ def test_chat_load_leaves_nothing(tmp_path: Path) -> None:
     assert list(work.iterdir()) == []
 
 
-@pytest.mark.slow
 def test_a_crashed_servers_logs_are_kept_where_the_report_points(tmp_path: Path) -> None:
     """The server dies on a case: its log folder stays, and the case's detail names it."""
     command = f"{sys.executable} {SERVERS / 'utf8_crash_server.py'} {{port}}"

@@ -12,10 +12,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 SERVERS = Path(__file__).resolve().parents[1] / "servers"
 CONTROLS = ["\x1b", "\u009b", "\u202e", "\r", "\x07"]
 
 
+@pytest.mark.slow
 def test_a_hostile_relay_is_quoted_escaped(tmp_path: Path) -> None:
     command = f"{sys.executable} {SERVERS / 'flood_server.py'} escapes {{port}}"
     proc = subprocess.run([sys.executable, "-m", "conformance.cli", "--server-cmd", command,
