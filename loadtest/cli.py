@@ -21,12 +21,13 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 from rich.console import Console
-from rich.markup import escape
+from rich.text import Text
 
 from reference.cli_args import positive_float, positive_int
+from reference.printable import printable_tree
 from reference.signals import terminate_as_interrupt
 from reference.target import (
     ExternalServer,
@@ -175,7 +176,7 @@ def main(argv: Sequence[str] | None = None, console: Console | None = None) -> i
     args = parser.parse_args(argv)
     _check(args.subparser, args)
     spec = spec_from_args(args.subparser, args)
-    console = console or Console()
+    console = console or Console(markup=False)  # what we print quotes the server: data, not markup
     # SIGTERM ends the run like Ctrl-C: leaving open_target stops the server group we
     # started, and the subcommands' finally blocks stop their worker processes.
     with terminate_as_interrupt() as caught:
@@ -184,20 +185,22 @@ def main(argv: Sequence[str] | None = None, console: Console | None = None) -> i
                 doc = _run(args, target, console)
         except TargetError as exc:
             # One line, however long, and the error text is not rich markup ("[Errno 111]").
-            console.print(f"[bold red]chat-load:[/] target server unavailable: {escape(str(exc))}",
+            console.print(Text.assemble(("chat-load:", "bold red"), f" target server unavailable: {exc}"),
                           soft_wrap=True)
             return 1
         except KeyboardInterrupt:
-            console.print(f"[bold red]chat-load:[/] {caught.words}; no results written")
+            console.print(Text.assemble(("chat-load:", "bold red"), f" {caught.words}; no results written"))
             return caught.exit_status
+    doc = cast(dict[str, Any], printable_tree(doc))  # shown as it is written: nothing raw from the server
     if args.json:
         write_document(args.json, doc)
     from loadtest.live import print_document
     print_document(console, doc)
     if args.json:
-        console.print(f"results written to {escape(args.json)}")
+        console.print(Text(f"results written to {args.json}"))
     if caught.happened:  # latency keeps the scenarios that finished before the signal
-        console.print(f"[bold red]chat-load:[/] {caught.words}; the finished part is reported above")
+        console.print(Text.assemble(("chat-load:", "bold red"),
+                                    f" {caught.words}; the finished part is reported above"))
         return caught.exit_status
     return 0 if doc["summary"].get("ok", True) and not doc["summary"].get("error") else 1
 

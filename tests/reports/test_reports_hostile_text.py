@@ -118,3 +118,24 @@ def test_scorecard_step_log_is_shown_escaped(tmp_path: Path) -> None:
     tail = outcome.log_tail()
     assert_inert(tail)
     assert tail.endswith(printable_text(HOSTILE, keep_newlines=True))
+
+
+def test_chat_load_shows_a_hostile_command_as_text(tmp_path: Path) -> None:
+    """A --server-cmd holding "[/]" and escapes: its live panel, summary and JSON stay intact and inert."""
+    import io
+
+    from rich.console import Console
+
+    from loadtest.cli import main as load_main
+
+    command = (f"{sys.executable} -c \"import runpy, sys; sys.argv = ['s', '--port', '{{port}}']; "
+               f"runpy.run_module('reference.server', run_name='__main__')\" '[/] \x1b[2J\u202e'")
+    screen = io.StringIO()
+    status = load_main(["latency", "--clients", "2", "--messages", "5", "--warmup", "0",
+                        "--server-cmd", command, "--json", str(tmp_path / "l.json")],
+                       console=Console(file=screen, width=140))
+    shown = screen.getvalue()
+    assert status == 0, shown
+    assert_inert(shown)
+    assert "[/] \\x1b[2J\\u202e" in shown
+    assert_inert((tmp_path / "l.json").read_text(encoding="utf-8"))
