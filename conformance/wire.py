@@ -27,7 +27,8 @@ TAIL_EVENTS = 30
 
 SEND, RECV, NOTE = ">>", "<<", "--"
 #: A peer opened with keep_received keeps at most this many bytes of its stream, so a
-#: server that floods it cannot grow the suite past its memory bound (README, "Memory").
+#: server that floods it cannot grow the suite past its memory bound
+#: (README, "When the server under test is hostile").
 MAX_KEPT_BYTES = 16 * 1024 * 1024
 
 

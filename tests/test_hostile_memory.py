@@ -4,7 +4,7 @@ Each check runs against a server from tests/servers/ built to hurt a reader:
 ``huge_log_server.py`` (1 GiB sparse stdout and stderr) and ``flood_server.py``
 (endless 4 MiB frames, or garbage).  Where a whole tool or library call is
 checked, it runs in a child process under ``RLIMIT_AS`` = the documented bound
-(README, "Memory and signals"), so reading a log whole or buffering a flood is
+(README, "When the server under test is hostile"), so reading a log whole or buffering a flood is
 a MemoryError there, not a slow test here.
 """
 
