@@ -12,6 +12,8 @@ import re
 from importlib import metadata
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
 
@@ -88,3 +90,12 @@ def test_the_readme_anchors_name_its_headings() -> None:
     slugs = {re.sub(r"[^\w\- ]", "", h.strip().lower()).replace(" ", "-") for h in headings}
     anchors = re.findall(r"\]\(#([^)]+)\)", text)
     assert anchors and not set(anchors) - slugs, sorted(set(anchors) - slugs)
+
+
+def test_the_servers_in_your_own_code_example_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    """docs/server.md's example, run as it is written: it prints the relay it promises."""
+    text = (ROOT / "docs" / "server.md").read_text(encoding="utf-8")
+    match = re.search(r"^```python\n(.*?)^```", text, re.M | re.S)
+    assert match, "docs/server.md has no python example"
+    exec(compile(match.group(1), "docs/server.md", "exec"), {"__name__": "docs_example"})
+    assert capsys.readouterr().out == "Relay(sender='ana', text='hello')\n"
