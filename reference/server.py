@@ -25,7 +25,6 @@ import collections
 import errno
 import logging
 import os
-import resource
 import selectors
 import signal
 import socket
@@ -48,6 +47,9 @@ from reference.protocol import (
     encode_frame,
     encode_header,
 )
+
+if sys.platform != "win32":  # no RLIMIT_NOFILE on Windows: see raise_fd_limit
+    import resource
 
 log = logging.getLogger("chat-server")
 
@@ -359,12 +361,17 @@ class ChatServer:
 # Command line
 # --------------------------------------------------------------------------
 def raise_fd_limit() -> tuple[int, int]:
-    """Raise RLIMIT_NOFILE's soft limit to the hard limit; return (old, new)."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if hard != resource.RLIM_INFINITY and soft < hard:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-        return soft, hard
-    return soft, soft
+    """Raise RLIMIT_NOFILE's soft limit to the hard limit; return (old, new).
+
+    Windows has no such limit (and no ``resource`` module): (0, 0)."""
+    if sys.platform == "win32":
+        return 0, 0
+    else:  # the checker skips this branch for Windows, where ``resource`` is not imported
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if hard != resource.RLIM_INFINITY and soft < hard:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            return soft, hard
+        return soft, soft
 
 
 def build_parser() -> argparse.ArgumentParser:
