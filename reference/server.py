@@ -53,8 +53,9 @@ if sys.platform != "win32":  # no RLIMIT_NOFILE on Windows: see raise_fd_limit
 
 log = logging.getLogger("chat-server")
 
-#: select() cannot watch file descriptors at or above this number.
-FD_SETSIZE = 1024
+#: POSIX select() cannot watch file descriptors at or above this number; Windows'
+#: select() takes any socket handle but at most this many sockets in all.
+FD_SETSIZE = 512 if sys.platform == "win32" else 1024
 _RECV_SIZE = 64 * 1024  # below glibc's mmap threshold: a larger recv() costs an mmap+munmap per call
 _ACCEPTS_PER_WAKEUP = 256
 _WAKEUP = object()  # selector data of the self-pipe
@@ -216,8 +217,8 @@ class ChatServer:
     def _refusal_reason(self, sock: socket.socket) -> str | None:
         if len(self.clients) >= self.config.max_clients:
             return f"--max-clients {self.config.max_clients} reached"
-        if self.fd_limit is not None and sock.fileno() >= self.fd_limit:
-            return f"select() cannot watch fd {sock.fileno()} (FD_SETSIZE is {self.fd_limit})"
+        if self.fd_limit is not None:
+            return select_refusal(sock.fileno(), len(self.selector.get_map()), self.fd_limit)
         return None
 
     def _shed_one(self, exc: OSError) -> None:
@@ -355,6 +356,19 @@ class ChatServer:
             log.log(level, "%s left: %s; %d registered", client.label, reason, len(self.registered))
         else:
             log.log(level, "%s dropped before registering: %s", client.label, reason)
+
+
+def select_refusal(fileno: int, watched: int, limit: int, platform: str | None = None) -> str | None:
+    """Why select() cannot take one more socket (``fileno``, with ``watched`` already
+    registered), or None: on POSIX an fd at or above ``limit``, on Windows a
+    ``limit``-th socket."""
+    if (platform or sys.platform) == "win32":
+        if watched >= limit:
+            return f"select() on Windows watches at most {limit} sockets (FD_SETSIZE is {limit})"
+        return None
+    if fileno >= limit:
+        return f"select() cannot watch fd {fileno} (FD_SETSIZE is {limit})"
+    return None
 
 
 # --------------------------------------------------------------------------
