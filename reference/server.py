@@ -160,9 +160,13 @@ class ChatServer:
             pass
 
     def install_signal_handlers(self) -> None:
-        """SIGINT and SIGTERM stop the loop promptly (closing every connection)."""
+        """SIGINT and SIGTERM (and SIGBREAK, from CTRL_BREAK_EVENT, on Windows) stop the
+        loop promptly (closing every connection)."""
         signal.set_wakeup_fd(self._wakeup_w.fileno(), warn_on_full_buffer=False)
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        signals = [signal.SIGINT, signal.SIGTERM]
+        if sys.platform == "win32":
+            signals.append(signal.SIGBREAK)  # how reference.process_group stops a server there
+        for sig in signals:
             signal.signal(sig, lambda signum, frame: self.stop())
 
     def _drain_wakeup(self) -> None:
