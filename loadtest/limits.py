@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import math
+import sys
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -271,7 +272,9 @@ def _highest(records: list[dict[str, Any]]) -> int:
     return max((r["clients"] for r in records if r["healthy"]), default=0)
 
 
-def _soft_fd_limit() -> int:
+def _soft_fd_limit() -> int | None:
+    if sys.platform == "win32":  # no per-process open-file limit (and no ``resource``)
+        return None
     import resource
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
@@ -279,10 +282,14 @@ def _soft_fd_limit() -> int:
 def limits_command(args: Any, target: Any, console: Console) -> tuple[str, dict[str, Any],
                                                                      list[dict[str, Any]]]:
     old, new = raise_fd_limit()
-    fd_note = (f"raised the generator's open-file limit from {old:,} to its hard limit {new:,}"
-               if new != old else f"the generator's open-file limit is {new:,} (already at the hard limit)")
-    if new < args.max + _FD_RESERVE:
-        fd_note += f"; that stops the ramp near {new - _FD_RESERVE:,} clients"
+    if sys.platform == "win32":
+        fd_note = "Windows has no open-file limit to raise; sockets are bounded by memory and ports"
+    else:
+        fd_note = (f"raised the generator's open-file limit from {old:,} to its hard limit {new:,}"
+                   if new != old
+                   else f"the generator's open-file limit is {new:,} (already at the hard limit)")
+        if new < args.max + _FD_RESERVE:
+            fd_note += f"; that stops the ramp near {new - _FD_RESERVE:,} clients"
     console.print(fd_note)
     plan = LimitsPlan(host=target.address[0], port=target.address[1], max=args.max, step=args.step,
                       deadline_s=args.deadline, connect_timeout=args.connect_timeout,
