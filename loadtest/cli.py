@@ -26,6 +26,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from reference.cli_args import positive_float, positive_int
+from reference.console import tolerate_unencodable
 from reference.target import (
     ExternalServer,
     SpawnedServer,
@@ -174,6 +175,7 @@ def _run(args: argparse.Namespace, target: Handle, console: Console) -> dict[str
 
 
 def main(argv: Sequence[str] | None = None, console: Console | None = None) -> int:
+    tolerate_unencodable()  # a non-UTF-8 console shows '?' for what it lacks, not a traceback
     parser = build_parser()
     args = parser.parse_args(argv)
     _check(args.subparser, args)

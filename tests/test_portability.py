@@ -8,16 +8,25 @@ windows-latest and macos-latest as well.
 
 from __future__ import annotations
 
+import io
+import os
 import socket
+import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+from rich.console import Console
+from rich.table import Table
+from test_reports_samples import conformance_doc
 
 from reference.client import join_room
+from reference.console import EncodedBuffer, degrade, tolerate_unencodable
 from reference.protocol import Relay
 from reference.server import FD_SETSIZE, ChatServer, ServerConfig, raise_fd_limit, select_refusal
+from reports.results import write_document
 
 WAIT = 10.0
 
@@ -77,3 +86,77 @@ def test_windows_select_limit_refuses_the_excess_and_keeps_serving(windows_selec
     assert bo.receive() == Relay("ana", "after the flood")
     for sock in [*flood, ana, bo]:
         sock.close()
+
+
+EMOJI_LABEL = "Zoë's server 🎉"
+
+
+def test_degrade_keeps_what_the_code_page_has() -> None:
+    assert degrade("Zoë 🎉 日本", "cp1252") == "Zoë ? ??"
+    assert degrade("Zoë 🎉", "utf-8") == "Zoë 🎉"
+
+
+def test_rich_renders_ascii_tables_for_a_cp1252_buffer() -> None:
+    buffer = EncodedBuffer("cp1252")
+    table = Table("who", "said")
+    table.add_row("Zoë", "emoji 🎉🚀")
+    Console(file=buffer, width=40).print(table)
+    text = buffer.getvalue()
+    text.encode("cp1252")  # nothing a cp1252 stream cannot write
+    assert "emoji ??" in text and "Zoë" in text and "+--" in text and "┏" not in text
+
+
+def test_tolerate_unencodable_replaces_instead_of_raising() -> None:
+    raw = io.BytesIO()
+    stream = io.TextIOWrapper(raw, encoding="cp1252")
+    tolerate_unencodable(stream)
+    stream.write("Zoë 🎉\n")
+    stream.flush()
+    assert raw.getvalue() == "Zoë ?\n".encode("cp1252")
+
+
+def test_chat_report_shows_emoji_on_a_cp1252_console(tmp_path: Path) -> None:
+    """A report naming an emoji target, on a stdout that is cp1252 (a redirected Windows console)."""
+    path = tmp_path / "conformance.json"
+    write_document(str(path), conformance_doc(EMOJI_LABEL, broken=True))
+    env = {**os.environ, "PYTHONIOENCODING": "cp1252", "COLUMNS": "120"}
+    run = subprocess.run([sys.executable, "-m", "reports.cli", "show", str(path)], capture_output=True,
+                         env=env, timeout=60)
+    assert run.returncode == 0, run.stderr.decode("cp1252", "replace")
+    text = run.stdout.decode("cp1252")  # every byte is cp1252
+    assert "Zoë's server ?" in text and "+--" in text
+
+
+class _Writer:
+    """The part of pytest's TerminalWriter that render_report uses, on a cp1252 stream."""
+
+    fullwidth = 100
+    hasmarkup = False
+
+    def __init__(self) -> None:
+        self._file = io.TextIOWrapper(io.BytesIO(), encoding="cp1252")  # strict, as pytest's would be
+
+
+class _Reporter:
+    def __init__(self) -> None:
+        self._tw = _Writer()
+        self.out: list[str] = []
+
+    def write_sep(self, sep: str, title: str) -> None:
+        self.out.append(title)
+
+    def write(self, text: str) -> None:
+        self._tw._file.write(text)  # raises UnicodeEncodeError on what cp1252 lacks
+        self.out.append(text)
+
+
+def test_conformance_report_is_rendered_for_the_terminals_encoding() -> None:
+    from conformance.report import render_report
+    doc = conformance_doc(EMOJI_LABEL, broken=True)
+    doc["records"][6]["detail"] = "expected 'emoji 🎉🚀' from Zoë, got nothing"
+    reporter = _Reporter()
+    render_report(reporter, doc, "head")
+    render_report(reporter, doc, "tail")
+    text = "".join(reporter.out)
+    assert "Zoë's server ?" in text and "'emoji ??' from Zoë" in text
+    assert "+--" in text and "\u2501" not in text  # ASCII borders, not box drawing
