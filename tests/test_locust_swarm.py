@@ -29,6 +29,9 @@ US_ENTRY = "broadcast latency in µs"
 #: Generous: locust starts slowly on a busy two-core machine.
 PROCESS_TIMEOUT = 90
 
+pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="locust's --processes forks and these tests "
+                                "stop locust's process group with os.killpg (POSIX only)")
+
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[SpawnedServer | ExternalServer]:
