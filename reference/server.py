@@ -429,7 +429,9 @@ def main(argv: Sequence[str] | None = None, server_class: type[ChatServer] = Cha
     try:
         server = server_class(config)
     except OSError as exc:
-        reason = os.strerror(exc.errno) if exc.errno else str(exc)
+        # On Windows errno is a WSAE* code that os.strerror() calls "Unknown error": use the text
+        posix_errno = exc.errno if sys.platform != "win32" else None
+        reason = os.strerror(posix_errno) if posix_errno else (exc.strerror or str(exc))
         print(f"chat-server: cannot listen on {config.host}:{config.port}: {reason}", file=sys.stderr)
         return 2
     except ValueError as exc:
