@@ -8,7 +8,9 @@ windows-latest and macos-latest as well.
 
 from __future__ import annotations
 
+import asyncio
 import io
+import multiprocessing
 import os
 import socket
 import subprocess
@@ -22,6 +24,7 @@ from rich.console import Console
 from rich.table import Table
 from test_reports_samples import conformance_doc
 
+from loadtest.latency_worker import _wait_for_start
 from reference.client import join_room
 from reference.console import EncodedBuffer, degrade, tolerate_unencodable
 from reference.protocol import Relay
@@ -160,3 +163,19 @@ def test_conformance_report_is_rendered_for_the_terminals_encoding() -> None:
     text = "".join(reporter.out)
     assert "Zoë's server ?" in text and "'emoji ??' from Zoë" in text
     assert "+--" in text and "\u2501" not in text  # ASCII borders, not box drawing
+
+
+@pytest.mark.parametrize("platform", ["linux", "win32"])
+def test_latency_worker_waits_for_the_start_message(platform: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """chat-load latency's workers: add_reader on the pipe (POSIX), polling it on Windows, where
+    no asyncio loop can watch a pipe handle; other messages are skipped, ("stop",) ends the wait."""
+    if platform != "win32" and sys.platform == "win32":
+        pytest.skip("add_reader cannot watch a pipe on Windows")
+    monkeypatch.setattr(sys, "platform", platform)
+    coordinator, worker = multiprocessing.Pipe()
+    coordinator.send(("progress", {}))
+    coordinator.send(("start", 123))
+    assert asyncio.run(asyncio.wait_for(_wait_for_start(worker), WAIT)) == 123
+    coordinator.send(("stop",))
+    with pytest.raises(RuntimeError, match="stopped by the coordinator"):
+        asyncio.run(asyncio.wait_for(_wait_for_start(worker), WAIT))
