@@ -18,18 +18,18 @@ import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from rich.console import Console
 from rich.table import Table
-from test_reports_samples import conformance_doc
 
 from loadtest.latency_worker import _wait_for_start
 from reference.client import join_room
 from reference.console import EncodedBuffer, degrade, tolerate_unencodable
 from reference.protocol import Relay
 from reference.server import FD_SETSIZE, ChatServer, ServerConfig, raise_fd_limit, select_refusal
-from reports.results import write_document
+from reports.results import make_document, target_info, write_document
 
 WAIT = 10.0
 
@@ -94,6 +94,21 @@ def test_windows_select_limit_refuses_the_excess_and_keeps_serving(windows_selec
 EMOJI_LABEL = "Zoë's server 🎉"
 
 
+def conformance_doc(label: str, *, broken: bool = True) -> dict[str, Any]:
+    """A small conformance results document: one pass, and (broken) one failed relay case."""
+    records = [{"id": "frame.canonical-header", "requirement": "FRAME-2", "requirement_text": "headers",
+                "group": "FRAME", "level": "MUST", "verdict": "pass", "duration_s": 0.01, "detail": "",
+                "transcript": None},
+               {"id": "relay.basic", "requirement": "RELAY-1", "requirement_text": "relayed to others",
+                "group": "RELAY", "level": "MUST", "verdict": "fail" if broken else "pass",
+                "duration_s": 0.01,
+                "detail": "expected b'5         hello' from bob, got nothing", "transcript": None}]
+    summary = {"pass": 1 + (not broken), "fail": int(broken), "total": 2, "strict": False,
+               "exit_status": int(broken), "duration_s": 1.0, "dialects": []}
+    return make_document("conformance", tool="chat-conformance 0.1.0", target=target_info(label),
+                         summary=summary, records=records)
+
+
 def test_degrade_keeps_what_the_code_page_has() -> None:
     assert degrade("Zoë 🎉 日本", "cp1252") == "Zoë ? ??"
     assert degrade("Zoë 🎉", "utf-8") == "Zoë 🎉"
@@ -156,7 +171,7 @@ class _Reporter:
 def test_conformance_report_is_rendered_for_the_terminals_encoding() -> None:
     from conformance.report import render_report
     doc = conformance_doc(EMOJI_LABEL, broken=True)
-    doc["records"][6]["detail"] = "expected 'emoji 🎉🚀' from Zoë, got nothing"
+    doc["records"][1]["detail"] = "expected 'emoji 🎉🚀' from Zoë, got nothing"
     reporter = _Reporter()
     render_report(reporter, doc, "head")
     render_report(reporter, doc, "tail")
