@@ -35,6 +35,7 @@ __all__ = [
     "describe_returncode",
     "join_command",
     "process_group_start",
+    "program_of",
     "run_stop_plan",
     "split_command",
     "stop_plan",
@@ -68,6 +69,16 @@ def split_command(text: str, platform: str = sys.platform) -> list[str] | str:
 
 
 _STATUS_CONTROL_C_EXIT = 0xC000013A  # Windows' exit code of a process ended by a console Ctrl event
+
+
+def program_of(argv: list[str] | str) -> str:
+    """The program a :func:`split_command` result runs, for messages: on Windows the line's
+    first word, or its first double-quoted part (``"C:\\Program Files\\x.exe" --port 1``)."""
+    if isinstance(argv, list):
+        return argv[0]
+    if argv.startswith('"'):
+        return argv[1:].partition('"')[0]
+    return argv.split(maxsplit=1)[0]
 
 
 def describe_returncode(code: int, platform: str = sys.platform) -> str:

@@ -42,6 +42,7 @@ from reference.process_group import (
     describe_returncode,
     join_command,
     process_group_start,
+    program_of,
     split_command,
     stop_process_group,
 )
@@ -249,7 +250,7 @@ class SpawnedServer:
             argv = split_command(argv_text)
         except ValueError as exc:
             raise TargetError(f"cannot parse --server-cmd {self.command!r}: {exc}") from None
-        program = argv[0] if isinstance(argv, list) else argv
+        program = program_of(argv)
         group = process_group_start()
         with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
             try:

@@ -20,6 +20,7 @@ from reference.process_group import (
     describe_returncode,
     join_command,
     process_group_start,
+    program_of,
     run_stop_plan,
     split_command,
     stop_plan,
@@ -127,6 +128,15 @@ def test_windows_command_keeps_its_backslashes() -> None:
 def test_empty_command_is_refused(platform: str) -> None:
     with pytest.raises(ValueError, match="empty"):
         split_command("   ", platform)
+
+
+@pytest.mark.parametrize(("platform", "line", "program"), [
+    ("win32", "no-such-server {port}", "no-such-server"),
+    ("win32", r'"C:\Program Files\srv.exe" --port 1', r"C:\Program Files\srv.exe"),
+    ("linux", "'/opt/my srv' --port 1", "/opt/my srv"),
+])
+def test_program_of_names_what_would_run(platform: str, line: str, program: str) -> None:
+    assert program_of(split_command(line, platform)) == program
 
 
 def test_join_command_quotes_for_the_platform() -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import selectors
+import shutil
 import signal
 import socket
 import subprocess
@@ -308,8 +309,9 @@ def test_port_in_use_is_one_clear_line(server: SpawnedServer) -> None:
 
 
 def test_console_script_is_installed() -> None:
-    assert Path(sys.executable).with_name("chat-server").exists() or any(
-        (Path(p) / "chat-server").exists() for p in os.environ.get("PATH", "").split(os.pathsep))
+    # shutil.which: on Windows the script is chat-server.exe (PATHEXT), in Scripts\ next to python
+    search = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    assert shutil.which("chat-server", path=search) is not None
 
 
 def test_join_room_registers_everyone_and_leaves_queues_empty(server: SpawnedServer) -> None:
