@@ -101,7 +101,7 @@ def test_crashing_command_reports_its_last_stderr_line(tmp_path: Path) -> None:
     script.write_text("import sys\nprint('about to fail', file=sys.stderr)\n"
                       "raise SystemExit('ValueError: filedescriptor out of range in select()')\n")
     with pytest.raises(TargetError) as info:
-        with open_target(TargetSpec.parse(command=f"{PY} {script} {{port}}")):
+        with open_target(TargetSpec.parse(command=join_command([sys.executable, str(script)]) + " {port}")):
             pass
     assert "exited with status 1" in str(info.value)
     assert "filedescriptor out of range" in str(info.value)
@@ -116,9 +116,10 @@ def test_missing_program_is_one_clear_error() -> None:
 def test_hanging_command_times_out(tmp_path: Path) -> None:
     script = tmp_path / "hang.py"
     script.write_text("import time\ntime.sleep(60)\n")
+    command = join_command([sys.executable, str(script)]) + " {port}"
     started = time.monotonic()
     with pytest.raises(TargetError, match="within 1 s"):
-        with open_target(TargetSpec.parse(command=f"{PY} {script} {{port}}", start_timeout=1.0)):
+        with open_target(TargetSpec.parse(command=command, start_timeout=1.0)):
             pass
     assert time.monotonic() - started < 10
 
@@ -137,7 +138,7 @@ def test_stop_kills_the_whole_group_even_if_sigterm_is_ignored(tmp_path: Path) -
         s = socket.create_server(("127.0.0.1", int(sys.argv[1])))
         time.sleep(60)
     """))
-    server = SpawnedServer(f"{PY} {script} {{port}}")
+    server = SpawnedServer(join_command([sys.executable, str(script)]) + " {port}")
     server.start()
     child_pid = int(server.stdout_path.read_text().split()[0])
     started = time.monotonic()
