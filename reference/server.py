@@ -203,7 +203,8 @@ class ChatServer:
                 if exc.errno in (errno.EMFILE, errno.ENFILE):
                     self._shed_one(exc)
                     return
-                if exc.errno in (errno.ECONNABORTED, errno.EPROTO):
+                # Windows' accept() may report a peer that reset while queued as WSAECONNRESET
+                if exc.errno in (errno.ECONNABORTED, errno.ECONNRESET, errno.EPROTO):
                     continue
                 raise
             reason = self._refusal_reason(sock)
