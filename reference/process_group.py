@@ -172,7 +172,9 @@ def run_stop_plan(proc: subprocess.Popen[bytes], steps: Sequence[StopStep], time
 
 
 def stop_process_group(proc: subprocess.Popen[bytes], timeout: float = DEFAULT_STOP_TIMEOUT) -> None:
-    """Stop the group led by ``proc`` (started with :func:`process_group_start`): on POSIX
+    """Stop the group led by ``proc``, which must have been started with
+    :func:`process_group_start` (on Windows, Ctrl-Break to a pid that leads no group can
+    reach every process on our console, ourselves included): on POSIX
     SIGTERM, wait up to ``timeout``, SIGKILL, then kill stragglers of the group; on Windows
     CTRL_BREAK_EVENT, wait, then kill the tree (taskkill), then the leader."""
     run_stop_plan(proc, stop_plan(sys.platform), timeout)
