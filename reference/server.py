@@ -380,17 +380,31 @@ def select_refusal(fileno: int, watched: int, limit: int, platform: str | None =
 # --------------------------------------------------------------------------
 # Command line
 # --------------------------------------------------------------------------
+#: The soft open-file limit to ask for when the hard limit is "unlimited", as it is on macOS,
+#: which refuses more than OPEN_MAX (10240) there and starts shells at 256.
+UNLIMITED_FD_TARGET = 10240
+
+
+def fd_limit_target(soft: int, hard: int, unlimited: int) -> int:
+    """The soft RLIMIT_NOFILE to raise to: the hard limit, or OPEN_MAX when that is ``unlimited``."""
+    return max(soft, UNLIMITED_FD_TARGET if hard == unlimited else hard)
+
+
 def raise_fd_limit() -> tuple[int, int]:
-    """Raise RLIMIT_NOFILE's soft limit to the hard limit; return (old, new).
+    """Raise RLIMIT_NOFILE's soft limit as far as allowed (:func:`fd_limit_target`); return (old, new).
 
     Windows has no such limit (and no ``resource`` module): (0, 0)."""
     if sys.platform == "win32":
         return 0, 0
     else:  # the checker skips this branch for Windows, where ``resource`` is not imported
         soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-        if hard != resource.RLIM_INFINITY and soft < hard:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-            return soft, hard
+        target = fd_limit_target(soft, hard, resource.RLIM_INFINITY)
+        if target > soft:
+            try:
+                resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            except (ValueError, OSError):  # a system that allows less than OPEN_MAX
+                return soft, soft
+            return soft, target
         return soft, soft
 
 

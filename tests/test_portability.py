@@ -28,7 +28,15 @@ from loadtest.latency_worker import _wait_for_start
 from reference.client import join_room
 from reference.console import EncodedBuffer, degrade, tolerate_unencodable
 from reference.protocol import Relay
-from reference.server import FD_SETSIZE, ChatServer, ServerConfig, raise_fd_limit, select_refusal
+from reference.server import (
+    FD_SETSIZE,
+    UNLIMITED_FD_TARGET,
+    ChatServer,
+    ServerConfig,
+    fd_limit_target,
+    raise_fd_limit,
+    select_refusal,
+)
 from reports.results import make_document, target_info, write_document
 
 WAIT = 10.0
@@ -53,6 +61,14 @@ def test_raise_fd_limit_never_lowers_it() -> None:
     assert new >= old
     if sys.platform == "win32":
         assert (old, new) == (0, 0)  # no RLIMIT_NOFILE there: nothing to raise
+
+
+def test_fd_limit_target_takes_the_hard_limit_or_open_max_when_unlimited() -> None:
+    unlimited = -1  # resource.RLIM_INFINITY as Python gives it on Linux (macOS: 2**63 - 1)
+    assert fd_limit_target(1024, 524_288, unlimited) == 524_288  # Linux: up to the hard limit
+    assert fd_limit_target(256, unlimited, unlimited) == UNLIMITED_FD_TARGET == 10240  # macOS' shells
+    assert fd_limit_target(20_000, unlimited, unlimited) == 20_000  # never lowered
+    assert fd_limit_target(4096, 4096, unlimited) == 4096
 
 
 @pytest.fixture
