@@ -10,7 +10,7 @@ plain words (reports/FORMAT.md ``limits``):
 * ``connection-refused``: connects refused, or accepted and closed at once;
 * ``connect-timeout``: connects not answered in time (a full backlog);
 * ``own-fd-limit``: *we* ran out of file descriptors (we raise our soft
-  limit to the hard limit first, and say so);
+  limit as far as allowed first, and say so);
 * ``ephemeral-ports``: no local port left for a new connection (we spread
   source addresses over 127.0.0.x when the target is on loopback);
 * ``latency-deadline``: the probe broadcast came late or not at all;
@@ -285,7 +285,7 @@ def limits_command(args: Any, target: Any, console: Console) -> tuple[str, dict[
     if sys.platform == "win32":
         fd_note = "Windows has no open-file limit to raise; sockets are bounded by memory and ports"
     else:
-        fd_note = (f"raised the generator's open-file limit from {old:,} to its hard limit {new:,}"
+        fd_note = (f"raised the generator's open-file limit from {old:,} to {new:,}"
                    if new != old
                    else f"the generator's open-file limit is {new:,} (already at the hard limit)")
         if new < args.max + _FD_RESERVE:
