@@ -29,7 +29,7 @@ from loadtest.stats import LatencyHistogram
 from reference.aclient import AsyncChatClient, connect_client
 from reference.protocol import Relay
 from reference.sequence import SenderTrack, SequenceFailure
-from reference.stamp import make_payload, parse_payload
+from reference.stamp import make_payload, parse_payload, receive_limit
 
 __all__ = ["Receipts", "worker_main"]
 
@@ -142,6 +142,7 @@ async def _connect_all(scenario: Scenario, ids: list[int],
         async with gate:
             client = await connect_client(scenario.host, scenario.port, name=f"c{i}",
                                           on_relay=receipts.callback(i),
+                                          max_payload=receive_limit(scenario.size),
                                           timeout=scenario.connect_timeout)
             return i, client
 
