@@ -91,12 +91,11 @@ async def absorb(address: tuple[str, int], receivers: int, count: int, size: int
     wall_s = (receipts.last_delivery_ns - start) / 1e9
     for c in clients:
         c.close()
-    tracks = [t for per in receipts.tracks.values() for t in per]
     per_s = receipts.unique / wall_s if wall_s > 0 else 0.0
     return {"deliveries": receipts.unique, "expected": count * receivers, "wall_s": round(wall_s, 3),
             "deliveries_per_s": round(per_s), "frames_per_s": round(2 * per_s),
             "cpu_percent": round(100 * cpu_s / wall_s, 1) if wall_s > 0 else None,
-            "reordered": sum(t.reordered for t in tracks), "duplicated": sum(t.duplicated for t in tracks)}
+            **receipts.counts()}
 
 
 def versus_locust(address: tuple[str, int], users: int, rate: float, seconds: float,
