@@ -147,9 +147,10 @@ def limits_renderables(doc: Document) -> list[RenderableType]:
     summary = doc.get("summary") or {}
     headline = Text.assemble(("Highest healthy client count: ", "bold"),
                              (fmt_count(summary.get("highest_healthy")), "bold cyan"),
-                             ("  stopped by: ", "bold"),
+                             ("  FINDING: " if summary.get("finding") else "  stopped by: ", "bold"),
                              (str(summary.get("cause") or MISSING),
-                              "green" if summary.get("cause") == "reached-max" else "yellow"))
+                              "bold red" if summary.get("finding")
+                              else "green" if summary.get("cause") == "reached-max" else "yellow"))
     facts = _key_values("Limits probe", [
         ("cause", str(summary.get("cause_detail") or summary.get("cause") or MISSING)),
         ("ramp", f"up to {fmt_count(summary.get('max'))} clients "
