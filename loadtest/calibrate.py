@@ -33,6 +33,7 @@ from loadtest.latency import LoadError, run_scenario
 from loadtest.latency_worker import Receipts
 from loadtest.live import LiveStatus
 from loadtest.scenario import Scenario
+from reference import aclient
 from reference.aclient import connect_client
 from reference.client import join_room
 from reference.stamp import make_payload
@@ -171,7 +172,7 @@ def calibrate_command(args: Any, target: Any, console: Console) -> tuple[str, di
                                f"--count {args.absorb_count} --size 64", label="relay firehose")
         try:
             feeder.start()
-            soaked = asyncio.run(absorb(feeder.address, args.absorb_clients, args.absorb_count, 64))
+            soaked = aclient.run(absorb(feeder.address, args.absorb_clients, args.absorb_count, 64))
         finally:
             feeder.stop()
         versus = room = None

@@ -181,6 +181,7 @@ def _merge(scenario: Scenario, results: list[dict[str, Any]],
     unsent = sum(r["unsent"] for r in results)
     lag_p99_us = lag.summary()["p99"] or 0
     generator = _judge_generator(cpu, lag_p99_us, unsent, server_percent, latency)
+    generator["event_loop"] = results[0].get("event_loop") if results else None
     disconnected = sorted({reason for r in results for reason in r["disconnected"]})
     record: dict[str, Any] = {
         "clients": scenario.clients, "senders": scenario.senders, "rate": scenario.rate,

@@ -26,6 +26,7 @@ from typing import Any
 
 from loadtest.scenario import BARRIER_TEXT, CLIENT_NAMES, LAG_TOLERANCE_NS, Scenario, client_name
 from loadtest.stats import LatencyHistogram
+from reference import aclient
 from reference.aclient import AsyncChatClient, connect_client
 from reference.protocol import Relay
 from reference.sequence import RelayChecker, SequenceFailure
@@ -255,13 +256,14 @@ async def run_worker(scenario: Scenario, worker: int, ctl: Pipe) -> dict[str, An
         "fan_count": receipts.fan_count.tobytes(),
         "fan_max": receipts.fan_max.tobytes(),
         "cpu_percent": round(100.0 * cpu_s / wall_s, 1) if wall_s > 0 else 0.0,
+        "event_loop": aclient.event_loop_name(),
     }
 
 
 def worker_main(scenario: Scenario, worker: int, ctl: Pipe) -> None:
     """Process entry point: run, then send ("result", ...) or ("error", text)."""
     try:
-        result = asyncio.run(run_worker(scenario, worker, ctl))
+        result = aclient.run(run_worker(scenario, worker, ctl))
     except KeyboardInterrupt:
         return  # Ctrl-C reaches the whole process group; the coordinator reports it
     except Exception as exc:  # report any failure in words rather than a silent exit

@@ -37,6 +37,7 @@ from typing import Any
 from rich.console import Console
 
 from loadtest.live import LiveStatus
+from reference import aclient
 from reference.aclient import AsyncChatClient, connect_client
 from reference.protocol import Relay
 from reference.server import raise_fd_limit
@@ -329,5 +330,5 @@ def limits_command(args: Any, target: Any, console: Console) -> tuple[str, dict[
                       time_limit_s=args.time_limit)
     with LiveStatus(console, f"chat-load limits against {target.label}") as status:
         status.update(done=0, total=plan.max, phase="opening the probe pair")
-        records, summary = asyncio.run(run_limits(plan, target, status, fd_note))
+        records, summary = aclient.run(run_limits(plan, target, status, fd_note))
     return "limits", summary, records

@@ -31,6 +31,7 @@ from typing import Any
 from rich.console import Console
 
 from loadtest.live import LiveStatus
+from reference import aclient
 from reference.aclient import AsyncChatClient, connect_client
 from reference.protocol import Relay
 from reference.sequence import RelayChecker, SenderTrack, SequenceFailure
@@ -277,5 +278,5 @@ def soak_command(args: Any, target: Any, console: Console) -> tuple[str, dict[st
                     size=args.size, seed=args.seed)
     with LiveStatus(console, f"chat-load soak against {target.label}") as status:
         status.update(done=0, total=plan.duration_s)
-        out = asyncio.run(run_soak(plan, target, status))
+        out = aclient.run(run_soak(plan, target, status))
     return "soak", out["summary"], out["records"]

@@ -12,13 +12,16 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from loadtest.locust_swarm import locust_command, run_time
 from loadtest.locust_swarm import main as swarm_main
 from reference.target import ExternalServer, SpawnedServer, TargetSpec, find_free_port, open_target
 from reports.results import load_document
@@ -145,3 +148,64 @@ def test_distributed_swarm_workers_report_to_the_master(server, tmp_path) -> Non
     assert summary["latency_us"]["count"] == stats["broadcast"]["num_requests"] > 0
     assert len(summary["locust_process"]["processes"]) == 2  # each worker watched itself
     assert all(worker.returncode == 0 for worker in workers)
+
+
+# -- chat-swarm's command line: locust's time forms, pass-through, signals ---------------------
+@pytest.mark.parametrize(("text", "seconds"), [("90", 90), ("10s", 10), ("1m30s", 90), ("2m", 120),
+                                               ("1h", 3600), ("1H5S", 3605)])
+def test_run_time_takes_locusts_forms(text: str, seconds: int) -> None:
+    assert run_time(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["0", "0s", "abc", "1x", "1m30", "-5", ""])
+def test_a_bad_run_time_is_one_usage_line(text: str, capsys) -> None:
+    with pytest.raises(SystemExit) as exc:
+        swarm_main(["-t", text])
+    assert exc.value.code == 2
+    assert "run time" in capsys.readouterr().err.strip().splitlines()[-1]
+
+
+def test_locust_refuses_unknown_flags_before_any_server_starts(tmp_path: Path, capsys) -> None:
+    marker = tmp_path / "started"
+    command = f"{sys.executable} -c 'open({str(marker)!r}, \"w\")' {{port}}"
+    code = swarm_main(["--server-cmd", command, "-t", "5", "--", "--no-such-locust-flag"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and not marker.exists()
+    assert err[-1].startswith("chat-swarm: locust refused the options --no-such-locust-flag: ")
+
+
+def test_loopback_binding_unless_asked_otherwise() -> None:
+    headless = locust_command("127.0.0.1:1", 2, 2.0, 5, Path("x.json"), ["--processes", "2"])
+    assert headless[headless.index("--master-bind-host") + 1] == "127.0.0.1" and "--headless" in headless
+    web = locust_command("127.0.0.1:1", 2, 2.0, 5, Path("x.json"), [], web=True)
+    assert web[web.index("--web-host") + 1] == "127.0.0.1" and "--headless" not in web
+    opened = locust_command("127.0.0.1:1", 2, 2.0, 5, Path("x.json"), ["--web-host", "0.0.0.0"], web=True)
+    assert opened.count("--web-host") == 1 and opened[opened.index("--web-host") + 1] == "0.0.0.0"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("signum", "status", "name"), [(signal.SIGINT, 130, "Ctrl-C (SIGINT)"),
+                                                         (signal.SIGTERM, 143, "SIGTERM")])
+def test_a_signal_ends_the_swarm_with_locusts_statistics_and_one_line(signum, status, name,
+                                                                      tmp_path) -> None:
+    proc = subprocess.Popen([sys.executable, "-m", "loadtest.locust_swarm", "-u", "3", "-t", "60",
+                             "--", "--chat-rate", "5", "Chatter"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path,
+                            start_new_session=True)
+    try:
+        first = proc.stdout.readline() if proc.stdout else ""
+        host = re.search(r" at (127\.0\.0\.1:\d+): ", first)
+        assert host, first
+        time.sleep(5)  # locust is up and chatting
+        proc.send_signal(signum)
+        out, _ = proc.communicate(timeout=PROCESS_TIMEOUT)
+    finally:
+        _kill_group(proc)  # type: ignore[arg-type]
+    assert proc.returncode == status, out[-3000:]
+    assert "Traceback" not in out and "KeyboardInterrupt" not in out
+    assert re.search(r"chat\s+broadcast", out), "locust's final statistics are missing"
+    last = out.strip().splitlines()[-1]
+    assert last.startswith(f"chat-swarm: stopped by {name}")
+    address, port = host.group(1).rsplit(":", 1)
+    with pytest.raises(OSError):  # the server it started is gone
+        socket.create_connection((address, int(port)), timeout=2).close()
