@@ -79,11 +79,13 @@ class AsyncChatClient(asyncio.Protocol):
         on_relay = self.on_relay
         try:
             # A read often holds hundreds of relays: decode them in one pass (batched).
-            while relays := conn.next_relays():
-                self.relays_received += len(relays)
-                if on_relay is not None:
-                    for relay in relays:
-                        on_relay(relay, received_ns)
+            relays = conn.next_relays()
+            self.relays_received += len(relays)
+            if on_relay is not None:
+                for relay in relays:
+                    on_relay(relay, received_ns)
+            if conn.error_pending:
+                conn.next_relays()  # raises the error that followed those relays
         except RemoteProtocolError as exc:
             # The server broke the protocol: nothing later on this stream can be trusted.
             self.error = exc

@@ -231,38 +231,50 @@ def _next_frames(decoder: FrameDecoder) -> tuple[list[bytes], RemoteProtocolErro
     """Every whole frame buffered in ``decoder``, in one pass, and the error that stopped it.
 
     The batch form of ``FrameDecoder.next_frame`` for receivers that take
-    many frames per read: the same checks, but the buffer is trimmed once,
-    not twice per frame.  Frames before a bad one are returned with the error.
+    many frames per read: the same checks, but the buffer is copied and
+    trimmed once, not per frame, and a header seen before is not parsed again
+    (a load test repeats a handful of lengths).  Frames before a bad one are
+    returned with the error.
     """
     buf, need, limit = decoder._buf, decoder._need, decoder.max_payload
+    data = bytes(buf)
     frames: list[bytes] = []
-    pos, end = 0, len(buf)
+    pos, end = 0, len(data)
+    known = _KNOWN_HEADERS
     error: RemoteProtocolError | None = None
-    with memoryview(buf) as view:
-        try:
-            while True:
-                if need < 0:
-                    if end - pos < HEADER_LENGTH:
-                        if not _HEADER_BYTES.issuperset(view[pos:end]):
-                            raise RemoteProtocolError(
-                                f"header starts with {bytes(view[pos:end])!r}, which is not a "
-                                "decimal length", "FRAME-3")
-                        break
-                    need = parse_header(bytes(view[pos:pos + HEADER_LENGTH]))
-                    if need > limit:
+    try:
+        while True:
+            if need < 0:
+                if end - pos < HEADER_LENGTH:
+                    if not _HEADER_BYTES.issuperset(data[pos:]):
                         raise RemoteProtocolError(
-                            f"declared length {need} exceeds the limit of {limit} bytes", "FRAME-6")
-                    pos += HEADER_LENGTH
-                if end - pos < need:
+                            f"header starts with {data[pos:]!r}, which is not a decimal length", "FRAME-3")
                     break
-                frames.append(bytes(view[pos:pos + need]))
-                pos += need
-                need = -1
-        except RemoteProtocolError as exc:
-            error = exc
+                header = data[pos:pos + HEADER_LENGTH]
+                need = known.get(header, -1)
+                if need < 0:
+                    need = parse_header(header)
+                    if len(known) < _KNOWN_HEADERS_MAX:
+                        known[header] = need
+                if need > limit:
+                    raise RemoteProtocolError(
+                        f"declared length {need} exceeds the limit of {limit} bytes", "FRAME-6")
+                pos += HEADER_LENGTH
+            if end - pos < need:
+                break
+            frames.append(data[pos:pos + need])
+            pos += need
+            need = -1
+    except RemoteProtocolError as exc:
+        error = exc
     del buf[:pos]
     decoder._need = need
     return frames, error
+
+
+#: Valid headers already parsed, and their lengths (only valid ones: a bad header always raises).
+_KNOWN_HEADERS: dict[bytes, int] = {}
+_KNOWN_HEADERS_MAX = 4096
 
 
 def _decode_text(payload: bytes, what: str) -> str:
@@ -376,6 +388,11 @@ class Connection:
                 raise error
             self._stashed_error = error
         return relays
+
+    @property
+    def error_pending(self) -> bool:
+        """Whether the next :meth:`next_relays` raises (a bad frame after good relays)."""
+        return self._stashed_error is not None
 
     @property
     def registered(self) -> bool:

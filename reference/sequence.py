@@ -327,7 +327,8 @@ class RelayChecker:
             if self.sender_id(label) != stamp.sender:
                 failures.append(SequenceFailure.MISLABELLED)
             self._sequence(stamp, now_ns, failures)
-        self.counts.update(failures)
+        if failures:
+            self.counts.update(failures)
         return stamp, failures
 
     def _sequence(self, stamp: Stamp, now_ns: int, failures: list[SequenceFailure]) -> None:
