@@ -236,7 +236,8 @@ def _judge_generator(cpu: list[float], lag_p99_us: int, unsent: int, server_perc
                    "use more --procs, or a lower --rate or --clients.")
     elif late or unsent:
         load, cpus = os.getloadavg()[0], os.cpu_count() or 1
-        what = late_text if late else f"{unsent} scheduled messages were never sent"
+        what = " and ".join(([late_text] if late else [])
+                            + ([f"{unsent} scheduled messages were never sent"] if unsent else []))
         notes.append(f"the generator was idle (at most {max(cpu, default=0):.0f}% of a core) yet {what}: "
                      f"the machine (load average {load:.1f} on {cpus} CPUs) did not run it on time, so "
                      "latencies may include up to that wait; the generator is not the bottleneck.")

@@ -7,7 +7,7 @@ duplication without any side channel::
 
     "17:4031:9123456789012:xxxxxxxxxx..."
 
-Shared by the load generators (``chat-load``, the locust users) and the
+Shared by the load generators (``chat-load``, the locust users in ``loadtest.swarm``) and the
 sequence checks of ``reference.sequence``; it imports neither asyncio nor locust.
 """
 

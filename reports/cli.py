@@ -29,8 +29,10 @@ from rich.text import Text
 
 from reference.cli_args import positive_float, positive_int
 from reference.target import TargetError, add_target_arguments, spec_from_args
+from reference.version import add_version_argument
 from reports import benchjson
 from reports.compare import DEFAULT_LATENCY_THRESHOLD, compare_documents
+from reports.fit import fit_widths
 from reports.html import RecordedReport
 from reports.loaders import load_any
 from reports.matrix import matrix_renderables
@@ -59,6 +61,7 @@ _percent.__name__ = "percentage"  # argparse names the type in its error message
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="chat-report", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_version_argument(parser)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     show = sub.add_parser("show", help="print the terminal report of results files")
@@ -115,8 +118,12 @@ def _report_console(file: Any = None) -> Console:
 
 
 def _terminal_console() -> Console:
-    """Plain output console; at least 100 columns wide so tables stay readable in a pipe."""
-    return Console(width=max(shutil.get_terminal_size((110, 24)).columns, 100))
+    """Plain output console at the terminal's own width (rich: 80 in a pipe or CI log).
+
+    A wider console than the terminal would make every line wrap; tables that do not
+    fit are stacked instead (:mod:`reports.fit`), so no column is ever dropped.
+    """
+    return Console()
 
 
 def _cmd_show(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
@@ -145,7 +152,7 @@ def _cmd_compare(parser: argparse.ArgumentParser, args: argparse.Namespace) -> i
     except ResultsError as exc:
         parser.error(str(exc))
     console = _terminal_console()
-    for renderable in renderables:
+    for renderable in fit_widths(renderables):
         console.print(renderable)
     return EXIT_FAILURES if regressed else EXIT_OK
 
