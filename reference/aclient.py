@@ -75,11 +75,10 @@ class AsyncChatClient(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         received_ns = time.monotonic_ns()
         conn = self.conn
-        conn.receive_data(data)
         on_relay = self.on_relay
         try:
             # A read often holds hundreds of relays: decode them in one pass (batched).
-            relays = conn.next_relays()
+            relays = conn.receive_relays(data)
             self.relays_received += len(relays)
             if on_relay is not None:
                 for relay in relays:

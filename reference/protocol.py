@@ -227,7 +227,7 @@ class FrameDecoder:
         return payload
 
 
-def _next_frames(decoder: FrameDecoder) -> tuple[list[bytes], RemoteProtocolError | None]:
+def _next_frames(decoder: FrameDecoder, fresh: bytes = b"") -> tuple[list[bytes], RemoteProtocolError | None]:
     """Every whole frame buffered in ``decoder``, in one pass, and the error that stopped it.
 
     The batch form of ``FrameDecoder.next_frame`` for receivers that take
@@ -237,7 +237,11 @@ def _next_frames(decoder: FrameDecoder) -> tuple[list[bytes], RemoteProtocolErro
     returned with the error.
     """
     buf, need, limit = decoder._buf, decoder._need, decoder.max_payload
-    data = bytes(buf)
+    if buf:
+        buf += fresh
+        data = bytes(buf)
+    else:  # nothing left over from the last read: parse the new bytes where they are
+        data = fresh
     frames: list[bytes] = []
     pos, end = 0, len(data)
     known = _KNOWN_HEADERS
@@ -267,7 +271,10 @@ def _next_frames(decoder: FrameDecoder) -> tuple[list[bytes], RemoteProtocolErro
             need = -1
     except RemoteProtocolError as exc:
         error = exc
-    del buf[:pos]
+    if data is fresh:
+        buf += data[pos:]  # only the incomplete tail is kept
+    else:
+        del buf[:pos]
     decoder._need = need
     return frames, error
 
@@ -353,7 +360,15 @@ class Connection:
         sender, self._pending_sender = self._pending_sender, None
         return Relay(sender, text)
 
-    def next_relays(self) -> list[Relay]:
+    def receive_relays(self, data: bytes) -> list[Relay]:
+        """Client side: :meth:`receive_data` then :meth:`next_relays`, without copying ``data``
+        into the buffer first when nothing was left over from the previous read."""
+        if not data or self._closed or self._stashed_error is not None:
+            self.receive_data(data)
+            return self.next_relays()
+        return self.next_relays(data)
+
+    def next_relays(self, _fresh: bytes = b"") -> list[Relay]:
         """Client side: every whole relay buffered now, decoded in one pass ([] when none).
 
         For receivers that get many relays per read (load generators): the
@@ -366,7 +381,7 @@ class Connection:
         stashed = self._stashed_error
         if stashed is not None:
             raise stashed
-        frames, error = _next_frames(self._decoder)
+        frames, error = _next_frames(self._decoder, _fresh)
         relays: list[Relay] = []
         pending = self._pending_sender
         try:

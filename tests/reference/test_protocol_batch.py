@@ -38,16 +38,18 @@ def _batched(conn: Connection) -> list[Relay]:
 @given(st.lists(st.integers(min_value=1, max_value=len(WIRE)), max_size=12))
 def test_batched_relays_equal_event_by_event_for_any_split(cuts: list[int]) -> None:
     points = sorted({0, len(WIRE), *cuts})
-    batched, single = Connection(Role.CLIENT), Connection(Role.CLIENT)
+    batched, single, direct = Connection(Role.CLIENT), Connection(Role.CLIENT), Connection(Role.CLIENT)
     got_batched: list[Relay] = []
     got_single: list[Relay] = []
+    got_direct: list[Relay] = []
     for a, b in zip(points, points[1:], strict=False):
         batched.receive_data(WIRE[a:b])
         single.receive_data(WIRE[a:b])
         got_batched += _batched(batched)
         got_single += _one_by_one(single)
-    assert got_batched == got_single == EXPECTED
-    assert not batched.mid_frame
+        got_direct += direct.receive_relays(WIRE[a:b])  # parsed in place when nothing is left over
+    assert got_batched == got_single == got_direct == EXPECTED
+    assert not batched.mid_frame and not direct.mid_frame
 
 
 def test_trailing_bytes_stay_buffered_for_the_next_read() -> None:
@@ -76,3 +78,12 @@ def test_good_relays_before_a_bad_frame_come_first_then_the_error(bad: bytes, re
     fresh.receive_data(bad)
     with pytest.raises(RemoteProtocolError):      # nothing good before it: raised at once
         fresh.next_relays()
+
+
+def test_receive_relays_keeps_a_partial_tail_and_reports_errors_like_next_relays() -> None:
+    conn = Connection(Role.CLIENT)
+    assert conn.receive_relays(WIRE[:-3]) == EXPECTED[:-1] and conn.mid_frame
+    assert conn.receive_relays(WIRE[-3:]) == EXPECTED[-1:] and not conn.mid_frame
+    assert conn.receive_relays(WIRE + b"-1        ") == EXPECTED
+    with pytest.raises(RemoteProtocolError):
+        conn.receive_relays(b"")
