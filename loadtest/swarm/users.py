@@ -28,7 +28,7 @@ from locust.stats import StatsError
 from loadtest.swarm.client import REQUEST_TYPE, ChatClient, target_address
 from loadtest.swarm.options import ChatOptions, add_chat_options
 from loadtest.swarm.results import PERCENTILES, EntryStats, make_locust_document, summary_line
-from loadtest.swarm.watch import CHAT, locust_verdict
+from loadtest.swarm.watch import CHAT, EVENTS, locust_verdict
 from reports.results import write_document
 
 __all__ = ["ChatUser", "LocustReporter"]
@@ -46,8 +46,10 @@ class LocustReporter:
 
     def request(self, name: str, response_time_ms: float | None, length: int,
                 exception: Exception | None = None) -> None:
-        self._fire(request_type=REQUEST_TYPE, name=name, response_time=response_time_ms,
-                   response_length=length, exception=exception, context={})
+        # Queued, not fired here: see loadtest.swarm.watch._DeferredEvents.
+        EVENTS.add(self._fire, {"request_type": REQUEST_TYPE, "name": name,
+                                "response_time": response_time_ms, "response_length": length,
+                                "exception": exception, "context": {}})
 
 
 class ChatUser(User):
@@ -209,6 +211,7 @@ def _report(environment: Environment, **_: Any) -> None:
     """Summarise the merged statistics once, where they are merged."""
     if isinstance(environment.runner, WorkerRunner) or environment.runner is None:
         return
+    EVENTS.flush()
     stats = environment.stats
     entries = [_entry_stats(e) for e in stats.entries.values() if e.method == REQUEST_TYPE]
     errors: dict[str, int] = {}

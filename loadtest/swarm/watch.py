@@ -3,6 +3,8 @@
 Runs only under locust (it imports locust, so gevent).  The bookkeeping is in
 ``loadtest.swarm.chat``; this module wires it to locust's events:
 
+* readers queue their request events in :data:`EVENTS`, fired in batches
+  off their path (see :class:`_DeferredEvents`);
 * every process that runs users keeps :data:`CHAT` and a :class:`SelfWatch`
   fed by a greenlet that sleeps 100 ms at a time and records how late it
   woke up; workers add their delta and their watch to each stats report;
@@ -19,6 +21,8 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 import gevent
@@ -29,7 +33,7 @@ from locust.runners import MasterRunner
 
 from loadtest.swarm.chat import ChatStats, SelfWatch, judge_locust
 
-__all__ = ["CHAT", "TAB_KEY", "locust_verdict"]
+__all__ = ["CHAT", "EVENTS", "TAB_KEY", "locust_verdict"]
 
 logger = logging.getLogger("chat-swarm")
 
@@ -85,6 +89,42 @@ class _Watcher:
 _WATCHER = _Watcher()
 
 
+class _DeferredEvents:
+    """Locust request events, fired in batches off the readers' path.
+
+    Firing one event costs locust's statistics bookkeeping; done in the
+    reader, every reader woken by the same broadcast waited for the ones
+    before it to finish theirs, and that wait was counted as the server's
+    latency.  Readers now only queue the event (the latency itself is taken
+    at the read); a greenlet fires the queue every ``_FLUSH_EVERY_S``, and
+    every queued event is fired before any statistics are read or sent.
+    """
+
+    def __init__(self) -> None:
+        self.queue: deque[tuple[Callable[..., Any], dict[str, Any]]] = deque()
+        self.greenlet: gevent.Greenlet | None = None
+
+    def add(self, fire: Callable[..., Any], event: dict[str, Any]) -> None:
+        self.queue.append((fire, event))
+        if self.greenlet is None:
+            self.greenlet = gevent.spawn(self._run)
+
+    def flush(self) -> None:
+        queue = self.queue
+        while queue:
+            fire, event = queue.popleft()
+            fire(**event)
+
+    def _run(self) -> None:
+        while True:
+            gevent.sleep(_FLUSH_EVERY_S)
+            self.flush()
+
+
+EVENTS = _DeferredEvents()
+_FLUSH_EVERY_S = 0.05
+
+
 def locust_verdict() -> dict[str, Any]:
     """Locust's verdict on itself over every process that ran users (final, at the end)."""
     if _WATCHER.watch is not None:
@@ -103,6 +143,7 @@ def _start_watching(environment: Environment, **_: Any) -> None:
 
 @events.test_stop.add_listener
 def _stop_watching(environment: Environment, **_: Any) -> None:
+    EVENTS.flush()
     if _WATCHER.watch is not None:
         snapshot = _WATCHER.watch.snapshot()
         CHAT.watch[snapshot["name"]] = snapshot
@@ -111,6 +152,7 @@ def _stop_watching(environment: Environment, **_: Any) -> None:
 
 @events.report_to_master.add_listener
 def _send_chat(client_id: str, data: dict[str, Any], **_: Any) -> None:
+    EVENTS.flush()  # too late for this report's request stats, in time for the next one
     data["chat"] = CHAT.take_delta()
     if _WATCHER.watch is not None:
         data["chat_watch"] = _WATCHER.watch.snapshot()
