@@ -150,19 +150,21 @@ class _Room:
         return None if got is None else (got - sent) / 1e9
 
     async def relays_at_all(self, within_s: float) -> bool:
-        """After a probe missed its deadline: does any probe still get through within ``within_s``?
+        """After a missed probe or unreached clients: does a new probe get through within ``within_s``?
 
         Tells a slow room (a limit) from one the server no longer relays to
         (a finding).  Probes already sent count too, so a late one proves it.
         """
         assert self.tx is not None
-        known = max(self.probe_received, default=0)
+        # Only probes not yet through count: the last one missed, and the ones sent now.
+        waiting = {self.probe_id} - self.probe_received.keys()
         end, repeat_at = time.monotonic() + within_s, 0.0
         while time.monotonic() < end:
-            if max(self.probe_received, default=0) > known or self.probe_id in self.probe_received:
+            if not waiting.isdisjoint(self.probe_received):
                 return True
             if time.monotonic() > repeat_at:
                 self.probe_id += 1
+                waiting.add(self.probe_id)
                 self.tx.send(make_payload(_PROBE_SENDER, self.probe_id, time.monotonic_ns()))
                 repeat_at = time.monotonic() + 1.0
             await asyncio.sleep(0.01)
@@ -276,9 +278,10 @@ async def run_limits(plan: LimitsPlan, target: Any, status: LiveStatus,
             probe_s = None if errors else await room.probe(plan.deadline_s)
             probe_id, probe_sent = room.probe_id, room.probe_sent_ns
             dead = isinstance(target, SpawnedServer) and not target.is_alive()
-            silent = (not errors and probe_s is None and not dead
-                      and not await room.relays_at_all(_SILENCE_CONFIRM_S))
             unreached = await room.unreached(plan.deadline_s) if probe_s is not None else 0
+            # A missed probe, or held clients that never got one: slow, or not relaying at all?
+            silent = (not errors and (probe_s is None or unreached > 0) and not dead
+                      and not await room.relays_at_all(_SILENCE_CONFIRM_S))
             await asyncio.sleep(0.05)  # let refusals (accept-then-close) reach us
             failure = _failure(room, errors, room.closed_by_server(), probe_s, target, unreached,
                                silent)

@@ -66,8 +66,9 @@ def test_reference_with_select_refuses_cleanly_past_fd_setsize(tmp_path: Path) -
 
 
 def test_a_server_that_stops_relaying_mid_ramp_is_a_finding_and_exit_1(tmp_path: Path) -> None:
-    cmd = f"{sys.executable} {SERVERS / 'stops_relaying_server.py'} --stop-after 120 --port {{port}}"
-    status, doc = run_limits(["--max", "300", "--step", "100", "--deadline", "0.5",
+    # 2 probe clients + 100 held relay; the first registration of the next step stops it
+    cmd = f"{sys.executable} {SERVERS / 'stops_relaying_server.py'} --stop-after 102 --port {{port}}"
+    status, doc = run_limits(["--max", "300", "--step", "100",
                               "--server-cmd", cmd], tmp_path)
     summary = doc["summary"]
     assert status == 1 and summary["cause"] == "stopped-relaying", summary
