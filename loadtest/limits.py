@@ -105,6 +105,7 @@ class _Room:
         self.probe_id = 0
         self.probe_received: dict[int, int] = {}  # probe id -> monotonic ns at the probe receiver
         self.probe_last: dict[int, int] = {}  # probe id -> when the last ramp client to get it did
+        self.probe_sent: dict[int, int] = {}  # probe id -> its send time, from its stamp
         self.tx: AsyncChatClient | None = None
         self.probe_sent_ns = 0
         self.rx: AsyncChatClient | None = None
@@ -118,11 +119,21 @@ class _Room:
         stamp = parse_payload(relay.text)
         if stamp is not None and received_ns > self.probe_last.get(stamp.seq, 0):
             self.probe_last[stamp.seq] = received_ns
+            self.probe_sent[stamp.seq] = stamp.sent_ns
 
     def fanout_ms(self, probe_id: int, sent_ns: int) -> float | None:
-        """How long until the last held client had probe ``probe_id``."""
-        last = self.probe_last.get(probe_id)
-        return None if last is None else round((last - sent_ns) / 1e6, 2)
+        """How long until the last held client had probe ``probe_id``.
+
+        If the server read the step's new usernames only after that probe, no
+        held client had it; then the first later probe (``unreached`` repeats
+        them) that held clients did get stands in, timed from its own stamp.
+        """
+        for pid in range(probe_id, self.probe_id + 1):
+            last = self.probe_last.get(pid)
+            if last is not None:
+                sent = sent_ns if pid == probe_id else self.probe_sent[pid]
+                return round((last - sent) / 1e6, 2)
+        return None
 
     async def open_probes(self) -> None:
         host, port, timeout = self.plan.host, self.plan.port, self.plan.connect_timeout
