@@ -24,10 +24,11 @@ import time
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from conformance.requirements import Level, Requirement
 from conformance.selection import Expectation
+from reference.printable import printable_tree
 from reference.version import tool_name
 from reports.results import make_document, target_info
 
@@ -136,6 +137,9 @@ def summarise(results: Iterable[CaseResult], *, strict: bool, started: float,
 def build_document(results: Iterable[CaseResult], summary: Mapping[str, Any], *,
                    label: str, address: tuple[str, int] | None,
                    command: str | None) -> dict[str, Any]:
-    return make_document("conformance", tool=tool_name("chat-conformance"),
-                         target=target_info(label, address, command),
-                         summary=summary, records=[r.record() for r in results])
+    """The results document; the terminal report is rendered from it, so every string in it
+    (details quote what the server sent) is made printable here, once, for both."""
+    doc = make_document("conformance", tool=tool_name("chat-conformance"),
+                        target=target_info(label, address, command),
+                        summary=summary, records=[r.record() for r in results])
+    return cast(dict[str, Any], printable_tree(doc))

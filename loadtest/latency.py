@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import sys
 import time
 from array import array
 from collections.abc import Callable
 from dataclasses import replace
-from multiprocessing.connection import Connection as Pipe
 from multiprocessing.connection import wait
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,11 @@ from loadtest.latency_worker import worker_main
 from loadtest.live import LiveStatus
 from loadtest.scenario import LAG_TOLERANCE_NS, Scenario
 from loadtest.stats import LatencyHistogram, merge_encoded
+
+if sys.platform == "win32":  # what a spawn context's Pipe() gives there
+    from multiprocessing.connection import PipeConnection as Pipe
+else:
+    from multiprocessing.connection import Connection as Pipe
 
 __all__ = ["LoadError", "ProcessCpu", "delayed_ack_signature", "latency_command", "latency_summary",
            "run_latency", "run_scenario"]
@@ -52,7 +57,7 @@ class ProcessCpu:
         self._wall = time.monotonic()
 
     def _read(self) -> float | None:
-        if self.pid is None:
+        if self.pid is None or sys.platform == "win32":  # no /proc, no sysconf: unknown
             return None
         try:
             fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -235,7 +240,8 @@ def _judge_generator(cpu: list[float], lag_p99_us: int, unsent: int, server_perc
                    + server + ". These latencies include the generator's own delays: "
                    "use more --procs, or a lower --rate or --clients.")
     elif late or unsent:
-        load, cpus = os.getloadavg()[0], os.cpu_count() or 1
+        load = os.getloadavg()[0] if sys.platform != "win32" else 0.0  # Windows has none
+        cpus = os.cpu_count() or 1
         what = " and ".join(([late_text] if late else [])
                             + ([f"{unsent} scheduled messages were never sent"] if unsent else []))
         notes.append(f"the generator was idle (at most {max(cpu, default=0):.0f}% of a core) yet {what}: "
@@ -308,6 +314,11 @@ def run_latency(scenarios: list[Scenario], server_pid: int | None,
             records.append(run_scenario(scenario, server_pid, show))
         except LoadError as exc:
             return records, f"{scenario.clients} clients: {exc}"
+        except KeyboardInterrupt:
+            # Ctrl-C or SIGTERM (reference.signals): run_scenario stopped its workers; the
+            # scenarios that finished are still results, and the CLI exits 130/143 after them.
+            return records, (f"interrupted during the {scenario.clients}-client scenario: "
+                             f"{len(records)} of {len(scenarios)} scenarios finished")
     return records, None
 
 

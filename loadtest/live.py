@@ -55,9 +55,10 @@ class LiveStatus:
         table.add_column(style="bold")
         table.add_column()
         for key, value in self.fields.items():
-            table.add_row(key, value if isinstance(value, Text) else str(value))
+            table.add_row(key, value if isinstance(value, Text) else Text(str(value)))
         bar = ProgressBar(total=self.total, completed=min(self.done, self.total), width=50)
-        return Panel(Group(bar, table), title=self.title, title_align="left", expand=False)
+        # The title names the target (a --server-cmd may hold "[/]"): text, never markup.
+        return Panel(Group(bar, table), title=Text(self.title), title_align="left", expand=False)
 
     def __enter__(self) -> LiveStatus:
         self._live.start()

@@ -35,7 +35,7 @@ from reference import aclient
 from reference.aclient import AsyncChatClient, connect_client
 from reference.protocol import Relay
 from reference.sequence import RelayChecker, SenderTrack, SequenceFailure
-from reference.stamp import make_payload
+from reference.stamp import make_payload, receive_limit
 
 __all__ = ["SoakPlan", "run_soak", "soak_command"]
 
@@ -127,6 +127,7 @@ class Soak:
         try:
             member.client = await connect_client(self.plan.host, self.plan.port, name=_name(member.id),
                                                  on_relay=self._on_relay(member),
+                                                 max_payload=receive_limit(self.plan.size),
                                                  timeout=self.plan.connect_timeout)
         except (OSError, TimeoutError):
             member.state = "gone"

@@ -18,6 +18,7 @@ No locust or gevent import here: ``loadtest.swarm.users`` drives both.
 from __future__ import annotations
 
 import os
+import sys
 import time
 from collections import Counter, deque
 from typing import Any
@@ -138,7 +139,8 @@ def judge_locust(processes: list[dict[str, Any]]) -> dict[str, Any]:
                    "for latency figures.")
     elif late:
         worst = max(late, key=lambda p: p["lag_p99_us"])
-        load, cpus = os.getloadavg()[0], os.cpu_count() or 1
+        load = os.getloadavg()[0] if sys.platform != "win32" else 0.0  # Windows has none
+        cpus = os.cpu_count() or 1
         notes.append(f"locust was idle ({worst['cpu_percent']:.0f}% of a core) yet its event loop woke "
                      f"up to {worst['lag_p99_us'] / 1000:.1f} ms late (p99): the machine (load average "
                      f"{load:.1f} on {cpus} CPUs) did not run it on time, so latencies may include that "

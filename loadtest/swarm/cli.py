@@ -38,6 +38,7 @@ from types import FrameType
 
 from loadtest.swarm.options import finite_number
 from loadtest.swarm.results import summary_line
+from reference.process_group import process_group_start
 from reference.target import (
     TargetError,
     add_target_arguments,
@@ -174,7 +175,9 @@ class _Stopper:
 
 def _run_locust(argv: list[str], timeout: float, stopper: _Stopper) -> int:
     """Run locust in its own process group; -1 if it overran ``timeout``."""
-    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, start_new_session=True)
+    group = process_group_start()
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, start_new_session=group.start_new_session,
+                            creationflags=group.creationflags)
     stopper.proc = proc
     try:
         try:
