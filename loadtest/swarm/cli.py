@@ -148,7 +148,10 @@ class _Stopper:
         self._old: dict[int, object] = {}
 
     def __enter__(self) -> _Stopper:
-        for signum in (signal.SIGINT, signal.SIGTERM):
+        signums = [signal.SIGINT, signal.SIGTERM]
+        if sys.platform == "win32":  # reference.process_group stops a tool's group with Ctrl-Break there
+            signums.append(signal.SIGBREAK)
+        for signum in signums:
             self._old[signum] = signal.signal(signum, self._handle)
         return self
 
@@ -170,7 +173,10 @@ class _Stopper:
 
     @property
     def exit_status(self) -> int:
-        return 128 + (self.signum or signal.SIGINT)
+        """130 after SIGINT, 143 after SIGTERM (and Ctrl-Break, which stands for it on Windows)."""
+        if self.signum in (None, signal.SIGINT):
+            return 128 + signal.SIGINT
+        return 128 + signal.SIGTERM
 
 
 def _run_locust(argv: list[str], timeout: float, stopper: _Stopper) -> int:
@@ -197,7 +203,9 @@ def _run_locust(argv: list[str], timeout: float, stopper: _Stopper) -> int:
 
 
 def _signal_name(signum: int | None) -> str:
-    return "SIGTERM" if signum == signal.SIGTERM else "Ctrl-C (SIGINT)"
+    if signum == signal.SIGINT or signum is None:
+        return "Ctrl-C (SIGINT)"
+    return "SIGTERM" if signum == signal.SIGTERM else signal.Signals(signum).name
 
 
 def main(argv: list[str] | None = None) -> int:
