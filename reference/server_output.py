@@ -208,8 +208,8 @@ class OutputQueues:
     def _over_budget(self) -> None:
         """--max-memory is reached: the client holding the most bytes, or its flooder, goes."""
         biggest = max(self.clients.values(), key=lambda c: c.out_bytes + c.in_bytes, default=None)
-        if biggest is None:
-            return
+        if biggest is None or biggest.out_bytes + biggest.in_bytes == 0:
+            return  # only per-connection charges: accept() refuses newcomers, nobody is to blame
         if biggest.in_bytes >= biggest.out_bytes:
             self._drop(biggest, f"server memory budget: holds {biggest.in_bytes} bytes of a "
                                 f"frame (--max-memory {self.max_memory})")
