@@ -27,7 +27,7 @@ from reference.protocol import Connection, Role
 
 #: Server memory one connection costs beyond the bytes it has buffered: its
 #: socket object, Client, Connection, decoder, deque and selector entries
-#: (tracemalloc, measured by tests/test_server_memory.py; see docs/server.md).
+#: (tracemalloc, measured by tests/reference/test_server_memory.py; see docs/server.md).
 CLIENT_OVERHEAD = 4096  # measured ~2,000 (docs/server.md): twice that, for dict growth and slack
 DEAD_CONNECTION = Connection(Role.SERVER, max_payload=0)  # replaces a dropped client's codec
 
