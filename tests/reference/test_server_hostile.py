@@ -208,18 +208,21 @@ def test_slow_reader_is_dropped_not_the_sender(make_server: Callable[..., ChatSe
 
 
 def test_closed_clients_are_freed_at_once(make_server: Callable[..., ChatServer]) -> None:
-    """A silent connection accepted first must not keep later closed ones in memory (JOIN-4)."""
+    """A silent connection accepted first must not keep later closed ones in memory (JOIN-4),
+    and a client dropped for a protocol error is freed without waiting for the garbage collector."""
     server = make_server()
     silent_sock, _ = connect(server)
     refs = []
-    for i in range(20):
-        sock, client = connect(server, f"c{i}".encode() if i % 2 else None)
-        refs.append(weakref.ref(client))
-        del client
-        sock.close()
-    pump(server, lambda: len(server.clients) == 1)
-    gc.disable()  # freed by reference counting, not by a later collection
+    goodbyes = [b"", encode_frame(b"bye"), b"GET / HTTP/1.1\r\n", encode_frame(b"\xff")]
+    gc.disable()  # freed by reference counting, at once, not by a later collection
     try:
+        for i in range(20):
+            sock, client = connect(server, f"c{i}".encode() if i % 2 else None)
+            refs.append(weakref.ref(client))
+            del client
+            sock.sendall(goodbyes[i % 4])
+            sock.close()
+        pump(server, lambda: len(server.clients) == 1)
         assert [r for r in refs if r() is not None] == []
     finally:
         gc.enable()
