@@ -109,6 +109,12 @@ def _head_lines(doc: Mapping[str, Any]) -> list[tuple[str, str]]:
     where = f" at {address}" if address and address != target.get("label") else ""
     lines = [(f"chat-conformance judged {target.get('label')}{where}: "
               f"{summary.get('total', 0)} cases", "bold")]
+    preflight = summary.get("preflight") or {}
+    if preflight.get("stopped"):
+        lines.append((f"Preflight: {preflight.get('headline')}", "bold red"))
+        lines.append((f"  evidence: {preflight.get('evidence')}", ""))
+        lines.append(("  the cases were not run, since each would fail at the join barrier; "
+                      "--no-preflight runs them all", ""))
     for dialect in summary.get("dialects") or []:
         lines.append((f"Dialect recognised -- {dialect}", "bold yellow"))
     if summary.get("target_error"):

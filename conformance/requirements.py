@@ -102,6 +102,8 @@ REQUIREMENTS: dict[str, Requirement] = _table(
                              "the others carry on."),
     ("ROBUST-6", Level.MUST, "The server survives a reset from any client at any moment and a "
                              "burst of hundreds of connections."),
+    ("ROBUST-7", Level.MUST, "The server keeps running and accepting connections whatever its "
+                             "clients do; it never exits or stops accepting on its own."),
     ("LIMIT-1", Level.MUST, "Beyond its capacity the server refuses new connections by closing "
                             "them and keeps serving the clients it has."),
     ("LIMIT-2", Level.SHOULD, "The server logs each refusal and each dropped client with the "

@@ -54,12 +54,15 @@ __all__ = [
     "reference_command",
     "spec_from_args",
     "stop_process_group",
+    "tail_lines",
     "wait_until_accepting",
 ]
 
 _LISTENING = re.compile(rb"listening on \[?([0-9A-Za-z.:_-]+?)\]?:(\d+)\b")
 DEFAULT_START_TIMEOUT = 10.0
 DEFAULT_STOP_TIMEOUT = 3.0
+#: How much of a server's log is read to quote its last lines (never the whole file).
+TAIL_BYTES = 8192
 
 
 def stop_process_group(proc: subprocess.Popen[bytes], timeout: float = DEFAULT_STOP_TIMEOUT) -> None:
@@ -79,6 +82,21 @@ def stop_process_group(proc: subprocess.Popen[bytes], timeout: float = DEFAULT_S
         os.killpg(proc.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         pass
+
+
+def tail_lines(path: Path, lines: int, max_bytes: int = TAIL_BYTES) -> list[str]:
+    """The last ``lines`` non-empty lines of a log file, reading at most its last ``max_bytes``."""
+    try:
+        with open(path, "rb") as log:
+            size = log.seek(0, os.SEEK_END)
+            log.seek(max(0, size - max_bytes))
+            data = log.read(max_bytes)
+    except OSError:
+        return []
+    text = data.decode("utf-8", "replace").splitlines()
+    if len(data) == max_bytes and size > max_bytes:
+        text = text[1:]  # the first line read is probably cut
+    return [line.rstrip() for line in text if line.strip()][-lines:]
 
 
 class TargetError(RuntimeError):
@@ -314,12 +332,13 @@ class SpawnedServer:
         _LIVE_SERVERS.discard(self)
         stop_process_group(proc, timeout)
 
+    def stderr_tail(self, lines: int = 5) -> list[str]:
+        """The last ``lines`` lines of the server's stderr, read from the file's end only."""
+        return tail_lines(self.stderr_path, lines)
+
     def last_stderr_line(self) -> str:
-        try:
-            lines = self.stderr_path.read_bytes().decode("utf-8", "replace").strip().splitlines()
-        except OSError:
-            return ""
-        return lines[-1].strip() if lines else ""
+        tail = self.stderr_tail(1)
+        return tail[-1].strip() if tail else ""
 
     def describe_exit(self) -> str:
         """Plain words on how the process ended ('' while it runs)."""

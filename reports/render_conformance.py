@@ -93,8 +93,13 @@ def conformance_summary(doc: Mapping[str, Any]) -> RenderableType:
             line.append(f"{number} {verdict}", style=VERDICT_STYLES.get(verdict, ""))
     total = summary.get("total", len(records))
     failed = (summary.get("fail") or counts.get("fail", 0)) + (summary.get("error") or counts.get("error", 0))
-    outcome = Text("FAIL: a MUST requirement is broken" if failed else "PASS: no MUST requirement broken",
-                   style="bold red" if failed else "bold green")
+    preflight = summary.get("preflight") or {}
+    if preflight.get("stopped"):
+        outcome = Text(f"FAIL: {preflight.get('headline')} (no case was run; --no-preflight runs "
+                       "them all)", style="bold red")
+    else:
+        outcome = Text("FAIL: a MUST requirement is broken" if failed else
+                       "PASS: no MUST requirement broken", style="bold red" if failed else "bold green")
     if not failed and (summary.get("non-strict") or counts.get("non-strict")):
         outcome.append(" (some SHOULD requirements are not met)", style="yellow")
     parts: list[RenderableType] = [outcome, Text(f"{total} cases: ", style="bold") + (line or Text("none"))]
