@@ -60,7 +60,7 @@ CASE_KEY = pytest.StashKey[CaseInfo]()
 ROOM_KEY = pytest.StashKey[Room]()
 
 _CITATION = re.compile(r"^[A-Z]+-\d+:\s*")
-#: How long a spawned server is watched after the preflight's clients close.
+#: How long after the preflight's clients close an external server is asked if it still accepts.
 PREFLIGHT_GRACE = 0.2
 #: How a death noticed in a case that had not yet done anything is worded (not its doing).
 INHERITED = "not judged"
@@ -252,14 +252,24 @@ def _preflight(request: pytest.FixtureRequest, state: SuiteState,
     """Classify the target once, before the first case; stop the run unless it speaks the protocol."""
     state.preflight = result = run_preflight(handle.address, timeout=state.settings.timeouts.join)
     state.dialects = list(result.dialects)
-    # The probe clients have just closed: give a server that dies of that its moment.
-    deadline = time.monotonic() + PREFLIGHT_GRACE
-    while handle.is_alive() and time.monotonic() < deadline and isinstance(handle, SpawnedServer):
-        time.sleep(0.02)
+    # The probe clients have just closed: give a server that dies of that its moment (a
+    # spawned one is watched; an external one is asked once, a connection being a disturbance).
+    if isinstance(handle, SpawnedServer):
+        settle(handle.pid)
+    else:
+        time.sleep(PREFLIGHT_GRACE)
+    preflight = CaseInfo("preflight", REQUIREMENTS["ROBUST-7"], Level.MUST,
+                         "the server survives the preflight's two probe clients")
+    wire = Wire()
+    wire.note("preflight", f"client: {result.steps[-1]}, then closed")
+    state.crashes.last_case = (preflight, wire)  # a death noticed by the first case is its
     if not handle.is_alive():
-        preflight = CaseInfo("preflight", REQUIREMENTS["ROBUST-7"], Level.MUST,
-                             "the server survives the preflight's two probe clients")
-        state.charge_crash(preflight, None, "during", action=f"the preflight: {result.steps[-1]}")
+        state.charge_crash(preflight, wire, "during")
+        if isinstance(handle, ExternalServer):
+            state.stop_reason = (f"the server at {handle.label} stopped accepting connections "
+                                 "during the preflight; it was not started by this suite, so "
+                                 "no case was run")
+            pytest.exit(state.stop_reason, returncode=EXIT_FAILED)
     elif result.stops_run and state.settings.preflight:
         state.preflight_stopped = True
         pytest.exit(f"preflight: {result.headline}", returncode=EXIT_FAILED)

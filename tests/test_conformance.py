@@ -23,8 +23,8 @@ from conformance import (
     test_relay,
     test_robustness,
 )
-from conformance.preflight import detect, parse_frames
 from conformance.peer import CaseFailure, Room, Timeouts
+from conformance.preflight import detect, parse_frames
 from conformance.requirements import REQUIREMENTS, Level, Marker
 from conformance.scenarios import CUTS, first_non_canonical
 from conformance.selection import ExpectationsError, load_expectations, matches, matching
