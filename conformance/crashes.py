@@ -102,6 +102,16 @@ class CrashWatch:
             time.sleep(0.02)
         return True
 
+    def dead_after_close(self, handle: SpawnedServer | ExternalServer) -> bool:
+        """Right after a case closed its clients: whether that killed the server.
+
+        A spawned server is watched until it has handled the closes (:func:`settle`);
+        an external one is asked whether it still accepts a connection.
+        """
+        if isinstance(handle, SpawnedServer):
+            settle(handle.pid)
+        return not handle.is_alive()
+
     def blame(self, info: CaseInfo, wire: Wire | None,
               when: str = "during") -> tuple[CaseInfo, Wire | None, str]:
         """The case to charge a death seen ``when`` ``info`` ran: itself, or the one before."""

@@ -280,19 +280,10 @@ def _check_after_close(request: pytest.FixtureRequest, state: SuiteState, info: 
                        wire: Wire) -> None:
     """Charge a death at the case's teardown (its clients closing) to the case itself."""
     handle = state.handle
-    if handle is None:
+    if handle is None or state.stop_reason is not None or not state.crashes.dead_after_close(handle):
         return
-    if isinstance(handle, SpawnedServer):
-        settle(handle.pid)
-        if request.session.items and request.node is request.session.items[-1]:
-            # Nobody will look again after the last case: give a crash its moment.
-            deadline = time.monotonic() + 0.5
-            while handle.is_alive() and time.monotonic() < deadline:
-                time.sleep(0.05)
-        if not handle.is_alive():
-            state.charge_crash(*state.crashes.blame(info, wire, "at the end of"))
-    elif state.stop_reason is None and not handle.is_alive():
-        state.charge_crash(*state.crashes.blame(info, wire, "at the end of"))
+    state.charge_crash(*state.crashes.blame(info, wire, "at the end of"))
+    if isinstance(handle, ExternalServer):
         state.stop_reason = (f"the server at {handle.label} stopped accepting connections at the "
                              f"end of {info.id}; it was not started by this suite, so the "
                              "remaining cases were not run")

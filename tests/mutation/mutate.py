@@ -30,6 +30,7 @@ import difflib
 import json
 import os
 import random
+import signal
 import subprocess
 import sys
 import tempfile
@@ -37,6 +38,8 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from conformance.cli import build_parser, pytest_args
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCE = ROOT / "reference" / "server.py"
@@ -94,10 +97,20 @@ class _Sites(ast.NodeTransformer):
             self._where = outer
             return node
         self._depth += 1
+        returns, node.returns = node.returns, None  # annotations are never evaluated here
         result = self.generic_visit(node)
+        node.returns = returns
         self._depth -= 1
         self._where = outer
         return result
+
+    def visit_arg(self, node: ast.arg) -> ast.AST:
+        return node  # only an annotation
+
+    def visit_AnnAssign(self, node: ast.AnnAssign) -> ast.AST:
+        if node.value is not None:
+            node.value = self.visit(node.value)
+        return node
 
     def visit_Call(self, node: ast.Call) -> ast.AST:
         log = _is_log_call(node)
@@ -211,30 +224,34 @@ def judge(mutant_file: Path, workdir: Path, timeout: float) -> tuple[str, str]:
     results.unlink(missing_ok=True)
     command = f"{sys.executable} {mutant_file} --port {{port}}"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    argv = [sys.executable, "-m", "conformance.cli", "--server-cmd", command, "--json", str(results)]
+    # The suite's own pytest command line, plus -x: one failed case is enough to kill.
+    cli = build_parser().parse_args(["--server-cmd", command, "--json", str(results)])
+    argv = [sys.executable, "-m", "pytest", *pytest_args(cli), "-x"]
     proc = subprocess.Popen(argv, cwd=workdir, env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         status = proc.wait(timeout)
     except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, 15)  # the cli stops the server it started on SIGTERM
+        # Ctrl-C: pytest tears its fixtures down, which stops the mutant server it started.
+        os.killpg(proc.pid, signal.SIGINT)
         try:
             proc.wait(10)
         except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, 9)
+            os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
         return TIMED_OUT, f"no verdict within {timeout:g} s"
-    if status == 0:
-        return SURVIVED, ""
     note = f"exit status {status}"
     try:
         doc = json.loads(results.read_text())
+        if doc["summary"]["exit_status"] == 0:
+            return SURVIVED, ""
         failed = [r["id"] for r in doc["records"] if r["verdict"] in ("fail", "error")]
         note = ", ".join(failed[:3]) + (f" (+{len(failed) - 3})" if len(failed) > 3 else "") or \
             doc["summary"].get("target_error") or (doc["summary"].get("preflight") or {}).get(
                 "headline") or note
     except (OSError, ValueError, KeyError):
-        pass
+        if status == 0:
+            return SURVIVED, ""
     return KILLED, note
 
 
