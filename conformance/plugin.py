@@ -432,7 +432,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     state = session.config.stash.get(STATE_KEY, None)
     if state is None or state.settings.list_only:
         return
-    if not state.results and state.target_error is None and state.settings.json_path is None:
+    if (not state.results and state.target_error is None and state.preflight is None
+            and state.settings.json_path is None):
         return
     handle = state.handle
     extra: dict[str, Any] = {"restarts": state.restarts}

@@ -238,6 +238,8 @@ def _never_accepted(address: tuple[str, int], timeout: float) -> int | None:
 
 
 def _evidence(seen: Exchange) -> str:
+    if TEXT.encode() in seen.echoed and not seen.relayed:
+        return f'the sending client got back "{printable(seen.echoed, 60)}"'
     if seen.received:
         return f'the receiving client got "{printable(seen.received, 60)}"'
     if seen.echoed:

@@ -95,8 +95,8 @@ def conformance_summary(doc: Mapping[str, Any]) -> RenderableType:
     failed = (summary.get("fail") or counts.get("fail", 0)) + (summary.get("error") or counts.get("error", 0))
     preflight = summary.get("preflight") or {}
     if preflight.get("stopped"):
-        outcome = Text(f"FAIL: {preflight.get('headline')} (no case was run; --no-preflight runs "
-                       "them all)", style="bold red")
+        outcome = Text(f"FAIL: the target does not speak the protocol (preflight: "
+                       f"{preflight.get('class')}); no case was run", style="bold red")
     else:
         outcome = Text("FAIL: a MUST requirement is broken" if failed else
                        "PASS: no MUST requirement broken", style="bold red" if failed else "bold green")
@@ -112,7 +112,7 @@ def conformance_summary(doc: Mapping[str, Any]) -> RenderableType:
         extras.append(f"exit status {summary.get('exit_status')}")
     if extras:
         parts.append(Text(", ".join(extras), style="dim"))
-    for dialect in summary.get("dialects") or []:
+    for dialect in [] if preflight.get("stopped") else summary.get("dialects") or []:
         parts.append(Text(f"Recognised dialect: {dialect}", style="bold yellow"))
     return Group(*parts)
 

@@ -78,6 +78,24 @@ def test_wire_names_the_last_client_action() -> None:
     assert Wire().last_action() == ""
 
 
+def test_a_stopped_preflight_is_a_failure_in_the_summary() -> None:
+    """The summary of a run the preflight stopped says FAIL, never PASS, and names the class."""
+    import io
+
+    from rich.console import Console
+
+    from reports.render_conformance import conformance_summary
+    stopped = {"class": "silent", "headline": "the server accepts connections but never relays",
+               "dialects": [], "evidence": "", "steps": [], "duration_s": 9.0, "stopped": True}
+    doc = {"summary": {"total": 0, "exit_status": 1, "preflight": stopped,
+                       "dialects": ["echo: shown only when the cases ran"]}, "records": []}
+    out = io.StringIO()
+    Console(file=out, width=100).print(conformance_summary(doc))
+    text = out.getvalue()
+    assert "FAIL: the target does not speak the protocol (preflight: silent)" in text
+    assert "PASS" not in text and "echo" not in text
+
+
 def test_stderr_tail_reads_only_the_end(tmp_path: Path) -> None:
     log = tmp_path / "stderr"
     log.write_bytes(b"x" * 100_000 + b"\nTraceback (most recent call last):\n\nValueError: boom\n")
