@@ -96,6 +96,19 @@ def test_a_stopped_preflight_is_a_failure_in_the_summary() -> None:
     assert "PASS" not in text and "echo" not in text
 
 
+def test_a_may_case_that_raised_is_reported_not_failed() -> None:
+    """pytest's outcome agrees with the verdict: an informational case never fails the run."""
+    from conformance.plugin import _shape_report
+    from conformance.requirements import REQUIREMENTS, Level
+    from conformance.verdicts import CaseInfo, CaseResult, judge
+
+    info = CaseInfo("info.largest-message", REQUIREMENTS["FRAME-5"], Level.MAY, "how large")
+    verdict = judge(info, held=False, server_fault=True)
+    report = pytest.TestReport("x", ("f", 0, "x"), {}, "failed", "TimeoutError: no relay", "call")
+    _shape_report(report, CaseResult(info, verdict, detail="TimeoutError"), TimeoutError(), strict=True)
+    assert (verdict, report.outcome, report.longrepr) == ("informational", "passed", None)
+
+
 def test_stderr_tail_reads_only_the_end(tmp_path: Path) -> None:
     log = tmp_path / "stderr"
     log.write_bytes(b"x" * 100_000 + b"\nTraceback (most recent call last):\n\nValueError: boom\n")
