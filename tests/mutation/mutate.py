@@ -10,7 +10,8 @@ server -- an operator or comparison swapped, a constant changed, a slice
 bound moved by one, a statement deleted, an ``if``'s branches swapped or its
 test negated -- and runs ``chat-conformance`` against each mutant:
 
-* killed     the suite failed it (exit status 1, or 3 when it does not start);
+* killed     the suite failed it (exit status 1, or 3 when it does not start); the
+             suite runs with ``--strict``, so a broken SHOULD is noticed too;
 * survived   the suite passed it: its diff is printed, to be killed by a new case
              or explained (see the README's mutation score);
 * timed-out  the run passed its time bound and was stopped (counted as killed);
@@ -224,8 +225,9 @@ def judge(mutant_file: Path, workdir: Path, timeout: float) -> tuple[str, str]:
     results.unlink(missing_ok=True)
     command = f"{sys.executable} {mutant_file} --port {{port}}"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    # The suite's own pytest command line, plus -x: one failed case is enough to kill.
-    cli = build_parser().parse_args(["--server-cmd", command, "--json", str(results)])
+    # The suite's own pytest command line (--strict: a broken SHOULD counts), plus -x: one
+    # failed case is enough to kill.
+    cli = build_parser().parse_args(["--server-cmd", command, "--json", str(results), "--strict"])
     argv = [sys.executable, "-m", "pytest", *pytest_args(cli), "-x"]
     proc = subprocess.Popen(argv, cwd=workdir, env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
