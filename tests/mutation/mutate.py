@@ -247,7 +247,7 @@ def judge(mutant_file: Path, workdir: Path, timeout: float) -> tuple[str, str]:
         doc = json.loads(results.read_text())
         if doc["summary"]["exit_status"] == 0:
             return SURVIVED, ""
-        failed = [r["id"] for r in doc["records"] if r["verdict"] in ("fail", "error")]
+        failed = [r["id"] for r in doc["records"] if r["verdict"] in ("fail", "error", "non-strict")]
         note = ", ".join(failed[:3]) + (f" (+{len(failed) - 3})" if len(failed) > 3 else "") or \
             doc["summary"].get("target_error") or (doc["summary"].get("preflight") or {}).get(
                 "headline") or note
