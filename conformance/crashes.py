@@ -22,7 +22,8 @@ from pathlib import Path
 
 from conformance.requirements import REQUIREMENTS, Level
 from conformance.verdicts import CaseInfo, CaseResult
-from conformance.wire import NOTE, Wire, printable
+from conformance.wire import NOTE, Wire
+from reference.printable import printable
 from reference.target import ExternalServer, SpawnedServer
 
 __all__ = ["CrashWatch", "STDERR_LINES", "settle"]

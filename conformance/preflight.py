@@ -33,7 +33,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from conformance.wire import printable
+from reference.printable import printable
 from reference.protocol import HEADER_LENGTH, encode_frame
 
 __all__ = ["CLASSES", "OTHER_WIDTHS", "READ_LIMIT", "Exchange", "Preflight", "detect", "exchange",

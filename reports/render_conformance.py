@@ -94,12 +94,17 @@ def conformance_summary(doc: Mapping[str, Any]) -> RenderableType:
     total = summary.get("total", len(records))
     failed = (summary.get("fail") or counts.get("fail", 0)) + (summary.get("error") or counts.get("error", 0))
     preflight = summary.get("preflight") or {}
+    incomplete = summary.get("incomplete")
     if preflight.get("stopped"):
         outcome = Text(f"FAIL: the target does not speak the protocol (preflight: "
                        f"{preflight.get('class')}); no case was run", style="bold red")
+    elif incomplete and not failed:  # an interrupted run is never a PASS
+        outcome = Text(f"INCOMPLETE: {incomplete}; no verdict on the server", style="bold yellow")
     else:
-        outcome = Text("FAIL: a MUST requirement is broken" if failed else
-                       "PASS: no MUST requirement broken", style="bold red" if failed else "bold green")
+        outcome = Text("FAIL: a MUST requirement is broken" if failed else "PASS: no MUST requirement broken",
+                       style="bold red" if failed else "bold green")
+    if incomplete and failed:
+        outcome.append(f" (INCOMPLETE: {incomplete})", style="yellow")
     if not failed and (summary.get("non-strict") or counts.get("non-strict")):
         outcome.append(" (some SHOULD requirements are not met)", style="yellow")
     parts: list[RenderableType] = [outcome, Text(f"{total} cases: ", style="bold") + (line or Text("none"))]
