@@ -18,7 +18,6 @@ Results are written as a ``bench`` document (reports/FORMAT.md).
 from __future__ import annotations
 
 import asyncio
-import shlex
 import statistics
 import subprocess
 import sys
@@ -35,6 +34,7 @@ from loadtest.live import LiveStatus
 from loadtest.scenario import Scenario
 from reference.aclient import connect_client
 from reference.client import join_room
+from reference.process_group import join_command
 from reference.stamp import make_payload, receive_limit
 from reference.target import SpawnedServer
 from reports.results import load_document
@@ -159,7 +159,7 @@ def calibrate_command(args: Any, target: Any, console: Console) -> tuple[str, di
                                              getattr(target, "pid", None)))
             status.update(done=2 * i + 2, generator_p50=f"{generated[-1]:.0f} µs")
         status.update(phase=f"absorb: {args.absorb_clients} connections from a relay firehose")
-        feeder = SpawnedServer(f"{shlex.quote(sys.executable)} -m loadtest.feeder --port {{port}} "
+        feeder = SpawnedServer(f"{join_command([sys.executable])} -m loadtest.feeder --port {{port}} "
                                f"--count {args.absorb_count} --size 64", label="relay firehose")
         try:
             feeder.start()

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from reference.printable import printable_text
+from reference.process_group import process_group_start
 from reference.target import (
     ExternalServer,
     SpawnedServer,
@@ -186,8 +187,10 @@ def run_step(step: Step, prefix: Sequence[str] | None, target_args: Sequence[str
     with log_path.open("wb") as log:
         log.write(f"$ {' '.join(argv)}\n".encode())
         log.flush()
+        group = process_group_start()
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                env=env, start_new_session=True)
+                                env=env, start_new_session=group.start_new_session,
+                                creationflags=group.creationflags)
         try:
             timed_out = True
             while time.monotonic() - started < step.timeout_s:

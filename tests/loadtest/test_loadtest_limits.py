@@ -7,7 +7,6 @@ proof is a documented run in the README, not a default test.
 from __future__ import annotations
 
 import io
-import resource
 import socket
 import subprocess
 import sys
@@ -66,9 +65,11 @@ def test_reference_with_select_refuses_cleanly_past_fd_setsize(tmp_path: Path) -
 
 
 def _low_fd_limit() -> None:
+    import resource  # POSIX only: the test below is skipped elsewhere
     resource.setrlimit(resource.RLIMIT_NOFILE, (150, 150))
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="Windows has no open-file limit (RLIMIT_NOFILE) to lower")
 def test_own_fd_limit_is_named_not_blamed_on_the_server(tmp_path: Path) -> None:
     out = tmp_path / "limits.json"
     with open_target(TargetSpec()) as target:  # the server keeps its own, normal limit
