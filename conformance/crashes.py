@@ -24,6 +24,7 @@ from conformance.requirements import REQUIREMENTS, Level
 from conformance.verdicts import CaseInfo, CaseResult
 from conformance.wire import NOTE, Wire
 from reference.printable import printable
+from reference.process_group import describe_returncode
 from reference.target import ExternalServer, SpawnedServer
 
 __all__ = ["CrashWatch", "STDERR_LINES", "settle"]
@@ -132,10 +133,8 @@ class CrashWatch:
             code = handle.proc.poll()
             if code is None:
                 how = "the server process stopped accepting connections (it still runs)"
-            elif code < 0:
-                how = f"the server process was killed by signal {-code}"
             else:
-                how = f"the server process exited with status {code}"
+                how = f"the server process {describe_returncode(code)}"
             tail = handle.stderr_tail(STDERR_LINES)
         else:
             how = f"the server at {handle.label} stopped accepting connections"

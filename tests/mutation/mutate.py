@@ -41,6 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from conformance.cli import build_parser, pytest_args
+from reference.process_group import join_command, process_group_start, stop_process_group
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCE = ROOT / "reference" / "server.py"
@@ -223,24 +224,28 @@ def judge(mutant_file: Path, workdir: Path, timeout: float) -> tuple[str, str]:
     """Run the suite against one mutant: (outcome, the first case that failed or a note)."""
     results = workdir / "results.json"
     results.unlink(missing_ok=True)
-    command = f"{sys.executable} {mutant_file} --port {{port}}"
+    command = join_command([sys.executable, str(mutant_file), "--port"]) + " {port}"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     # The suite's own pytest command line (--strict: a broken SHOULD counts), plus -x: one
     # failed case is enough to kill.
     cli = build_parser().parse_args(["--server-cmd", command, "--json", str(results), "--strict"])
     argv = [sys.executable, "-m", "pytest", *pytest_args(cli), "-x"]
+    group = process_group_start()
     proc = subprocess.Popen(argv, cwd=workdir, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
+                            stderr=subprocess.DEVNULL, start_new_session=group.start_new_session,
+                            creationflags=group.creationflags)
     try:
         status = proc.wait(timeout)
     except subprocess.TimeoutExpired:
-        # Ctrl-C: pytest tears its fixtures down, which stops the mutant server it started.
-        os.killpg(proc.pid, signal.SIGINT)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        if os.name == "posix":
+            # Ctrl-C first: pytest tears its fixtures down, which stops the mutant server
+            # it started (in a session of its own, which the group's stop cannot reach).
+            os.killpg(proc.pid, signal.SIGINT)
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                pass
+        stop_process_group(proc, timeout=10)
         return TIMED_OUT, f"no verdict within {timeout:g} s"
     note = f"exit status {status}"
     try:
