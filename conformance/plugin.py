@@ -5,15 +5,18 @@ it does nothing to a session that collects no conformance case.  The target
 server comes from ``reference.pytest_plugin`` (``--chat-server``,
 ``--chat-server-cmd``, fixture ``chat_target``); this plugin adds
 ``--chat-strict``, ``--chat-json``, ``--chat-expectations``, ``--chat-list``,
-``--chat-case``, ``--chat-timeout`` and ``--chat-case-timeout``::
+``--chat-case``, ``--chat-timeout``, ``--chat-no-preflight`` and ``--chat-case-timeout``::
 
     pytest --pyargs conformance --chat-server-cmd 'python3 myserver.py {port}'
 
-Per case it keeps the target healthy (a spawned server that died, or that
-failed the previous case, is started afresh; an external one that died stops
-the run, saying so), opens a :class:`~conformance.peer.Room` with a wire
-transcript, turns the outcome into a verdict (:mod:`conformance.verdicts`),
-and at the end prints the report and writes the results document.
+Before the first case the preflight (:mod:`conformance.preflight`) classifies
+the target and stops the run unless it speaks the protocol.  Per case it keeps
+the target healthy (a spawned server that died, or that failed the previous
+case, is started afresh; an external one that died stops the run, saying so),
+charges a death to the case that caused it (:mod:`conformance.crashes`),
+opens a :class:`~conformance.peer.Room` with a wire transcript, turns the
+outcome into a verdict (:mod:`conformance.verdicts`), and at the end prints
+the report and writes the results document.
 """
 
 from __future__ import annotations
