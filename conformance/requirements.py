@@ -104,6 +104,8 @@ REQUIREMENTS: dict[str, Requirement] = _table(
                              "the others carry on."),
     ("ROBUST-6", Level.MUST, "The server survives a reset from any client at any moment and a "
                              "burst of hundreds of connections."),
+    ("ROBUST-7", Level.MUST, "The server keeps running and accepting connections whatever its "
+                             "clients do; it never exits or stops accepting on its own."),
     ("ROBUST-8", Level.SHOULD, "A reader who keeps reading is never disconnected for a backlog; "
                                "the client whose traffic fills the queue is."),
     ("LIMIT-1", Level.MUST, "Beyond its capacity the server refuses new connections by closing "
