@@ -39,6 +39,7 @@ from reference.protocol import (
     DEFAULT_HOST,
     DEFAULT_MAX_PAYLOAD,
     DEFAULT_PORT,
+    NEED_DATA,
     Connection,
     ConnectionClosed,
     Message,
@@ -54,6 +55,10 @@ log = logging.getLogger("chat-server")
 #: select() cannot watch file descriptors at or above this number.
 FD_SETSIZE = 1024
 _RECV_SIZE = 64 * 1024  # below glibc's mmap threshold: a larger recv() costs an mmap+munmap per call
+#: The largest single read, for the rest of a large frame (see _on_readable).
+_MAX_RECV = 1024 * 1024
+#: Relays with a payload this large are sent gathered, without joining (see _broadcast).
+_GATHER_AT = 64 * 1024
 _ACCEPTS_PER_WAKEUP = 256
 _WAKEUP = object()  # selector data of the self-pipe
 SELECTORS = {
@@ -81,7 +86,7 @@ class Client:
     """One accepted connection: its socket, codec and output queue."""
 
     __slots__ = ("addr", "conn", "fd", "label", "name_frame", "out", "out_bytes", "sock",
-                 "accepted_at", "writing")
+                 "accepted_at", "recv_size", "writing")
 
     def __init__(self, sock: socket.socket, addr: tuple[str, int], max_payload: int, now: float):
         self.sock = sock
@@ -93,6 +98,7 @@ class Client:
         self.out_bytes = 0             # total bytes waiting in ``out``
         self.accepted_at = now
         self.writing = False           # registered for EVENT_WRITE
+        self.recv_size = _RECV_SIZE    # the next read's size: more for the rest of a large frame
         self.label = f"{addr[0]}:{addr[1]}"
 
 
@@ -234,27 +240,29 @@ class ChatServer:
 
     # -- reading ----------------------------------------------------------------
     def _on_readable(self, client: Client) -> None:
+        conn = client.conn
         try:
-            data = client.sock.recv(_RECV_SIZE)
+            data = client.sock.recv(client.recv_size)
         except (BlockingIOError, InterruptedError):
             return
         except OSError as exc:  # ECONNRESET and friends
             self._drop(client, f"connection error: {exc.strerror or exc}")
             return
-        conn = client.conn
         conn.receive_data(data)
         try:
             while True:
-                event = conn.next_event()
-                if type(event) is Message:
-                    self._broadcast(client, event.payload)
+                event = conn.next_message()
+                if type(event) is bytes:
+                    self._broadcast(client, event)
+                elif event is NEED_DATA:
+                    break
                 elif type(event) is Register:
                     self._on_register(client, event.name)
                 elif type(event) is ConnectionClosed:
                     self._drop(client, "closed by peer", level=logging.INFO)
                     return
-                else:  # NEED_DATA
-                    return
+                elif type(event) is Message:  # next_message gives bytes, but be exhaustive
+                    self._broadcast(client, event.payload)
                 if client.fd not in self.clients:  # dropped while broadcasting
                     return
         except RemoteProtocolError as exc:
@@ -262,6 +270,11 @@ class ChatServer:
                 self._drop(client, "closed by peer mid-frame", level=logging.INFO)
             else:
                 self._drop(client, f"protocol error: {exc}")
+            return
+        if len(data) >= _RECV_SIZE or client.recv_size > _RECV_SIZE:
+            # Read the rest of a large frame in one call, not many 64 KiB ones:
+            # every read costs a trip round the loop.
+            client.recv_size = max(_RECV_SIZE, min(conn.missing, _MAX_RECV))
 
     def _on_register(self, client: Client, name: str) -> None:
         client.name_frame = encode_frame(name.encode())
@@ -270,32 +283,45 @@ class ChatServer:
         log.info("%s joined; %d registered", client.label, len(self.registered))
 
     def _broadcast(self, sender: Client, payload: bytes) -> None:
-        # Encode once (one copy of the payload), write the same bytes to every
-        # recipient (RELAY-1).
-        data = b"".join((sender.name_frame, encode_header(len(payload)), payload))
-        sender_fd = sender.fd
-        for fd, client in list(self.registered.items()):
-            if fd != sender_fd:
-                self._write(client, data)
+        """Write the relay to every other registered client (RELAY-1).
+
+        A small relay is encoded once into one buffer (one copy of the
+        payload) written to every recipient.  A large one is not copied at
+        all: the sender's name frame plus header, and the payload as received,
+        go out together through one ``sendmsg`` per recipient.
+        """
+        prefix = sender.name_frame + encode_header(len(payload))
+        parts = (prefix + payload,) if len(payload) < _GATHER_AT else (prefix, payload)
+        write = self._write
+        for client in list(self.registered.values()):  # a write may drop a client
+            if client is not sender:
+                write(client, *parts)
 
     # -- writing ----------------------------------------------------------------
-    def _write(self, client: Client, data: bytes) -> None:
+    def _write(self, client: Client, *parts: bytes) -> None:
+        """Send ``parts`` (one frame or more) to ``client`` in order, queueing what does not fit."""
+        size = len(parts[0]) if len(parts) == 1 else sum(map(len, parts))
+        sent = 0
         if not client.out:
             try:
-                sent = client.sock.send(data)
+                sent = client.sock.send(parts[0]) if len(parts) == 1 else client.sock.sendmsg(parts)
             except (BlockingIOError, InterruptedError):
-                sent = 0
+                pass
             except OSError as exc:
                 self._drop(client, f"send failed: {exc.strerror or exc}")
                 return
-            if sent == len(data):
+            if sent == size:
                 return
-            data = memoryview(data)[sent:]  # type: ignore[assignment]
-        if client.out_bytes + len(data) > self.config.max_backlog:
+        if client.out_bytes + size - sent > self.config.max_backlog:
             self._drop(client, f"not reading: output backlog would exceed {self.config.max_backlog} bytes")
             return
-        client.out.append(memoryview(data))
-        client.out_bytes += len(data)
+        client.out_bytes += size - sent
+        for part in parts:
+            if sent >= len(part):
+                sent -= len(part)
+                continue
+            client.out.append(memoryview(part)[sent:])
+            sent = 0
         if not client.writing:
             client.writing = True
             self.selector.modify(client.sock, selectors.EVENT_READ | selectors.EVENT_WRITE, client)

@@ -18,10 +18,11 @@ from reference.server import ChatServer, Client
 
 
 class BlockingSendServer(ChatServer):
-    def _write(self, client: Client, data: bytes) -> None:
+    def _write(self, client: Client, *parts: bytes) -> None:
         try:
             client.sock.setblocking(True)  # the defect: wait until the reader takes it all
-            client.sock.sendall(data)
+            for part in parts:
+                client.sock.sendall(part)
         except OSError as exc:
             self._drop(client, f"send failed: {exc.strerror or exc}")
         else:
