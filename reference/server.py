@@ -57,8 +57,6 @@ FD_SETSIZE = 1024
 _RECV_SIZE = 64 * 1024  # below glibc's mmap threshold: a larger recv() costs an mmap+munmap per call
 #: The largest single read, for the rest of a large frame (see _on_readable).
 _MAX_RECV = 1024 * 1024
-#: Relays with a payload this large are sent gathered, without joining (see _broadcast).
-_GATHER_AT = 64 * 1024
 _ACCEPTS_PER_WAKEUP = 256
 _WAKEUP = object()  # selector data of the self-pipe
 SELECTORS = {
@@ -283,45 +281,34 @@ class ChatServer:
         log.info("%s joined; %d registered", client.label, len(self.registered))
 
     def _broadcast(self, sender: Client, payload: bytes) -> None:
-        """Write the relay to every other registered client (RELAY-1).
-
-        A small relay is encoded once into one buffer (one copy of the
-        payload) written to every recipient.  A large one is not copied at
-        all: the sender's name frame plus header, and the payload as received,
-        go out together through one ``sendmsg`` per recipient.
-        """
-        prefix = sender.name_frame + encode_header(len(payload))
-        parts = (prefix + payload,) if len(payload) < _GATHER_AT else (prefix, payload)
+        # Encode once (one copy of the payload), write the same bytes to every
+        # recipient (RELAY-1).  (One buffer beats a gathered sendmsg of name
+        # frame and payload even at 1 MiB: measured 0.90 vs 1.07 ms of server
+        # CPU per relay, the join included.)
+        data = b"".join((sender.name_frame, encode_header(len(payload)), payload))
         write = self._write
         for client in list(self.registered.values()):  # a write may drop a client
             if client is not sender:
-                write(client, *parts)
+                write(client, data)
 
     # -- writing ----------------------------------------------------------------
-    def _write(self, client: Client, *parts: bytes) -> None:
-        """Send ``parts`` (one frame or more) to ``client`` in order, queueing what does not fit."""
-        size = len(parts[0]) if len(parts) == 1 else sum(map(len, parts))
-        sent = 0
+    def _write(self, client: Client, data: bytes) -> None:
         if not client.out:
             try:
-                sent = client.sock.send(parts[0]) if len(parts) == 1 else client.sock.sendmsg(parts)
+                sent = client.sock.send(data)
             except (BlockingIOError, InterruptedError):
-                pass
+                sent = 0
             except OSError as exc:
                 self._drop(client, f"send failed: {exc.strerror or exc}")
                 return
-            if sent == size:
+            if sent == len(data):
                 return
-        if client.out_bytes + size - sent > self.config.max_backlog:
+            data = memoryview(data)[sent:]  # type: ignore[assignment]
+        if client.out_bytes + len(data) > self.config.max_backlog:
             self._drop(client, f"not reading: output backlog would exceed {self.config.max_backlog} bytes")
             return
-        client.out_bytes += size - sent
-        for part in parts:
-            if sent >= len(part):
-                sent -= len(part)
-                continue
-            client.out.append(memoryview(part)[sent:])
-            sent = 0
+        client.out.append(memoryview(data))
+        client.out_bytes += len(data)
         if not client.writing:
             client.writing = True
             self.selector.modify(client.sock, selectors.EVENT_READ | selectors.EVENT_WRITE, client)

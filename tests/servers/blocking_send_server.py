@@ -18,11 +18,10 @@ from reference.server import ChatServer, Client
 
 
 class BlockingSendServer(ChatServer):
-    def _write(self, client: Client, *parts: bytes) -> None:
+    def _write(self, client: Client, data: bytes) -> None:
         try:
             client.sock.setblocking(True)  # the defect: wait until the reader takes it all
-            for part in parts:
-                client.sock.sendall(part)
+            client.sock.sendall(data)
         except OSError as exc:
             self._drop(client, f"send failed: {exc.strerror or exc}")
         else:

@@ -20,11 +20,11 @@ DROP_EVERY = 20
 class LossyServer(ChatServer):
     relays = 0
 
-    def _write(self, client: Client, *parts: bytes) -> None:
+    def _write(self, client: Client, data: bytes) -> None:
         self.relays += 1
         if self.relays % DROP_EVERY == 0:
             return  # the defect: this recipient never gets this message
-        super()._write(client, *parts)
+        super()._write(client, data)
 
 
 if __name__ == "__main__":
