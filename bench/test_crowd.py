@@ -8,8 +8,9 @@
   asyncio baselines.  CPU time, not wall time: the clients share the machine
   and would otherwise set the pace.  Needs a server this run started (its pid).
 * ``test_memory_per_idle_client``: the target's resident memory grown per
-  registered, silent client, with 10,000 of them (``bytes_per_idle_client``);
-  the timed part is opening and registering them all.
+  registered, silent client, with 10,000 of them (``bytes_per_idle_client``),
+  in a target process of its own; the timed part is opening and registering
+  them all.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import pytest
 
 from bench.crowd import idle_crowd, open_crowd, server_cpu_seconds
 from bench.rooms import BenchServer
-from reference.target import ExternalServer, SpawnedServer
+from reference.target import TargetSpec, open_target
 
 SATURATION_CLIENTS = 100
 IDLE_CLIENTS = 10_000
@@ -54,20 +55,23 @@ def _raise_fd_limit(need: int) -> None:
 
 
 @pytest.mark.benchmark(group="memory")
-def test_memory_per_idle_client(benchmark, chat_target: SpawnedServer | ExternalServer) -> None:
+def test_memory_per_idle_client(benchmark, chat_target_spec: TargetSpec) -> None:
     _raise_fd_limit(IDLE_CLIENTS + 256)
-    before = chat_target.rss_bytes()
-    if before is None:
-        pytest.skip("server memory needs a server process this run started (Linux /proc)")
-    grown: list[int] = []
+    # A server of its own: memory freed by earlier benchmarks' large relays
+    # would otherwise be reused by these clients and hide what they cost.
+    with open_target(chat_target_spec) as target:
+        before = target.rss_bytes()
+        if before is None:
+            pytest.skip("server memory needs a server process this run started (Linux /proc)")
+        grown: list[int] = []
 
-    def join_all() -> None:
-        with idle_crowd(chat_target.address, IDLE_CLIENTS):
-            after = chat_target.rss_bytes()
-            assert after is not None, chat_target.describe_exit()
-            grown.append(after - before)
+        def join_all() -> None:
+            with idle_crowd(target.address, IDLE_CLIENTS):
+                after = target.rss_bytes()
+                assert after is not None, target.describe_exit()
+                grown.append(after - before)
 
-    benchmark.pedantic(join_all, rounds=1, iterations=1)
-    benchmark.extra_info.update(server=chat_target.label, idle_clients=IDLE_CLIENTS,
+        benchmark.pedantic(join_all, rounds=1, iterations=1)
+    benchmark.extra_info.update(server=target.label, idle_clients=IDLE_CLIENTS,
                                 rss_before_bytes=before,
                                 bytes_per_idle_client=round(grown[0] / IDLE_CLIENTS))
