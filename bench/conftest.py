@@ -20,7 +20,6 @@ where the gate (bench/compare.py) watches them.
 
 from __future__ import annotations
 
-import shlex
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,6 +29,7 @@ import pytest
 
 from bench.calibration import measure_calibration
 from bench.rooms import BenchServer, pingpong_socket
+from reference.process_group import join_command
 from reference.pytest_plugin import target_spec
 from reference.target import ExternalServer, SpawnedServer, TargetSpec, open_target
 from reports.benchratios import TARGET_KINDS, Point, SameRunRatio, point, ratio_key, same_run_ratios
@@ -54,7 +54,7 @@ def target_kind(spec: TargetSpec) -> str:
 
 
 def _spawn_command(script: Path, *args: str) -> str:
-    return shlex.join([sys.executable, str(script), *args])
+    return join_command([sys.executable, str(script), *args])
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

@@ -13,7 +13,7 @@ plain words (reports/FORMAT.md ``limits``):
   descriptor its open-file limit allows open, read from /proc when we
   started it: the ceiling of one process;
 * ``own-fd-limit``: *we* ran out of file descriptors (we raise our soft
-  limit to the hard limit first, and say so);
+  limit as far as allowed first, and say so);
 * ``ephemeral-ports``: no local port left for a new connection (we spread
   source addresses over 127.0.0.x when the target is on loopback);
 * ``latency-deadline``: the probe broadcast came late or not at all;
@@ -31,7 +31,7 @@ import asyncio
 import errno
 import math
 import os
-import resource
+import sys
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -41,10 +41,10 @@ from typing import Any
 from rich.console import Console
 
 from loadtest.live import LiveStatus
-from loadtest.payload import make_payload, parse_payload
 from reference.aclient import AsyncChatClient, connect_client
 from reference.protocol import Relay
 from reference.server import raise_fd_limit
+from reference.stamp import make_payload, parse_payload, receive_limit
 from reference.target import SpawnedServer
 
 __all__ = ["LimitsPlan", "limits_command", "run_limits"]
@@ -54,6 +54,8 @@ _FD_RESERVE = 32
 _PROBE_SENDER = 0  # the stamp's sender id for probe broadcasts
 #: A server this close to its open-file limit is at it (its own listener, selector, pipes).
 _SERVER_FD_SLACK = 16
+#: Without --max on Windows (no open-file limit to stop at): the ramp's bound.
+_WINDOWS_OPEN_ENDED_MAX = 100_000
 
 
 @dataclass(frozen=True)
@@ -131,8 +133,10 @@ class _Room:
 
     async def open_probes(self) -> None:
         host, port, timeout = self.plan.host, self.plan.port, self.plan.connect_timeout
-        self.tx = await connect_client(host, port, name="probe-tx", timeout=timeout)
+        self.tx = await connect_client(host, port, name="probe-tx", timeout=timeout,
+                                       max_payload=receive_limit())
         self.rx = await connect_client(host, port, name="probe-rx", timeout=timeout,
+                                       max_payload=receive_limit(),
                                        on_relay=self._on_probe)
         # Both registered once one probe gets through; repeat, as joins race the first send.
         for _ in range(int(timeout / 0.1)):
@@ -184,6 +188,7 @@ class _Room:
             async with gate:
                 return await connect_client(self.plan.host, self.plan.port, name=f"load{i}",
                                             on_relay=self._on_ramp_relay,
+                                            max_payload=receive_limit(),
                                             source_host=self.sources[i % len(self.sources)],
                                             timeout=self.plan.connect_timeout)
 
@@ -302,8 +307,9 @@ def server_fd_usage(pid: int) -> tuple[int, int] | None:
 def _raise_own_limit_above(pid: int | None) -> None:
     """Try to give us a few more descriptors than the server has, so its limit is met first."""
     usage = server_fd_usage(pid) if pid else None
-    if usage is None:
+    if usage is None or sys.platform == "win32":
         return
+    import resource
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     want = usage[1] + 2 * _FD_RESERVE
     if soft >= want:
@@ -318,25 +324,36 @@ def _highest(records: list[dict[str, Any]]) -> int:
     return max((r["clients"] for r in records if r["healthy"]), default=0)
 
 
-def _soft_fd_limit() -> int:
+def _soft_fd_limit() -> int | None:
+    if sys.platform == "win32":  # no per-process open-file limit (and no ``resource``)
+        return None
+    import resource
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
 def limits_command(args: Any, target: Any, console: Console) -> tuple[str, dict[str, Any],
                                                                      list[dict[str, Any]]]:
     old, new = raise_fd_limit()
-    fd_note = (f"raised the generator's open-file limit from {old:,} to its hard limit {new:,}"
-               if new != old else f"the generator's open-file limit is {new:,} (already at the hard limit)")
     until = args.max
-    if until is None:  # no --max: ramp until something gives out
-        _raise_own_limit_above(getattr(target, "pid", None))
-        if _soft_fd_limit() > new:
-            new = _soft_fd_limit()
-            fd_note += f", then to {new:,}, above the server's, so that its limit is met first"
-        until = new - _FD_RESERVE
-        fd_note += f"; no --max: ramping until something gives out (at most {until:,} clients)"
-    elif new < until + _FD_RESERVE:
-        fd_note += f"; that stops the ramp near {new - _FD_RESERVE:,} clients"
+    if sys.platform == "win32":
+        fd_note = "Windows has no open-file limit to raise; sockets are bounded by memory and ports"
+        if until is None:
+            until = _WINDOWS_OPEN_ENDED_MAX
+            fd_note += f"; no --max: ramping until something gives out (at most {until:,} clients)"
+    else:
+        fd_note = (f"raised the generator's open-file limit from {old:,} to {new:,}"
+                   if new != old
+                   else f"the generator's open-file limit is {new:,} (already at the hard limit)")
+        if until is None:  # no --max: ramp until something gives out
+            _raise_own_limit_above(getattr(target, "pid", None))
+            raised = _soft_fd_limit() or new
+            if raised > new:
+                new = raised
+                fd_note += f", then to {new:,}, above the server's, so that its limit is met first"
+            until = new - _FD_RESERVE
+            fd_note += f"; no --max: ramping until something gives out (at most {until:,} clients)"
+        elif new < until + _FD_RESERVE:
+            fd_note += f"; that stops the ramp near {new - _FD_RESERVE:,} clients"
     console.print(fd_note)
     plan = LimitsPlan(host=target.address[0], port=target.address[1], max=until, step=args.step,
                       deadline_s=args.deadline, connect_timeout=args.connect_timeout,
