@@ -124,20 +124,29 @@ WATCHED_FIGURES = ("bytes_per_idle_client",)
 
 
 def _best(runs: Sequence[BenchRun]) -> dict[str, float]:
-    """Each same-run ratio and each watched figure, at its best (lowest) over ``runs``."""
+    """Each same-run ratio and each watched figure over ``runs``.
+
+    A ratio is the target's best (lowest) figure over the runs divided by the
+    baseline's best: noise only adds time to either, so each best is the
+    closest to its true value, while the lowest of the per-run ratios would
+    reward a run in which the *baseline* was slowed down.
+    """
     best: dict[str, float] = {}
+    pairs: dict[str, tuple[float, float]] = {}
 
     def keep(key: str, value: float) -> None:
         best[key] = min(best.get(key, value), value)
 
     for run in runs:
         for r in ratios_of_run(run):
-            keep(r.key, r.ratio)
+            top, bottom = pairs.get(r.key, (r.target_value, r.baseline_value))
+            pairs[r.key] = (min(top, r.target_value), min(bottom, r.baseline_value))
         for b in run.results:
             for name in WATCHED_FIGURES:
                 value = b.extra_info.get(name)
                 if isinstance(value, int | float) and value > 0:
                     keep(f"{b.name} {name}", float(value))
+    best.update((key, top / bottom) for key, (top, bottom) in pairs.items())
     return best
 
 
@@ -145,8 +154,8 @@ def compare_ratios(baseline: Sequence[BenchRun], current: Sequence[BenchRun],
                    threshold: float) -> list[RatioChange]:
     """Each ratio and watched figure of either side; ``slower``: current > baseline * (1 + threshold).
 
-    Like the medians, each side counts with its best run: a ratio is only as
-    noisy as its worse half, and a real regression is worse in every run.
+    Each side counts with its best figures (see ``_best``): a real regression
+    is worse in every run.
     """
     old, new = _best(baseline), _best(current)
     rows = []
