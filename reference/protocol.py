@@ -374,7 +374,10 @@ class Connection:
             raise
 
     def _enter_error(self, exc: RemoteProtocolError) -> None:
-        self._error = exc
+        # A copy without the traceback: the traceback's frames hold the
+        # caller's objects (a server's client), and keeping them here would
+        # make a reference cycle that only the garbage collector frees.
+        self._error = RemoteProtocolError(exc.reason, exc.requirement)
         self._pending_sender = None
         self._decoder = FrameDecoder(0)  # free the buffered bytes now
 

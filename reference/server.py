@@ -230,10 +230,7 @@ class ChatServer(OutputQueues):
                     continue  # that one connection is gone (or a firewall said no)
                 # ENOBUFS, ENOMEM or anything else: never die for the room; the
                 # listener stays readable, so rest it instead of spinning.
-                log.warning("accept() failed (%s); not accepting for %g s",
-                            exc.strerror or exc, _ACCEPT_BACKOFF)
-                self.selector.unregister(self.listener)
-                self._accept_resume = time.monotonic() + _ACCEPT_BACKOFF
+                self._rest_listener(f"accept() failed ({exc.strerror or exc})")
                 return
             reason = self._refusal_reason(sock)
             if reason:
@@ -263,16 +260,26 @@ class ChatServer(OutputQueues):
     def _shed_one(self, exc: OSError) -> None:
         """Out of file descriptors: free the spare, accept and close one, retake it."""
         log.warning("out of file descriptors (%s): refusing a connection", exc.strerror)
-        if self._spare_fd is None:
+        if self._spare_fd is None:  # lost earlier: rest, or the readable listener spins us
+            self._rest_listener("no spare file descriptor to shed with")
             return
         os.close(self._spare_fd)
+        self._spare_fd = None
         try:
             sock, _ = self.listener.accept()
             sock.close()
         except OSError:
             pass
-        finally:
+        try:
             self._spare_fd = os.open(os.devnull, os.O_RDONLY)
+        except OSError:  # ENFILE: the system, not we, is out; try again next time
+            pass
+
+    def _rest_listener(self, reason: str) -> None:
+        """Stop accepting for _ACCEPT_BACKOFF seconds: the listener stays readable meanwhile."""
+        log.warning("%s; not accepting for %g s", reason, _ACCEPT_BACKOFF)
+        self.selector.unregister(self.listener)
+        self._accept_resume = time.monotonic() + _ACCEPT_BACKOFF
 
     # -- reading ----------------------------------------------------------------
     def _on_readable(self, client: Client) -> None:

@@ -148,6 +148,29 @@ def test_accept_errors_do_not_stop_the_server(make_server: Callable[..., ChatSer
     sock.close()
 
 
+def test_emfile_without_a_spare_fd_does_not_stop_the_server(
+        make_server: Callable[..., ChatServer], monkeypatch: pytest.MonkeyPatch) -> None:
+    """EMFILE, and then no fd for the spare either (ENFILE): shed nothing, rest, carry on."""
+    server = make_server()
+    server.selector.unregister(server.listener)
+    server.listener = FailingListener(server.listener, errno.EMFILE)  # type: ignore[assignment]
+    server.selector.register(server.listener, selectors.EVENT_READ, None)
+
+    def no_fd(*args: object) -> int:
+        raise OSError(errno.ENFILE, "simulated")
+
+    with monkeypatch.context() as m:
+        m.setattr("reference.server.os.open", no_fd)
+        doomed = socket.create_connection(server.address, timeout=5)
+        server.run_once(1.0)  # before the fix: OSError ENFILE out of _shed_one
+    assert server._spare_fd is None
+    server.listener.error = errno.EMFILE  # type: ignore[attr-defined]
+    sock, client = connect(server, b"patient")  # no spare: the listener rests, then accepts
+    assert client.conn.registered
+    for s in (doomed, sock):
+        s.close()
+
+
 def test_amplifying_sender_is_refused_and_the_reader_kept(make_server: Callable[..., ChatServer],
                                                           caplog: pytest.LogCaptureFixture) -> None:
     """ROBUST-7: a long name and zero-length messages outgrow a reader reading 16x faster than they come."""
@@ -208,18 +231,21 @@ def test_slow_reader_is_dropped_not_the_sender(make_server: Callable[..., ChatSe
 
 
 def test_closed_clients_are_freed_at_once(make_server: Callable[..., ChatServer]) -> None:
-    """A silent connection accepted first must not keep later closed ones in memory (JOIN-4)."""
+    """A silent connection accepted first must not keep later closed ones in memory (JOIN-4),
+    and a client dropped for a protocol error is freed without waiting for the garbage collector."""
     server = make_server()
     silent_sock, _ = connect(server)
     refs = []
-    for i in range(20):
-        sock, client = connect(server, f"c{i}".encode() if i % 2 else None)
-        refs.append(weakref.ref(client))
-        del client
-        sock.close()
-    pump(server, lambda: len(server.clients) == 1)
-    gc.disable()  # freed by reference counting, not by a later collection
+    goodbyes = [b"", encode_frame(b"bye"), b"GET / HTTP/1.1\r\n", encode_frame(b"\xff")]
+    gc.disable()  # freed by reference counting, at once, not by a later collection
     try:
+        for i in range(20):
+            sock, client = connect(server, f"c{i}".encode() if i % 2 else None)
+            refs.append(weakref.ref(client))
+            del client
+            sock.sendall(goodbyes[i % 4])
+            sock.close()
+        pump(server, lambda: len(server.clients) == 1)
         assert [r for r in refs if r() is not None] == []
     finally:
         gc.enable()
