@@ -125,3 +125,14 @@ def test_next_message_closed_mid_frame_is_an_error() -> None:
     conn.receive_data(b"")
     with pytest.raises(RemoteProtocolError):
         conn.next_message()
+
+
+def test_batch_relays_after_a_large_frame_was_begun_by_next_event() -> None:
+    """next_relays (the load tools' batch path) takes over a payload next_frame kept in pieces."""
+    conn = Connection(Role.CLIENT)
+    big = b"q" * BIG
+    wire = encode_frame(b"ana") + encode_frame(big) + encode_frame(b"bo") + encode_frame(b"hi")
+    conn.receive_data(wire[:20_000])
+    assert conn.next_event() is NEED_DATA  # the sender frame is kept as pending, the payload in pieces
+    relays = conn.receive_relays(wire[20_000:])
+    assert [(r.sender, len(r.text)) for r in relays] == [("ana", BIG), ("bo", 2)]
