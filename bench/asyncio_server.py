@@ -80,12 +80,8 @@ async def run(host: str, port: int, max_payload: int) -> None:
     server = await asyncio.start_server(room.serve, host, port, backlog=4096)
     bound = server.sockets[0].getsockname()
     print(f"asyncio chat-server listening on {bound[0]}:{bound[1]}", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
     async with server:
-        await stop.wait()
+        await server.serve_forever()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -96,7 +92,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not 0 <= args.port <= 65535:
         parser.error(f"port {args.port} is not in 0..65535")
-    asyncio.run(run(args.host, args.port, args.max_payload))
+    # SIGTERM (how reference.target stops servers) exits via KeyboardInterrupt, as in
+    # bench/naive_server.py; loop.add_signal_handler would not exist on Windows.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        asyncio.run(run(args.host, args.port, args.max_payload))
+    except KeyboardInterrupt:
+        pass
     return 0
 
 

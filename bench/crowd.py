@@ -125,8 +125,10 @@ def open_crowd(address: tuple[str, int], size: int) -> Iterator[Crowd]:
         crowd.close()
 
 
-def server_cpu_seconds(pid: int) -> float:
-    """CPU seconds the process ``pid`` has used so far (all its threads)."""
+def server_cpu_seconds(pid: int) -> float | None:
+    """CPU seconds the process ``pid`` has used so far (all its threads); None without /proc."""
+    if not Path(f"/proc/{pid}").exists():
+        return None
     total_ns = 0
     try:
         for task in Path(f"/proc/{pid}/task").iterdir():

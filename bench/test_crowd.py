@@ -30,14 +30,17 @@ IDLE_CLIENTS = 10_000
 @pytest.mark.benchmark(group="saturation")
 @pytest.mark.bench_baselines("naive", "asyncio")
 def test_saturation(benchmark, server: BenchServer) -> None:
-    if server.pid is None:
-        pytest.skip("server CPU time needs a server process this run started")
+    cpu_before = server_cpu_seconds(server.pid) if server.pid is not None else None
+    if server.pid is None or cpu_before is None:
+        pytest.skip("server CPU time needs a server process this run started, and Linux /proc")
     with open_crowd(server.address, SATURATION_CLIENTS) as crowd:
         crowd.round()  # warm-up: every connection has carried traffic once
         crowd.deliveries = 0
         cpu_before = server_cpu_seconds(server.pid)
         benchmark(crowd.round)
-        cpu = server_cpu_seconds(server.pid) - cpu_before
+        cpu_after = server_cpu_seconds(server.pid)
+    assert cpu_before is not None and cpu_after is not None
+    cpu = cpu_after - cpu_before
     assert crowd.deliveries > 0 and cpu > 0
     benchmark.extra_info.update(
         server=server.label, clients=SATURATION_CLIENTS, payload_bytes=32,
