@@ -124,6 +124,8 @@ def test_dead_target_is_reported_in_one_line_not_waited_on() -> None:
     assert "[Errno 111]" in lines[0]
 
 
+@pytest.mark.skipif(sys.platform != "linux", reason="reads the server's descriptors from /proc and "
+                    "lowers its limit with sh's ulimit (Linux only)")
 def test_without_max_the_ramp_finds_the_servers_file_limit_and_names_it(tmp_path: Path) -> None:
     """No --max: the ramp goes on until something gives out; here the server's RLIMIT_NOFILE."""
     server = f"{sys.executable} -m reference.server --port {{port}}"
