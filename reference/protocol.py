@@ -57,9 +57,9 @@ DEFAULT_PORT: Final = 1234
 MIN_MAX_PAYLOAD: Final = 1024 * 1024
 #: The reference implementation's default limit: comfortably above the minimum.
 DEFAULT_MAX_PAYLOAD: Final = 4 * 1024 * 1024
-#: Every server must accept usernames of at least this many bytes (JOIN-5).
+#: Every server must accept usernames of at least this many bytes (JOIN-6).
 MIN_MAX_USERNAME: Final = 64
-#: The reference's username limit (JOIN-5): a username is relayed with every
+#: The reference's username limit (JOIN-6): a username is relayed with every
 #: message, so its length multiplies what a sender makes the server owe each
 #: reader; 256 bytes bounds that to 27 times a zero-length message's 10 bytes.
 DEFAULT_MAX_USERNAME: Final = 256
@@ -195,7 +195,7 @@ class FrameDecoder:
         self._have = 0   # bytes in ``_chunks``
         self.max_payload = max_payload
         #: The rule (and the word for the frame) an over-limit length breaks:
-        #: FRAME-6 for payloads, JOIN-5 while a server awaits the username.
+        #: FRAME-6 for payloads, JOIN-6 while a server awaits the username.
         self.limit_rule = "FRAME-6"
         self.limit_what = "declared length"
 
@@ -335,7 +335,8 @@ def _next_frames(decoder: FrameDecoder, fresh: bytes = b"") -> tuple[list[bytes]
                         known[header] = need
                 if need > limit:
                     raise RemoteProtocolError(
-                        f"declared length {need} exceeds the limit of {limit} bytes", "FRAME-6")
+                        f"{decoder.limit_what} {need} exceeds the limit of {limit} bytes",
+                        decoder.limit_rule)
                 pos += HEADER_LENGTH
             if end - pos < need:
                 break
@@ -390,7 +391,7 @@ class Connection:
     """
 
     __slots__ = ("_closed", "_decoder", "_error", "_max_payload", "_pending_sender",
-                 "_registered_in", "_registered_out", "_stashed_error", "our_role", "name")
+                 "_registered_in", "_registered_out", "our_role", "name")
 
     def __init__(self, our_role: Role, *, max_payload: int = DEFAULT_MAX_PAYLOAD,
                  max_username: int = DEFAULT_MAX_USERNAME) -> None:
@@ -399,16 +400,15 @@ class Connection:
         self._max_payload = max_payload
         if our_role is Role.SERVER:
             # The username's declared length is checked from its header alone,
-            # before buffering it (JOIN-5), as FRAME-6 does for messages.
+            # before buffering it (JOIN-6), as FRAME-6 does for messages.
             self._decoder.max_payload = min(max_username, max_payload)
-            self._decoder.limit_rule = "JOIN-5"
+            self._decoder.limit_rule = "JOIN-6"
             self._decoder.limit_what = "declared username length"
         self._closed = False
         self._error: RemoteProtocolError | None = None
         self._registered_in = False   # server side: the peer has sent its username
         self._registered_out = False  # client side: we have sent our username
         self._pending_sender: str | None = None  # client side: first half of a Relay
-        self._stashed_error: RemoteProtocolError | None = None  # next_relays: raised on the next call
         #: The peer's username (server side) or our own (client side), once known.
         self.name: str | None = None
 
@@ -503,7 +503,7 @@ class Connection:
     def receive_relays(self, data: bytes) -> list[Relay]:
         """Client side: :meth:`receive_data` then :meth:`next_relays`, without copying ``data``
         into the buffer first when nothing was left over from the previous read."""
-        if not data or self._closed or self._stashed_error is not None:
+        if not data or self._closed or self._error is not None:
             self.receive_data(data)
             return self.next_relays()
         return self.next_relays(data)
@@ -518,12 +518,9 @@ class Connection:
         """
         if self.our_role is not Role.CLIENT:
             raise LocalProtocolError("only a client receives relays")
-        if self._error is not None:  # next_event met a protocol error first: the same ERROR state
+        if self._error is not None:
             raise RemoteProtocolError(
                 f"connection is in ERROR state after: {self._error.reason}", self._error.requirement)
-        stashed = self._stashed_error
-        if stashed is not None:
-            raise stashed
         frames, error = _next_frames(self._decoder, _fresh)
         relays: list[Relay] = []
         pending = self._pending_sender
@@ -542,15 +539,15 @@ class Connection:
             error = exc
         self._pending_sender = pending
         if error is not None:
+            self._enter_error(error)  # the next call raises; relays before the bad frame are kept
             if not relays:
                 raise error
-            self._stashed_error = error
         return relays
 
     @property
     def error_pending(self) -> bool:
-        """Whether the next :meth:`next_relays` raises (a bad frame after good relays)."""
-        return self._stashed_error is not None
+        """Whether the next :meth:`next_relays` raises (a bad frame came after good relays)."""
+        return self._error is not None
 
     @property
     def registered(self) -> bool:
