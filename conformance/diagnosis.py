@@ -53,6 +53,8 @@ def section_link(requirement: str) -> str:
 class Failure:
     record: Record
     symptom: Symptom
+    #: Every case of the run: its symptom kind if it failed, else its verdict.
+    run: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def id(self) -> str:
@@ -75,6 +77,7 @@ class Defect:
     claims: Callable[[Failure], bool]
     absorbs: Callable[[Failure], bool] = lambda f: False
     section: str = ""
+    short: str = ""        # a few words, for the list of a known program's defects
 
 
 @dataclass
@@ -127,6 +130,13 @@ def _relay_trouble(f: Failure) -> bool:
     return f.symptom.kind in ("timeout", "relay", "invalid-frames", "bad-utf8") or f.symptom.at_join
 
 
+def _half_name_registered(f: Failure) -> bool:
+    """The lurker that sent half its name got relays, while a silent one got none: it was
+    registered under the part of its name one recv() returned."""
+    return (f.id == "join.unregistered-receives-nothing[half-sent-name]" and f.symptom.kind == "relay"
+            and f.run.get("join.unregistered-receives-nothing[silent]") != "relay")
+
+
 def _decode_crash(f: Failure, partial: bool) -> bool:
     crash = f.symptom.crash
     return "UnicodeDecodeError" in crash and (("unexpected end of data" in crash) == partial)
@@ -140,7 +150,8 @@ CATALOGUE: tuple[Defect, ...] = (
            "and relay nothing of it.",
            claims=lambda f: _decode_crash(f, partial=False) or _case(
                f, "robust.protocol-error-isolated[invalid-utf8-name]",
-               "robust.protocol-error-isolated[invalid-utf8-message]") and f.symptom.kind == "crash"),
+               "robust.protocol-error-isolated[invalid-utf8-message]") and f.symptom.kind == "crash",
+           short="a crash on invalid UTF-8"),
     Defect("echo", "RELAY-2", "the server sends each message back to its sender",
            "Its relay loop walks every registered client, the sender included.",
            "Skip the sender when relaying: `if client is not sender`.",
@@ -166,8 +177,9 @@ CATALOGUE: tuple[Defect, ...] = (
            "its 10-byte header and all of its payload are there.",
            claims=lambda f: (_case(f, "relay.basic", "frame.large-message")
                              and f.id != "relay.basic[whole-frames]"
-                             or _decode_crash(f, partial=True) or f.symptom.garbled),
-           absorbs=lambda f: f.symptom.kind == "invalid-frames"),
+                             or _decode_crash(f, partial=True) or f.symptom.garbled
+                             or _half_name_registered(f)),
+           absorbs=lambda f: f.symptom.kind == "invalid-frames", short="partial reads"),
     Defect("blocking-reads", "ROBUST-2", "one slow or silent client freezes the server",
            "It reads with blocking recv() calls, so a client that sends half a frame, or connects "
            "and says nothing, stops the whole loop until it speaks.",
@@ -175,25 +187,31 @@ CATALOGUE: tuple[Defect, ...] = (
            "ready) and keep partial frames in a per-client buffer.",
            claims=lambda f: _case(f, "robust.slowloris", "robust.silent-connection"),
            absorbs=lambda f: f.symptom.kind == "timeout" and _case(
-               f, "join.unregistered-receives-nothing", "join.registration-timeout")),
+               f, "join.unregistered-receives-nothing", "join.registration-timeout"),
+           short="blocking reads"),
     Defect("blocking-writes", "ROBUST-3", "a client that stops reading stalls everyone",
            "It writes each relay with a blocking send()/sendall(); once one client's socket "
            "buffer is full the loop waits on it and the room freezes.",
            "Queue outgoing bytes per client and write only when select() says the socket is "
            "writable; bound that queue (ROBUST-4).",
            claims=lambda f: _case(f, "robust.non-reader"),
-           absorbs=lambda f: _case(f, "robust.non-reader-bounded") and f.symptom.kind == "timeout"),
+           # The other cases with a client that reads slowly (a small receive window).
+           absorbs=lambda f: f.symptom.kind == "timeout" and _case(
+               f, "robust.non-reader-bounded", "relay.adjacent-frames", "lifecycle.reset-during-fanout"),
+           short="blocking writes"),
     Defect("bad-header", "FRAME-3", "headers that are not a decimal length are not refused",
            "It trusts int(header): garbage either raises where nobody catches it or is read as a "
            "length, and the offender is not disconnected.",
            "Accept only ASCII digits (after stripping spaces); otherwise close that connection.",
-           claims=lambda f: _case(f, "frame.bad-header", "robust.protocol-error-isolated[bad-header]")),
+           claims=lambda f: _case(f, "frame.bad-header", "robust.protocol-error-isolated[bad-header]"),
+           short="unchecked headers"),
     Defect("over-limit", "FRAME-6", "a huge declared length is not refused",
            "It passes any declared length to recv() and waits for the payload, instead of "
            "judging the header alone.",
            "Compare the declared length with your limit as soon as the header is complete and "
            "close the connection when it is above.",
-           claims=lambda f: _case(f, "frame.over-limit", "robust.protocol-error-isolated[over-limit]")),
+           claims=lambda f: _case(f, "frame.over-limit", "robust.protocol-error-isolated[over-limit]"),
+           short="unchecked lengths"),
     Defect("empty-name", "JOIN-2", "an empty username is accepted",
            "A zero-length first frame registers a nameless client instead of being refused.",
            "Close a connection whose username frame is empty (or not UTF-8).",
@@ -210,7 +228,8 @@ CATALOGUE: tuple[Defect, ...] = (
            "It relays the header it received instead of writing its own, so a non-canonical "
            "header (right-justified, zero-padded) reaches the other clients.",
            'Build every header you send yourself: f"{len(payload):<10}".encode().',
-           claims=lambda f: _case(f, "frame.lenient-header-relayed-canonically")),
+           claims=lambda f: _case(f, "frame.lenient-header-relayed-canonically"),
+           short="copied headers"),
     Defect("non-canonical", "FRAME-2", "the server's headers are not canonical",
            "It writes the length in another layout than left-justified, space-padded to 10 bytes.",
            'Write every header as f"{len(payload):<10}".encode().',
@@ -255,7 +274,12 @@ def _order(requirement: str) -> int:
 
 def diagnose(records: Iterable[Record], dialects: Sequence[str] = ()) -> list[Cause]:
     """The root causes of the failed records, most likely first (see the module docstring)."""
+    records = list(records)
     failures = [Failure(r, read_symptom(r)) for r in records if r.get("verdict") in DIAGNOSED_VERDICTS]
+    run = {str(r.get("id")): str(r.get("verdict")) for r in records}
+    run.update({f.id: f.symptom.kind for f in failures})
+    for failure in failures:
+        failure.run = run
     defects = [_dialect_defect(d) for d in dialects] + list(CATALOGUE)
     causes: dict[str, Cause] = {}
 
@@ -300,6 +324,7 @@ def recognise_program(causes: Sequence[Cause]) -> str | None:
     found = [c for c in causes if c.key in TUTORIAL_DEFECTS]
     if len(found) < 4 or any(c.dialect for c in causes):
         return None
-    known = "; ".join(f"{c.title} ({c.requirement})" for c in found)
-    return (f"This looks like the classic tutorial server; its known defects are: {known}. "
-            f"PROTOCOL.md#{TUTORIAL_SECTION} lists them with the fixes.")
+    shorts = {d.key: d.short for d in CATALOGUE}
+    known = ", ".join(f"{shorts[c.key]} ({c.requirement})" for c in found)
+    return (f"This looks like the classic tutorial server; its known defects are {known} "
+            f"(PROTOCOL.md#{TUTORIAL_SECTION}).")

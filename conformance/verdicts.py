@@ -15,7 +15,8 @@ skipped        not run
 The exit status is 0 only when no MUST fails and nothing errs (with
 ``--strict``, no SHOULD fails either); the records and the summary go into a
 ``conformance`` results document (reports/FORMAT.md) built by
-:func:`reports.results.make_document`.
+:func:`reports.results.make_document`, with the ranked root causes of the
+failures from :mod:`conformance.diagnosis`.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any
 
+from conformance.diagnosis import diagnose, recognise_program
 from conformance.requirements import Level, Requirement
 from conformance.selection import Expectation
 from reports.results import make_document, target_info
@@ -111,10 +113,10 @@ def judge(info: CaseInfo, *, held: bool, server_fault: bool = True) -> str:
     ``server_fault`` is False when the harness itself raised something other
     than a failed expectation or a network error: that is an ``error``.
     """
+    if info.level is Level.MAY and info.expected_failure is None:
+        return "informational"  # reported, never judged: not even an exception changes the exit status
     if held:
-        if info.expected_failure is not None:
-            return "xpass"
-        return "informational" if info.level is Level.MAY else "pass"
+        return "pass" if info.expected_failure is None else "xpass"
     if not server_fault:
         return "error"
     if info.expected_failure is not None:
@@ -145,6 +147,13 @@ def summarise(results: Iterable[CaseResult], *, strict: bool, started: float,
 def build_document(results: Iterable[CaseResult], summary: Mapping[str, Any], *,
                    label: str, address: tuple[str, int] | None,
                    command: str | None) -> dict[str, Any]:
+    """The results document, with the ranked root causes of its failures (``diagnosis``)."""
+    records = [r.record() for r in results]
+    causes = diagnose(records, list(summary.get("dialects") or []))
+    summary = dict(summary)
+    program = recognise_program(causes)
+    if program:
+        summary["recognised"] = program
     return make_document("conformance", tool=tool_name(),
                          target=target_info(label, address, command),
-                         summary=summary, records=[r.record() for r in results])
+                         summary=summary, records=records, diagnosis=[c.entry() for c in causes])
