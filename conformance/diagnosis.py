@@ -41,6 +41,8 @@ SECTIONS = {
 DIALECT_SECTION = "6-known-dialects"
 TUTORIAL_SECTION = "7-where-the-tutorial-server-breaks-these-rules"
 EVIDENCE_EVENTS = 6
+#: Defects that break every case waiting for a relay (dialects are systemic too).
+SYSTEMIC = ("utf8-crash", "echo", "mislabelled", "sequence")
 
 Record = Mapping[str, Any]
 
@@ -78,6 +80,10 @@ class Defect:
     absorbs: Callable[[Failure], bool] = lambda f: False
     section: str = ""
     short: str = ""        # a few words, for the list of a known program's defects
+
+    @property
+    def dialect(self) -> bool:
+        return self.key.startswith("dialect:")
 
 
 @dataclass
@@ -155,13 +161,17 @@ CATALOGUE: tuple[Defect, ...] = (
     Defect("echo", "RELAY-2", "the server sends each message back to its sender",
            "Its relay loop walks every registered client, the sender included.",
            "Skip the sender when relaying: `if client is not sender`.",
-           claims=lambda f: _case(f, "relay.no-echo") or f.symptom.self_relay,
+           claims=lambda f: (_case(f, "relay.no-echo") and f.symptom.self_relay
+                             or _case(f, "relay.burst-order") and " echoed" in f.symptom.got),
            absorbs=_relay_trouble),
     Defect("mislabelled", "RELAY-3", "relays are labelled with the wrong sender",
            "The username frame it sends before a message is not the sender's (a shared or stale "
            "variable), so clients attribute messages to the wrong person.",
            "Send the sending connection's own username frame with each of its messages.",
-           claims=lambda f: _case(f, "relay.sender-label") and f.symptom.kind == "other",
+           claims=lambda f: (_case(f, "relay.sender-label") and f.symptom.kind == "other"
+                             or f.symptom.at_join and f.symptom.kind == "relay" and not f.symptom.self_relay
+                             or _case(f, "relay.burst-order") and " mislabelled" in f.symptom.got
+                             and not re.search(r" (lost|duplicated|reordered)", f.symptom.got)),
            absorbs=_relay_trouble),
     Defect("sequence", "RELAY-4", "messages are lost, duplicated or reordered",
            "Some of a sender's messages never reach a recipient, arrive twice, or overtake each "
@@ -175,8 +185,8 @@ CATALOGUE: tuple[Defect, ...] = (
            "when a frame arrives in pieces it loses its place in the byte stream.",
            "Keep a per-client buffer; append what recv() returns and take a frame out only when "
            "its 10-byte header and all of its payload are there.",
-           claims=lambda f: (_case(f, "relay.basic", "frame.large-message")
-                             and f.id != "relay.basic[whole-frames]"
+           claims=lambda f: (_case(f, "relay.basic", "frame.large-message") and not f.symptom.at_join
+                             and f.run.get("relay.basic[whole-frames]", "pass") == "pass"
                              or _decode_crash(f, partial=True) or f.symptom.garbled
                              or _half_name_registered(f)),
            absorbs=lambda f: f.symptom.kind == "invalid-frames", short="partial reads"),
@@ -203,14 +213,16 @@ CATALOGUE: tuple[Defect, ...] = (
            "It trusts int(header): garbage either raises where nobody catches it or is read as a "
            "length, and the offender is not disconnected.",
            "Accept only ASCII digits (after stripping spaces); otherwise close that connection.",
-           claims=lambda f: _case(f, "frame.bad-header", "robust.protocol-error-isolated[bad-header]"),
+           claims=lambda f: not f.symptom.at_join and _case(
+               f, "frame.bad-header", "robust.protocol-error-isolated[bad-header]"),
            short="unchecked headers"),
     Defect("over-limit", "FRAME-6", "a huge declared length is not refused",
            "It passes any declared length to recv() and waits for the payload, instead of "
            "judging the header alone.",
            "Compare the declared length with your limit as soon as the header is complete and "
            "close the connection when it is above.",
-           claims=lambda f: _case(f, "frame.over-limit", "robust.protocol-error-isolated[over-limit]"),
+           claims=lambda f: not f.symptom.at_join and _case(
+               f, "frame.over-limit", "robust.protocol-error-isolated[over-limit]"),
            short="unchecked lengths"),
     Defect("empty-name", "JOIN-2", "an empty username is accepted",
            "A zero-length first frame registers a nameless client instead of being refused.",
@@ -228,12 +240,27 @@ CATALOGUE: tuple[Defect, ...] = (
            "It relays the header it received instead of writing its own, so a non-canonical "
            "header (right-justified, zero-padded) reaches the other clients.",
            'Build every header you send yourself: f"{len(payload):<10}".encode().',
-           claims=lambda f: _case(f, "frame.lenient-header-relayed-canonically"),
+           claims=lambda f: (_case(f, "frame.lenient-header-relayed-canonically")
+                             and "copied" in f.symptom.got),
            short="copied headers"),
     Defect("non-canonical", "FRAME-2", "the server's headers are not canonical",
            "It writes the length in another layout than left-justified, space-padded to 10 bytes.",
            'Write every header as f"{len(payload):<10}".encode().',
-           claims=lambda f: _case(f, "frame.canonical-headers") and f.symptom.kind == "other"),
+           claims=lambda f: _case(f, "frame.canonical-headers", "frame.lenient-header-relayed-canonically")
+           and f.symptom.kind == "header"),
+    Defect("unregistered-relay", "JOIN-3", "connections that have not registered get the room's messages",
+           "Its relay loop walks every accepted socket instead of the clients that sent a username.",
+           "Relay only to clients whose username frame has arrived; keep the others in a "
+           "separate 'not registered yet' set.",
+           claims=lambda f: _case(f, "join.unregistered-receives-nothing") and f.symptom.kind == "relay"
+           and not _half_name_registered(f),
+           absorbs=lambda f: _case(f, "join.empty-name") and f.symptom.kind == "relay"),
+    Defect("empty-message", "FRAME-8", "an empty message is taken for a closed connection",
+           "`if not data:` after reading a payload also fires for the valid zero-length frame, so "
+           "the sender is dropped and its empty message is not relayed.",
+           "Treat only an empty recv() of a header as end of stream; relay a zero-length payload "
+           "like any other.",
+           claims=lambda f: _case(f, "frame.zero-length-message"), short="empty messages dropped"),
     Defect("reset-crash", "ROBUST-6", "the server dies when a client resets its connection",
            "A ConnectionResetError (or BrokenPipeError) from one client's recv() or send() "
            "escapes the loop and ends the server.",
@@ -287,25 +314,37 @@ def diagnose(records: Iterable[Record], dialects: Sequence[str] = ()) -> list[Ca
         if defect.key not in causes:
             section = defect.section or SECTIONS.get(defect.requirement.split("-", 1)[0], "")
             causes[defect.key] = Cause(defect.key, defect.requirement, defect.title, defect.explanation,
-                                       defect.fix, section, dialect=defect.key.startswith("dialect:"))
+                                       defect.fix, section, dialect=defect.dialect)
         return causes[defect.key]
 
-    unclaimed = []
+    # Systemic defects (a dialect, a crash on bad bytes, echoed, mislabelled or lost relays) break
+    # every case that waits for a relay: once one has its own evidence, it explains those
+    # failures before any case-specific defect may claim them.
+    systemic = [d for d in defects if d.dialect or d.key in SYSTEMIC]
+    established = {d.key for d in systemic if any(d.claims(f) for f in failures)}
+    specific = [d for d in defects if d not in systemic]
+    leftovers: dict[str, list[Failure]] = {}
     for failure in failures:
-        defect = next((d for d in defects if d.claims(failure)), None)
-        if defect is None:
-            unclaimed.append(failure)
-        else:
-            cause = cause_of(defect)
+        direct = next((d for d in systemic if d.claims(failure)), None)
+        absorbed = None if direct else next(
+            (d for d in systemic if d.key in established and d.absorbs(failure)), None)
+        direct = direct or (None if absorbed else next((d for d in specific if d.claims(failure)), None))
+        if direct is not None:
+            cause = cause_of(direct)
             cause.failures.append(failure)
             cause.direct.append(failure)
-    leftovers: dict[str, list[Failure]] = {}
-    for failure in unclaimed:
-        defect = next((d for d in defects if d.key in causes and d.absorbs(failure)), None)
-        if defect is not None:
-            causes[defect.key].failures.append(failure)
+        elif absorbed is not None:
+            cause_of(absorbed).failures.append(failure)
         else:
             leftovers.setdefault(failure.requirement, []).append(failure)
+    for requirement, group in list(leftovers.items()):  # consequences of case-specific defects
+        for failure in list(group):
+            defect = next((d for d in specific if d.key in causes and d.absorbs(failure)), None)
+            if defect is not None:
+                causes[defect.key].failures.append(failure)
+                group.remove(failure)
+        if not group:
+            del leftovers[requirement]
     for requirement, group in leftovers.items():
         cause = _fallback(requirement, group)
         cause.failures = cause.direct = group
@@ -316,7 +355,7 @@ def diagnose(records: Iterable[Record], dialects: Sequence[str] = ()) -> list[Ca
 
 #: The classic tutorial server's defects (PROTOCOL.md section 7), as catalogue keys.
 TUTORIAL_DEFECTS = ("partial-reads", "blocking-reads", "blocking-writes", "utf8-crash", "copied-header",
-                    "bad-header", "over-limit")
+                    "bad-header", "over-limit", "empty-message")
 
 
 def recognise_program(causes: Sequence[Cause]) -> str | None:

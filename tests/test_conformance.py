@@ -7,7 +7,6 @@ here each building block is checked on its own, quickly.
 from __future__ import annotations
 
 import inspect
-import io
 import re
 import subprocess
 import sys
@@ -235,21 +234,6 @@ def test_room_confirms_registration_and_explains_failures() -> None:
         finally:
             room.close()
         assert "~sync:1" in wire.render() and "client closed the connection (FIN)" in wire.render()
-
-
-def test_requirement_table_renders(tmp_path: Path) -> None:
-    from rich.console import Console
-
-    from conformance.report import problem_lines, requirement_table
-    records = [{"id": "a.b", "requirement": "RELAY-2", "level": "MUST", "verdict": "fail",
-                "requirement_text": "no echo", "detail": "expected: x\n     got: an echo"},
-               {"id": "a.c", "requirement": "FRAME-1", "level": "MUST", "verdict": "pass",
-                "requirement_text": "frames", "detail": ""}]
-    out = io.StringIO()
-    Console(file=out, width=120).print(requirement_table(records, 120))
-    text = out.getvalue()
-    assert text.index("FRAME-1") < text.index("RELAY-2") and "1 fail" in text and "no echo" in text
-    assert problem_lines(records) == ["fail       a.b  got: an echo"]
 
 
 # -- command-line usage --------------------------------------------------------------------------
