@@ -47,6 +47,7 @@ from reference.target import (
     add_target_arguments,
     spec_from_args,
 )
+from reference.version import add_version_argument
 from reports.results import write_document
 
 __all__ = ["build_parser", "main", "pytest_args"]
@@ -61,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "--server-cmd the embedded reference server is judged (it must pass).",
         epilog="exit status: 0 no MUST failed (with --strict: no SHOULD either); 1 a case failed; "
                "2 bad usage; 3 the target server is dead or could not be started")
+    add_version_argument(parser)
     parser.add_argument("cases", nargs="*", metavar="CASE",
                         help="case IDs or globs to run, e.g. 'relay.basic[*]' frame.large-message "
                              "(default: all); see --list")

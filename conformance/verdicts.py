@@ -25,12 +25,12 @@ import time
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from importlib import metadata
 from typing import Any
 
 from conformance.diagnosis import diagnose, recognise_program
 from conformance.requirements import Level, Requirement
 from conformance.selection import Expectation
+from reference.version import tool_name
 from reports.results import make_document, target_info
 
 __all__ = [
@@ -47,7 +47,6 @@ __all__ = [
     "exit_status",
     "judge",
     "summarise",
-    "tool_name",
 ]
 
 VERDICTS = ("pass", "fail", "non-strict", "informational", "xfail", "xpass", "error", "skipped")
@@ -58,14 +57,6 @@ EXIT_NO_CASES = 2     # bad usage, or nothing selected
 EXIT_TARGET = 3       # the target server is dead or could not be started
 EXIT_INTERNAL = 4     # pytest itself failed
 EXIT_INTERRUPTED = 130  # Ctrl-C or SIGTERM
-
-
-def tool_name() -> str:
-    try:
-        version = metadata.version("chat-harness")
-    except metadata.PackageNotFoundError:
-        version = "unknown"
-    return f"chat-conformance {version}"
 
 
 @dataclass(frozen=True)
@@ -154,6 +145,6 @@ def build_document(results: Iterable[CaseResult], summary: Mapping[str, Any], *,
     program = recognise_program(causes)
     if program:
         summary["recognised"] = program
-    return make_document("conformance", tool=tool_name(),
+    return make_document("conformance", tool=tool_name("chat-conformance"),
                          target=target_info(label, address, command),
                          summary=summary, records=records, diagnosis=[c.entry() for c in causes])

@@ -32,10 +32,10 @@ from rich.console import Console
 from loadtest.latency import LoadError, run_scenario
 from loadtest.latency_worker import Receipts
 from loadtest.live import LiveStatus
-from loadtest.payload import make_payload
 from loadtest.scenario import Scenario
 from reference.aclient import connect_client
 from reference.client import join_room
+from reference.stamp import make_payload
 from reference.target import SpawnedServer
 from reports.results import load_document
 

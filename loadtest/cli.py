@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from rich.console import Console
@@ -34,18 +33,12 @@ from reference.target import (
     open_target,
     spec_from_args,
 )
+from reference.version import add_version_argument, tool_name
 from reports.results import make_document, target_info, write_document
 
 __all__ = ["build_parser", "main"]
 
 Handle = SpawnedServer | ExternalServer
-
-
-def tool_name() -> str:
-    try:
-        return f"chat-load {version('chat-harness')}"
-    except PackageNotFoundError:
-        return "chat-load"
 
 
 def _client_counts(text: str) -> list[int]:
@@ -62,6 +55,7 @@ def _client_counts(text: str) -> list[int]:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="chat-load", description="Load generators for "
                                      "10-byte-header chat servers: latency, limits, soak.")
+    add_version_argument(parser)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     pos_int, pos_float = positive_int, positive_float
 
@@ -169,7 +163,7 @@ def _run(args: argparse.Namespace, target: Handle, console: Console) -> dict[str
     else:
         from loadtest.calibrate import calibrate_command
         kind, summary, records = calibrate_command(args, target, console)
-    return make_document(kind, tool=tool_name(), summary=summary, records=records,
+    return make_document(kind, tool=tool_name("chat-load"), summary=summary, records=records,
                          target=target_info(target.label, target.address, args.server_cmd))
 
 

@@ -31,10 +31,10 @@ from typing import Any
 from rich.console import Console
 
 from loadtest.live import LiveStatus
-from loadtest.payload import make_payload, parse_payload
 from reference.aclient import AsyncChatClient, connect_client
 from reference.protocol import Relay
 from reference.server import raise_fd_limit
+from reference.stamp import make_payload, parse_payload
 from reference.target import SpawnedServer
 
 __all__ = ["LimitsPlan", "limits_command", "run_limits"]

@@ -29,6 +29,7 @@ from rich.text import Text
 
 from reference.cli_args import positive_float, positive_int
 from reference.target import TargetError, add_target_arguments, spec_from_args
+from reference.version import add_version_argument
 from reports import benchjson
 from reports.compare import DEFAULT_LATENCY_THRESHOLD, compare_documents
 from reports.html import RecordedReport
@@ -59,6 +60,7 @@ _percent.__name__ = "percentage"  # argparse names the type in its error message
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="chat-report", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_version_argument(parser)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     show = sub.add_parser("show", help="print the terminal report of results files")
