@@ -178,7 +178,8 @@ CATALOGUE: tuple[Defect, ...] = (
            "other; every case that waits for a relay can then fail.",
            "Write each relay once, in the order received, to every other client; keep what a "
            "send() did not take in that client's buffer instead of dropping it.",
-           claims=lambda f: _case(f, "relay.burst-order") and not f.symptom.garbled,
+           claims=lambda f: (_case(f, "relay.burst-order")
+                             and bool(re.search(r"\d (lost|duplicated|reordered)", f.symptom.got))),
            absorbs=_relay_trouble),
     Defect("partial-reads", "ROBUST-1", "the server assumes one recv() returns a whole header or payload",
            "It reads the header with a single recv(10) and the payload with a single recv(n), so "

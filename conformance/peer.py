@@ -309,8 +309,9 @@ class Room:
             if got.sender == sender.name and got.text in sent:
                 return
             # Nobody else speaks while a case joins, so anything else is the server's doing.
-            raise CaseFailure(f'{newcomer.label} receives a relay from "{sender.name}": '
-                              f'"{sent[-1]}" (or an earlier {SYNC_PREFIX} message)', describe(got))
+            raise CaseFailure(f'{newcomer.label} gets registered: it receives a relay from '
+                              f'"{sender.name}": "{sent[-1]}" (or an earlier {SYNC_PREFIX} message)',
+                              describe(got))
         raise CaseFailure(f"{newcomer.label} gets registered: one of {len(sent)} messages that "
                           f"{sender.label} sent over {self.timeouts.join:g} s reaches it",
                           "none of them arrived",
