@@ -141,7 +141,6 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         # JUnit XML carries them as <properties>, so CI reporters can show the case IDs.
         item.user_properties += [("case_id", info.id), ("requirement", info.requirement.id),
                                  ("level", info.level.value)]
-        _junit_names(config, item, info)
         pattern = matching(settings.case_patterns, info.id)
         if settings.case_patterns and pattern is None:
             drop.append(item)
@@ -160,14 +159,17 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         items[:] = keep
 
 
-def _junit_names(config: pytest.Config, item: pytest.Item, info: CaseInfo) -> None:
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
     """<testcase name> is the stable case ID and classname its requirement group, for CI reporters.
 
     pytest derives both from the node ID; attributes set on the test's node
-    reporter override them (what ``record_xml_attribute`` does, without its warning).
+    reporter before its first report override them (what ``record_xml_attribute``
+    does, without its warning).  Only cases that run get a reporter.
     """
-    xml = config.stash.get(junitxml.xml_key, None)
-    if xml is not None:
+    info = item.stash.get(CASE_KEY, None)
+    xml = item.config.stash.get(junitxml.xml_key, None)
+    if xml is not None and info is not None:
         reporter = xml.node_reporter(item.nodeid)
         reporter.add_attribute("name", info.id)
         reporter.add_attribute("classname", info.requirement.group)

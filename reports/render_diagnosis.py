@@ -68,8 +68,9 @@ def cause_blocks(doc: Document) -> list[RenderableType]:
     if not diagnosis:
         return []
     explained = sum(len(c.get("cases") or []) for c in diagnosis)
-    out: list[RenderableType] = [Text(f"Root causes, most likely first ({len(diagnosis)} explain "
-                                      f"{explained} failed case{'s' if explained != 1 else ''}):",
+    causes = f"{len(diagnosis)} cause{'s' if len(diagnosis) != 1 else ''}"
+    cases = f"{explained} failed case{'s' if explained != 1 else ''}"
+    out: list[RenderableType] = [Text(f"Root causes, most likely first ({causes} for {cases}):",
                                       style="bold underline")]
     if summary.get("recognised"):
         out.append(Text(_safe(summary["recognised"]), style="bold yellow"))

@@ -10,6 +10,7 @@ import inspect
 import re
 import subprocess
 import sys
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
@@ -271,3 +272,11 @@ def test_dead_target_exits_3_with_one_clear_line(tmp_path: Path) -> None:
     assert result.returncode == 3 and result.stdout == ""
     (line,) = result.stderr.strip().splitlines()
     assert "exited with status 7" in line
+
+
+def test_junit_testcases_are_the_selected_case_ids_in_their_group(tmp_path: Path) -> None:
+    junit = tmp_path / "junit.xml"
+    result = run_cli("relay.no-echo", "--junitxml", str(junit))
+    assert result.returncode == 0, result.stdout[-2000:]
+    cases = [(c.get("name"), c.get("classname")) for c in ET.parse(junit).getroot().iter("testcase")]
+    assert cases == [("relay.no-echo", "RELAY")]  # deselected cases leave no empty <testcase>

@@ -7,7 +7,8 @@ against each, as a user runs it, and the first root cause of the results'
 exactly its requirement).  The classic tutorial server must also be
 recognised, and its default terminal report must stay short.
 
-Slow (the whole suite per server, two at a time): ``pytest -m slow tests/conformance/test_conformance_zoo.py``.
+Slow (the whole suite per server, two at a time):
+``pytest -m slow tests/conformance/test_conformance_zoo.py``.
 """
 
 from __future__ import annotations
