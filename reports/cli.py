@@ -1,6 +1,6 @@
 """chat-report: show, export, compare and matrix results files; run the scorecard.
 
-    chat-report show FILE...                  the terminal report of each file
+    chat-report show [-v] FILE...             the terminal report of each file
     chat-report html FILE... -o report.html   the same report, with plots, as one HTML file
     chat-report compare OLD NEW [--threshold PERCENT]
                                               regression table; exit 1 past the threshold
@@ -65,6 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     show = sub.add_parser("show", help="print the terminal report of results files")
     show.add_argument("files", nargs="+", metavar="FILE")
+    show.add_argument("-v", "--transcripts", action="store_true", default=False,
+                      help="conformance: every case's verdict and every failed case's wire transcript "
+                           "(default: the root causes and one line per failed case)")
 
     html = sub.add_parser("html", help="write results files as one standalone HTML report with plots")
     html.add_argument("files", nargs="+", metavar="FILE")
@@ -124,7 +127,7 @@ def _terminal_console() -> Console:
 def _cmd_show(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     console = _terminal_console()
     for doc in _load_all(parser, args.files):
-        for renderable in renderables_for(doc):
+        for renderable in renderables_for(doc, transcripts=args.transcripts):
             console.print(renderable)
         console.print()
     return EXIT_OK
@@ -134,7 +137,8 @@ def _cmd_html(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     docs = _load_all(parser, args.files)
     report = RecordedReport(_report_console(io.StringIO()), title="chat-harness report")
     for doc in docs:
-        report.add(renderables_for(doc), plots_for(doc))
+        # Every transcript is there, each folded in a <details> under the root causes.
+        report.add(renderables_for(doc, transcripts=True), plots_for(doc))
     out = report.save_html(args.output)
     print(f"wrote {out} ({len(docs)} results, {report.plot_count} plots)")
     return EXIT_OK
