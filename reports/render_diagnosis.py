@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from rich.console import Group, RenderableType
+from rich.table import Table
 from rich.text import Text
 
 from reports.style import VERDICT_STYLES
@@ -93,15 +94,16 @@ def problem_case_lines(doc: Document) -> list[RenderableType]:
         return []
     under = {case: number for number, cause in enumerate(doc.get("diagnosis") or [], 1)
              for case in cause.get("cases") or []}
-    width = max(len(str(r.get("id"))) for r in problems)
-    out: list[RenderableType] = [Text("Cases that did not pass (verdict, root cause, case, what came):",
-                                      style="bold")]
+    grid = Table.grid(padding=(0, 1), expand=True)
+    grid.add_column(no_wrap=True)
+    grid.add_column(no_wrap=True, justify="right")
+    grid.add_column(no_wrap=True)
+    grid.add_column(no_wrap=True, overflow="ellipsis", ratio=1)
     for record in problems:
         verdict = str(record.get("verdict"))
         cause = under.get(str(record.get("id")))
-        line = Text(no_wrap=True, overflow="ellipsis")
-        line.append("  " + f"{verdict:<10}", VERDICT_STYLES.get(verdict, ""))
-        line.append(f" {('#' + str(cause)) if cause else '':>3} {str(record.get('id')):<{width}}  ")
-        line.append(_safe(_got(record))[:110])
-        out.append(line)
+        grid.add_row(Text("  " + verdict, style=VERDICT_STYLES.get(verdict, "")),
+                     f"#{cause}" if cause else "", Text(str(record.get("id"))), Text(_safe(_got(record))))
+    out: list[RenderableType] = [Text("Cases that did not pass (verdict, root cause, case, what came):",
+                                      style="bold"), grid]
     return out
