@@ -107,6 +107,10 @@ class Cause:
                 "cases": [f.id for f in self.failures], "evidence": evidence(self)}
 
 
+#: Symptoms that show the server dying rather than the defect itself.
+_DEATH = ("crash", "send-failed", "closed")
+
+
 def evidence(cause: Cause) -> dict[str, Any]:
     """The smallest evidence: the failure with the shortest transcript, and its last events.
 
@@ -116,8 +120,8 @@ def evidence(cause: Cause) -> dict[str, Any]:
     """
     pool = cause.direct or cause.failures
     pool = [f for f in pool if f.requirement == cause.requirement] or pool
-    crash_cause = all(f.symptom.kind == "crash" for f in pool)
-    best = min(pool, key=lambda f: ((f.symptom.kind == "crash") != crash_cause,
+    crash_cause = all(f.symptom.kind in _DEATH for f in pool)
+    best = min(pool, key=lambda f: ((f.symptom.kind in _DEATH) != crash_cause,
                                     len(str(f.record.get("transcript") or "").splitlines()) or 10**6,
                                     f.id))
     events = [line for line in str(best.record.get("transcript") or "").splitlines()
@@ -274,10 +278,20 @@ def _dialect_defect(dialect: str) -> Defect:
     name, _, words = dialect.partition(":")
     breaks = re.search(r"breaks ([A-Z]+-\d+)", dialect)
     requirement = breaks.group(1) if breaks else "RELAY-1"
-    return Defect(f"dialect:{name.strip()}", requirement, f"dialect: {name.strip()}", words.strip(),
-                  "Speak the protocol itself: 10-byte canonical headers, a username frame then the "
-                  "message frame, to every client but the sender.",
+    words = words.strip()
+    fix = _DIALECT_FIXES.get(name.strip(), "Speak the protocol itself: 10-byte canonical headers, a "
+                             "username frame then the message frame, to every client but the sender.")
+    return Defect(f"dialect:{name.strip()}", requirement, f"dialect: {name.strip()}",
+                  words[:1].upper() + words[1:], fix,
                   claims=lambda f: f.symptom.kind != "still-open", section=DIALECT_SECTION)
+
+
+_DIALECT_FIXES = {
+    "echo": "Skip the sender when relaying: `if client is not sender`.",
+    "single-frame relay": "Send two frames per message, the sender's username and then the message "
+                          "as it came; leave formatting (`name> text`) to the clients.",
+    "other header width": 'Use 10-byte headers when reading and writing: f"{len(payload):<10}".',
+}
 
 
 def _fallback(requirement: str, failures: Sequence[Failure]) -> Cause:
