@@ -247,7 +247,8 @@ def conformance_renderables(doc: Mapping[str, Any], *, show_cases: bool = False,
                             transcripts: bool = False) -> list[RenderableType]:
     """The whole conformance section, top to bottom: outcome, root causes, then the cases.
 
-    Short by default: the causes and one line per case that did not pass.
+    Short by default: the causes, one line per case that did not pass, the
+    findings and a table of verdicts per requirement group.
     ``show_cases`` adds the tables of every case; ``transcripts`` adds a panel
     per problem case with its whole wire transcript, each
     :class:`~reports.style.Folded` (an HTML ``<details>``).
@@ -261,8 +262,8 @@ def conformance_renderables(doc: Mapping[str, Any], *, show_cases: bool = False,
         findings = conformance_findings(records)
         if findings is not None:
             out.append(findings)
+        out.append(conformance_group_overview(records))
         if show_cases:
-            out.append(conformance_group_overview(records))
             out.extend(conformance_group_tables(records))
         if transcripts:
             out.extend(Folded(f"{_panel_title(panel)}: detail and wire transcript", panel)

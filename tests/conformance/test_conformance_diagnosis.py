@@ -179,7 +179,7 @@ def test_report_leads_with_causes_then_one_line_per_case_and_escapes_server_byte
     assert text.index("Root causes") < text.index("help:") < text.index("Cases that did not pass")
     assert "\x1b[2J" not in text and "\\x1b[2J" in text
     assert "wire transcript" not in text  # folded away by default
-    assert len(text.splitlines()) < 40
+    assert len(text.splitlines()) < 50
     full = conformance_renderables(_doc(records), transcripts=True)
     assert sum(isinstance(r, Folded) for r in full) == 2
 
