@@ -138,6 +138,13 @@ def test_tutorial_server_is_recognised_and_its_report_is_short(runs: dict[str, F
     # The first screen: the causes come before the list of cases, and the first names ROBUST-1.
     assert text.index("Root causes") < text.index("Cases that did not pass")
     assert "1. [ROBUST-1]" in text and "wire transcript:" not in text
+    # The suite's count line and pytest's agree, verdict for verdict.
+    ours = dict((v, int(n)) for n, v in re.findall(r"(\d+) (fail|non-strict|informational|pass)\b",
+                                                    next(line for line in lines if " cases: " in line)))
+    theirs = dict((v, int(n)) for n, v in re.findall(r"(\d+) (failed|non-strict|informational|passed)\b",
+                                                      lines[-1]))
+    assert ours == {"fail": theirs["failed"], "non-strict": theirs["non-strict"],
+                    "informational": theirs["informational"], "pass": theirs["passed"]}
     screenshots = os.environ.get("CHAT_DIAGNOSIS_SCREENSHOTS")
     if screenshots:
         save_screenshots(doc, Path(screenshots), tmp_path)
