@@ -93,7 +93,9 @@ def runs(request: pytest.FixtureRequest,
          tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Future[Run]]]:
     """The runs this session's selected tests need, started together, a few at a time."""
     selected = [item for item in request.session.items if getattr(item, "module", None) is request.module]
-    needed = {item.callspec.params["server"] if hasattr(item, "callspec") else TUTORIAL for item in selected}
+    needed = {item.callspec.params["server"] for item in selected if hasattr(item, "callspec")}
+    if any(item.name.startswith("test_tutorial") for item in selected):
+        needed.add(TUTORIAL)
     out = tmp_path_factory.mktemp("zoo")
     with ThreadPoolExecutor(PARALLEL_RUNS) as pool:
         # The tutorial's whole run first: it is the longest.
