@@ -9,13 +9,13 @@ with ``--transcripts`` (or ``-v``) every failed case's wire transcript.
 
 from __future__ import annotations
 
-import io
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from conformance.requirements import REQUIREMENTS
 from conformance.verdicts import CaseInfo
+from reference.console import EncodedBuffer, stream_encoding
 
 __all__ = ["render_report", "write_list"]
 
@@ -51,7 +51,9 @@ def render_report(reporter: Any, doc: Mapping[str, Any], part: str, *,
 
     from reports.render_conformance import conformance_renderables, run_notes
     writer = reporter._tw
-    out = io.StringIO()
+    # Rendered for the terminal's encoding: pytest's writer would otherwise turn the whole
+    # report into one line of escapes at the first character a cp1252 stdout lacks.
+    out = EncodedBuffer(stream_encoding(getattr(writer, "_file", None)))
     console = Console(file=out, width=max(100, min(writer.fullwidth, 130)), force_terminal=writer.hasmarkup,
                       color_system="standard" if writer.hasmarkup else None, highlight=False,
                       soft_wrap=False)

@@ -25,11 +25,12 @@ import time
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from conformance.diagnosis import diagnose, recognise_program
 from conformance.requirements import Level, Requirement
 from conformance.selection import Expectation
+from reference.printable import printable_tree
 from reference.version import tool_name
 from reports.results import make_document, target_info
 
@@ -138,13 +139,19 @@ def summarise(results: Iterable[CaseResult], *, strict: bool, started: float,
 def build_document(results: Iterable[CaseResult], summary: Mapping[str, Any], *,
                    label: str, address: tuple[str, int] | None,
                    command: str | None) -> dict[str, Any]:
-    """The results document, with the ranked root causes of its failures (``diagnosis``)."""
+    """The results document, with the ranked root causes of its failures (``diagnosis``).
+
+    The terminal report is rendered from it, so every string in it (details
+    quote what the server sent) is made printable here, once, for both; the
+    diagnosis reads the records before that, as the suite wrote them.
+    """
     records = [r.record() for r in results]
     causes = diagnose(records, list(summary.get("dialects") or []))
     summary = dict(summary)
     program = recognise_program(causes)
     if program:
         summary["recognised"] = program
-    return make_document("conformance", tool=tool_name("chat-conformance"),
-                         target=target_info(label, address, command),
-                         summary=summary, records=records, diagnosis=[c.entry() for c in causes])
+    doc = make_document("conformance", tool=tool_name("chat-conformance"),
+                        target=target_info(label, address, command),
+                        summary=summary, records=records, diagnosis=[c.entry() for c in causes])
+    return cast(dict[str, Any], printable_tree(doc))

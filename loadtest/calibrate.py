@@ -18,7 +18,6 @@ Results are written as a ``bench`` document (reports/FORMAT.md).
 from __future__ import annotations
 
 import asyncio
-import shlex
 import statistics
 import subprocess
 import sys
@@ -35,7 +34,8 @@ from loadtest.live import LiveStatus
 from loadtest.scenario import Scenario
 from reference.aclient import connect_client
 from reference.client import join_room
-from reference.stamp import make_payload
+from reference.process_group import join_command
+from reference.stamp import make_payload, receive_limit
 from reference.target import SpawnedServer
 from reports.results import load_document
 
@@ -80,7 +80,8 @@ async def absorb(address: tuple[str, int], receivers: int, count: int, size: int
     ids = list(range(1, receivers + 1))
     receipts = Receipts(scenario, ids)
     cpu0, start = time.process_time(), time.monotonic_ns()
-    clients = [await connect_client(*address, name=f"absorb{i}", on_relay=receipts.callback(i))
+    clients = [await connect_client(*address, name=f"absorb{i}", on_relay=receipts.callback(i),
+                                    max_payload=receive_limit(size))
                for i in ids]
     deadline = time.monotonic() + 120.0
     while receipts.unique < count * receivers and time.monotonic() < deadline:
@@ -158,13 +159,13 @@ def calibrate_command(args: Any, target: Any, console: Console) -> tuple[str, di
                                              getattr(target, "pid", None)))
             status.update(done=2 * i + 2, generator_p50=f"{generated[-1]:.0f} µs")
         status.update(phase=f"absorb: {args.absorb_clients} connections from a relay firehose")
-        feeder = SpawnedServer(f"{shlex.quote(sys.executable)} -m loadtest.feeder --port {{port}} "
+        feeder = SpawnedServer(f"{join_command([sys.executable])} -m loadtest.feeder --port {{port}} "
                                f"--count {args.absorb_count} --size 64", label="relay firehose")
         try:
             feeder.start()
             soaked = asyncio.run(absorb(feeder.address, args.absorb_clients, args.absorb_count, 64))
         finally:
-            feeder.stop()
+            feeder.close()
         versus = None
         if args.vs_locust:
             status.update(phase=f"locust swarm vs chat-load: {args.vs_locust} users")

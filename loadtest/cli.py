@@ -11,7 +11,9 @@ target: nothing (the embedded reference server), ``--server HOST:PORT`` or
 turns argv into scenario objects; nothing below it reads sys.argv.
 Exit status: 0 when the run finished and found nothing wrong, 1 when it
 found lost, duplicated or reordered messages or could not finish, 2 for bad
-usage.
+usage, 130 on Ctrl-C and 143 on SIGTERM (the server it started and its worker
+processes are stopped first; ``latency`` reports and writes the scenarios that
+finished, the other subcommands write nothing).
 """
 
 from __future__ import annotations
@@ -19,12 +21,15 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 from rich.console import Console
-from rich.markup import escape
+from rich.text import Text
 
 from reference.cli_args import positive_float, positive_int
+from reference.console import tolerate_unencodable
+from reference.printable import printable_tree
+from reference.signals import terminate_as_interrupt
 from reference.target import (
     ExternalServer,
     SpawnedServer,
@@ -168,28 +173,37 @@ def _run(args: argparse.Namespace, target: Handle, console: Console) -> dict[str
 
 
 def main(argv: Sequence[str] | None = None, console: Console | None = None) -> int:
+    tolerate_unencodable()  # a non-UTF-8 console shows '?' for what it lacks, not a traceback
     parser = build_parser()
     args = parser.parse_args(argv)
     _check(args.subparser, args)
     spec = spec_from_args(args.subparser, args)
-    console = console or Console()
-    try:
-        with open_target(spec) as target:
-            doc = _run(args, target, console)
-    except TargetError as exc:
-        # One line, however long, and the error text is not rich markup ("[Errno 111]").
-        console.print(f"[bold red]chat-load:[/] target server unavailable: {escape(str(exc))}",
-                      soft_wrap=True)
-        return 1
-    except KeyboardInterrupt:
-        console.print("[bold red]chat-load:[/] interrupted")
-        return 130
+    console = console or Console(markup=False)  # what we print quotes the server: data, not markup
+    # SIGTERM ends the run like Ctrl-C: leaving open_target stops the server group we
+    # started, and the subcommands' finally blocks stop their worker processes.
+    with terminate_as_interrupt() as caught:
+        try:
+            with open_target(spec) as target:
+                doc = _run(args, target, console)
+        except TargetError as exc:
+            # One line, however long, and the error text is not rich markup ("[Errno 111]").
+            console.print(Text.assemble(("chat-load:", "bold red"), f" target server unavailable: {exc}"),
+                          soft_wrap=True)
+            return 1
+        except KeyboardInterrupt:
+            console.print(Text.assemble(("chat-load:", "bold red"), f" {caught.words}; no results written"))
+            return caught.exit_status
+    doc = cast(dict[str, Any], printable_tree(doc))  # shown as it is written: nothing raw from the server
     if args.json:
         write_document(args.json, doc)
     from loadtest.live import print_document
     print_document(console, doc)
     if args.json:
-        console.print(f"results written to {args.json}")
+        console.print(Text(f"results written to {args.json}"))
+    if caught.happened:  # latency keeps the scenarios that finished before the signal
+        console.print(Text.assemble(("chat-load:", "bold red"),
+                                    f" {caught.words}; the finished part is reported above"))
+        return caught.exit_status
     return 0 if doc["summary"].get("ok", True) and not doc["summary"].get("error") else 1
 
 

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import sys
 import time
 from array import array
 from collections.abc import Callable
 from dataclasses import replace
-from multiprocessing.connection import Connection as Pipe
 from multiprocessing.connection import wait
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,11 @@ from loadtest.latency_worker import worker_main
 from loadtest.live import LiveStatus
 from loadtest.scenario import LAG_TOLERANCE_NS, Scenario
 from loadtest.stats import LatencyHistogram, merge_encoded
+
+if sys.platform == "win32":  # what a spawn context's Pipe() gives there
+    from multiprocessing.connection import PipeConnection as Pipe
+else:
+    from multiprocessing.connection import Connection as Pipe
 
 __all__ = ["LoadError", "ProcessCpu", "latency_command", "latency_summary", "run_latency", "run_scenario"]
 
@@ -49,7 +54,7 @@ class ProcessCpu:
         self._wall = time.monotonic()
 
     def _read(self) -> float | None:
-        if self.pid is None:
+        if self.pid is None or sys.platform == "win32":  # no /proc, no sysconf: unknown
             return None
         try:
             fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -216,7 +221,9 @@ def _judge_generator(cpu: list[float], lag_p99_us: int, unsent: int,
                for i, c in enumerate(cpu) if c >= BUSY_CPU_PERCENT]
     if lag_p99_us * 1000 > LAG_TOLERANCE_NS:
         # Late with an idle CPU means the machine did not schedule us in time.
-        load = os.getloadavg()[0]
+        load = 0.0  # Windows has no load average
+        if sys.platform != "win32":
+            load = os.getloadavg()[0]
         busy = (f", on a machine with load average {load:.1f} on {os.cpu_count()} CPUs"
                 if load >= (os.cpu_count() or 1) else "")
         reasons.append(f"its sends ran {lag_p99_us / 1000:.1f} ms behind schedule (p99){busy}")
@@ -258,6 +265,11 @@ def run_latency(scenarios: list[Scenario], server_pid: int | None,
             records.append(run_scenario(scenario, server_pid, show))
         except LoadError as exc:
             return records, f"{scenario.clients} clients: {exc}"
+        except KeyboardInterrupt:
+            # Ctrl-C or SIGTERM (reference.signals): run_scenario stopped its workers; the
+            # scenarios that finished are still results, and the CLI exits 130/143 after them.
+            return records, (f"interrupted during the {scenario.clients}-client scenario: "
+                             f"{len(records)} of {len(scenarios)} scenarios finished")
     return records, None
 
 

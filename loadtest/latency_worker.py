@@ -18,6 +18,7 @@ got message g and the slowest of them) travels back as arrays.
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 from array import array
 from multiprocessing.connection import Connection as Pipe
@@ -28,13 +29,14 @@ from loadtest.stats import LatencyHistogram
 from reference.aclient import AsyncChatClient, connect_client
 from reference.protocol import Relay
 from reference.sequence import SenderTrack, SequenceFailure
-from reference.stamp import make_payload, parse_payload
+from reference.stamp import make_payload, parse_payload, receive_limit
 
 __all__ = ["Receipts", "worker_main"]
 
 _CONNECT_CONCURRENCY = 100
 _PROGRESS_EVERY_S = 0.5
 _YIELD_EVERY = 32  # sends between yields when behind schedule, so receivers still run
+_START_POLL_S = 0.001  # Windows: how often a worker looks at its pipe while waiting for the start
 
 
 class Receipts:
@@ -93,16 +95,37 @@ class Receipts:
         return on_relay
 
 
+def _start_time(message: tuple[Any, ...]) -> int | None:
+    """The start time in a ("start", t0) message; None for any other; raise on ("stop",)."""
+    if message[0] == "stop":
+        raise RuntimeError("stopped by the coordinator")
+    return int(message[1]) if message[0] == "start" else None
+
+
 async def _wait_for_start(ctl: Pipe) -> int:
+    if sys.platform == "win32":
+        # The pipe is a named-pipe handle there, which no asyncio loop can watch: poll it,
+        # far more often than the coordinator's start delay (200 ms) needs.
+        while True:
+            while not ctl.poll():
+                await asyncio.sleep(_START_POLL_S)
+            t0 = _start_time(ctl.recv())
+            if t0 is not None:
+                return t0
     loop = asyncio.get_running_loop()
     started: asyncio.Future[int] = loop.create_future()
 
     def readable() -> None:
         message = ctl.recv()
-        if message[0] == "start" and not started.done():
-            started.set_result(int(message[1]))
-        elif message[0] == "stop" and not started.done():
-            started.set_exception(RuntimeError("stopped by the coordinator"))
+        if started.done():
+            return
+        try:
+            t0 = _start_time(message)
+        except RuntimeError as exc:
+            started.set_exception(exc)
+            return
+        if t0 is not None:
+            started.set_result(t0)
 
     loop.add_reader(ctl.fileno(), readable)
     try:
@@ -119,6 +142,7 @@ async def _connect_all(scenario: Scenario, ids: list[int],
         async with gate:
             client = await connect_client(scenario.host, scenario.port, name=f"c{i}",
                                           on_relay=receipts.callback(i),
+                                          max_payload=receive_limit(scenario.size),
                                           timeout=scenario.connect_timeout)
             return i, client
 

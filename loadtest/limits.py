@@ -10,7 +10,7 @@ plain words (reports/FORMAT.md ``limits``):
 * ``connection-refused``: connects refused, or accepted and closed at once;
 * ``connect-timeout``: connects not answered in time (a full backlog);
 * ``own-fd-limit``: *we* ran out of file descriptors (we raise our soft
-  limit to the hard limit first, and say so);
+  limit as far as allowed first, and say so);
 * ``ephemeral-ports``: no local port left for a new connection (we spread
   source addresses over 127.0.0.x when the target is on loopback);
 * ``latency-deadline``: the probe broadcast came late or not at all;
@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import math
+import sys
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -34,7 +35,7 @@ from loadtest.live import LiveStatus
 from reference.aclient import AsyncChatClient, connect_client
 from reference.protocol import Relay
 from reference.server import raise_fd_limit
-from reference.stamp import make_payload, parse_payload
+from reference.stamp import make_payload, parse_payload, receive_limit
 from reference.target import SpawnedServer
 
 __all__ = ["LimitsPlan", "limits_command", "run_limits"]
@@ -119,8 +120,10 @@ class _Room:
 
     async def open_probes(self) -> None:
         host, port, timeout = self.plan.host, self.plan.port, self.plan.connect_timeout
-        self.tx = await connect_client(host, port, name="probe-tx", timeout=timeout)
+        self.tx = await connect_client(host, port, name="probe-tx", timeout=timeout,
+                                       max_payload=receive_limit())
         self.rx = await connect_client(host, port, name="probe-rx", timeout=timeout,
+                                       max_payload=receive_limit(),
                                        on_relay=self._on_probe)
         # Both registered once one probe gets through; repeat, as joins race the first send.
         for _ in range(int(timeout / 0.1)):
@@ -172,6 +175,7 @@ class _Room:
             async with gate:
                 return await connect_client(self.plan.host, self.plan.port, name=f"load{i}",
                                             on_relay=self._on_ramp_relay,
+                                            max_payload=receive_limit(),
                                             source_host=self.sources[i % len(self.sources)],
                                             timeout=self.plan.connect_timeout)
 
@@ -271,7 +275,9 @@ def _highest(records: list[dict[str, Any]]) -> int:
     return max((r["clients"] for r in records if r["healthy"]), default=0)
 
 
-def _soft_fd_limit() -> int:
+def _soft_fd_limit() -> int | None:
+    if sys.platform == "win32":  # no per-process open-file limit (and no ``resource``)
+        return None
     import resource
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
@@ -279,10 +285,14 @@ def _soft_fd_limit() -> int:
 def limits_command(args: Any, target: Any, console: Console) -> tuple[str, dict[str, Any],
                                                                      list[dict[str, Any]]]:
     old, new = raise_fd_limit()
-    fd_note = (f"raised the generator's open-file limit from {old:,} to its hard limit {new:,}"
-               if new != old else f"the generator's open-file limit is {new:,} (already at the hard limit)")
-    if new < args.max + _FD_RESERVE:
-        fd_note += f"; that stops the ramp near {new - _FD_RESERVE:,} clients"
+    if sys.platform == "win32":
+        fd_note = "Windows has no open-file limit to raise; sockets are bounded by memory and ports"
+    else:
+        fd_note = (f"raised the generator's open-file limit from {old:,} to {new:,}"
+                   if new != old
+                   else f"the generator's open-file limit is {new:,} (already at the hard limit)")
+        if new < args.max + _FD_RESERVE:
+            fd_note += f"; that stops the ramp near {new - _FD_RESERVE:,} clients"
     console.print(fd_note)
     plan = LimitsPlan(host=target.address[0], port=target.address[1], max=args.max, step=args.step,
                       deadline_s=args.deadline, connect_timeout=args.connect_timeout,

@@ -33,7 +33,7 @@ from loadtest.live import LiveStatus
 from reference.aclient import AsyncChatClient, connect_client
 from reference.protocol import Relay
 from reference.sequence import SenderTrack
-from reference.stamp import make_payload, parse_payload
+from reference.stamp import make_payload, parse_payload, receive_limit
 
 __all__ = ["SoakPlan", "run_soak", "soak_command"]
 
@@ -117,6 +117,7 @@ class Soak:
         try:
             member.client = await connect_client(self.plan.host, self.plan.port, name=f"soak{member.id}",
                                                  on_relay=self._on_relay(member),
+                                                 max_payload=receive_limit(self.plan.size),
                                                  timeout=self.plan.connect_timeout)
         except (OSError, TimeoutError):
             member.state = "gone"

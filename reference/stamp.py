@@ -15,11 +15,25 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["PAYLOAD_OVERHEAD_MAX", "Stamp", "make_payload", "parse_payload"]
+__all__ = ["PAYLOAD_OVERHEAD_MAX", "Stamp", "make_payload", "parse_payload", "receive_limit"]
 
 #: Upper bound of the stamp's length: ids and sequences up to 10 digits, 20-digit ns.
 PAYLOAD_OVERHEAD_MAX = 10 + 1 + 10 + 1 + 20 + 1
 _PAD = "x"
+#: Room for our usernames and the suite's own barrier texts above a stamped payload.
+_RECEIVE_SLACK = 1024
+
+
+def receive_limit(size: int = 0) -> int:
+    """The largest frame a load generator accepts when its messages are ``size`` bytes.
+
+    A generator only ever receives relays of what it sent, so a larger frame is
+    the server's garbage: refusing it at its header (FRAME-6) keeps each
+    connection's receive buffer near ``2 * receive_limit + 64 KiB`` (sender
+    frame, text frame, one read), whatever the server sends, and so keeps
+    thousands of connections within the harness's memory bound (README).
+    """
+    return max(size, 0) + PAYLOAD_OVERHEAD_MAX + _RECEIVE_SLACK
 
 
 @dataclass(frozen=True, slots=True)

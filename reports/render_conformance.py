@@ -114,24 +114,31 @@ def conformance_summary(doc: Mapping[str, Any]) -> RenderableType:
 
 
 def _outcome(summary: Mapping[str, Any], counts: Mapping[str, int]) -> Text:
-    """PASS or FAIL, agreeing with the exit status (so --strict never shows PASS beside exit 1)."""
+    """PASS, FAIL or INCOMPLETE, agreeing with the exit status (--strict never shows PASS beside 1)."""
     def count(verdict: str) -> int:
         return int(summary.get(verdict) or counts.get(verdict, 0) or 0)
     status = summary.get("exit_status")
     should = count("non-strict")
+    incomplete = summary.get("incomplete")
     if count("fail"):
-        return Text("FAIL: a MUST requirement is broken", style="bold red")
-    if count("error"):
-        return Text("FAIL: the harness itself erred (a bug to report)", style="bold red")
-    if should and summary.get("strict"):
-        return Text("FAIL: a SHOULD requirement is broken (--strict counts it as a failure)",
-                    style="bold red")
-    if status not in (None, 0):
+        outcome = Text("FAIL: a MUST requirement is broken", style="bold red")
+    elif count("error"):
+        outcome = Text("FAIL: the harness itself erred (a bug to report)", style="bold red")
+    elif should and summary.get("strict"):
+        outcome = Text("FAIL: a SHOULD requirement is broken (--strict counts it as a failure)",
+                       style="bold red")
+    elif incomplete:  # an interrupted run is never a PASS
+        return Text(f"INCOMPLETE: {incomplete}; no verdict on the server", style="bold yellow")
+    elif status not in (None, 0):
         reason = summary.get("target_error") or summary.get("stopped") or "see above"
         return Text(f"FAIL: exit status {status} ({reason})", style="bold red")
-    outcome = Text("PASS: no MUST requirement broken", style="bold green")
-    if should:
-        outcome.append(" (some SHOULD requirements are not met)", style="yellow")
+    else:
+        outcome = Text("PASS: no MUST requirement broken", style="bold green")
+        if should:
+            outcome.append(" (some SHOULD requirements are not met)", style="yellow")
+        return outcome
+    if incomplete:
+        outcome.append(f" (INCOMPLETE: {incomplete})", style="yellow")
     return outcome
 
 

@@ -5,8 +5,8 @@ each cause is a block that says what is broken, what the server does, the
 smallest evidence (a failing case's expected/got and last wire events) and
 ``help:`` what to change, with its PROTOCOL.md link; then every case that did
 not pass gets one line naming the cause it is counted under.  Everything the
-server sent is data: it goes into ``Text`` (never parsed as markup) with its
-control characters escaped (``_safe``), so it cannot drive the terminal.
+server sent is data: it goes into ``Text`` (never parsed as markup) through
+:func:`reference.printable.printable_text`, so it cannot drive the terminal.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from reference.printable import printable_text
 from reports.style import VERDICT_STYLES
 
 __all__ = ["FULL_EVIDENCE_CAUSES", "cause_blocks", "problem_case_lines"]
@@ -32,16 +33,8 @@ Document = Mapping[str, Any]
 
 
 def _safe(text: object) -> str:
-    """Server-originated text as data: control characters escaped (never terminal control)."""
-    out = []
-    for char in str(text):
-        if char in "\n\t":
-            out.append(char)
-        elif ord(char) < 0x20 or 0x7F <= ord(char) < 0xA0:
-            out.append(f"\\x{ord(char):02x}")
-        else:
-            out.append(char)
-    return "".join(out)
+    """Server-originated text as data (the harness's one printable(), newlines kept)."""
+    return printable_text(str(text), keep_newlines=True)
 
 
 def _cause_block(number: int, cause: Mapping[str, Any], full: bool) -> RenderableType:

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from loadtest.swarm.options import finite_number
 from loadtest.swarm.results import summary_line
+from reference.process_group import process_group_start
 from reference.target import (
     TargetError,
     add_target_arguments,
@@ -70,7 +71,9 @@ def locust_command(host: str, users: int, spawn_rate: float, run_time_s: int, js
 
 def _run_locust(argv: list[str], timeout: float) -> int:
     """Run locust in its own process group; -1 if it overran ``timeout``."""
-    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, start_new_session=True)
+    group = process_group_start()
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, start_new_session=group.start_new_session,
+                            creationflags=group.creationflags)
     try:
         return proc.wait(timeout)
     except subprocess.TimeoutExpired:

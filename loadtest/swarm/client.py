@@ -33,7 +33,7 @@ from typing import Protocol
 from reference import client as reference_client
 from reference.protocol import DEFAULT_HOST, DEFAULT_PORT, ProtocolError, Relay
 from reference.sequence import RelayChecker, SequenceFailure
-from reference.stamp import make_payload
+from reference.stamp import make_payload, receive_limit
 from reference.target import parse_address
 
 __all__ = [
@@ -139,7 +139,8 @@ class ChatClient:
         """Connect and register; report both. False (after reporting why) on failure."""
         start = time.perf_counter()
         try:
-            self._chat = reference_client.ChatClient.connect(*self.address, timeout=self.timeout)
+            self._chat = reference_client.ChatClient.connect(*self.address, timeout=self.timeout,
+                                                             max_payload=receive_limit(self.size))
         except OSError as exc:
             self._report_elapsed("connect", start, 0, exc)
             return False

@@ -30,6 +30,8 @@ import pytest
 from reference.target import SpawnedServer
 from reports.results import load_document
 
+pytestmark = pytest.mark.slow  # subprocesses and real servers: not in the fast lane
+
 ROOT = Path(__file__).resolve().parents[2]
 SERVERS = ROOT / "tests" / "servers"
 PARALLEL_RUNS = 4
@@ -244,6 +246,8 @@ def _processes_with(marker: str) -> list[int]:
     return pids
 
 
+@pytest.mark.skipif(sys.platform != "linux", reason="sends POSIX signals and finds the server's "
+                    "processes in /proc (Linux only)")
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 def test_interrupted_run_stops_the_server_it_started(tmp_path: Path, sig: signal.Signals) -> None:
     marker = f"conformance-interrupt-{sig.name}-{os.getpid()}"

@@ -20,6 +20,8 @@ from loadtest.cli import main
 from reference.target import TargetSpec, open_target
 from reports.results import load_document
 
+pytestmark = pytest.mark.slow  # subprocesses and real servers: not in the fast lane
+
 SERVERS = Path(__file__).resolve().parents[1] / "servers"
 
 

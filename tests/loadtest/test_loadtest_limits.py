@@ -7,18 +7,20 @@ proof is a documented run in the README, not a default test.
 from __future__ import annotations
 
 import io
-import resource
 import socket
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 from rich.console import Console
 
 from loadtest.cli import main
 from reference.target import TargetSpec, open_target
 from reports.results import load_document
+
+pytestmark = pytest.mark.slow  # subprocesses and real servers: not in the fast lane
 
 SERVERS = Path(__file__).resolve().parents[1] / "servers"
 
@@ -63,9 +65,11 @@ def test_reference_with_select_refuses_cleanly_past_fd_setsize(tmp_path: Path) -
 
 
 def _low_fd_limit() -> None:
+    import resource  # POSIX only: the test below is skipped elsewhere
     resource.setrlimit(resource.RLIMIT_NOFILE, (150, 150))
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="Windows has no open-file limit (RLIMIT_NOFILE) to lower")
 def test_own_fd_limit_is_named_not_blamed_on_the_server(tmp_path: Path) -> None:
     out = tmp_path / "limits.json"
     with open_target(TargetSpec()) as target:  # the server keeps its own, normal limit

@@ -7,10 +7,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 from rich.console import Console
 
 from loadtest.cli import main
 from reports.results import load_document
+
+pytestmark = pytest.mark.slow  # subprocesses and real servers: not in the fast lane
 
 SERVERS = Path(__file__).resolve().parents[1] / "servers"
 SHORT = ["--clients", "8", "--rate", "60", "--duration", "2", "--churn", "4"]

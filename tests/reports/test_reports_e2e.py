@@ -26,8 +26,9 @@ from reports.loaders import load_any
 from reports.scorecard import resolve_tool
 
 MISSING = [tool for tool in ("chat-conformance", "chat-load") if resolve_tool(tool) is None]
-pytestmark = pytest.mark.skipif(bool(MISSING), reason=f"not installed: {', '.join(MISSING)} "
-                                                      "(pip install -e '.[all]')")
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(bool(MISSING), reason=f"not installed: {', '.join(MISSING)} "
+                                                       "(pip install -e '.[all]')")]
 
 
 def test_the_scorecard_with_its_defaults_end_to_end(tmp_path: Path) -> None:

@@ -69,6 +69,7 @@ def test_the_report_is_one_standalone_file(report: Path) -> None:
     assert "relay.basic[one-byte-per-send]" in html and "FAIL: a MUST requirement is broken" in html
 
 
+@pytest.mark.slow
 def test_chromium_decodes_every_plot(report: Path, tmp_path: Path) -> None:
     page = tmp_path / "checked.html"
     page.write_text(report.read_text(encoding="utf-8").replace("</body>", IMAGE_CHECK + "</body>"),
@@ -82,6 +83,7 @@ def test_chromium_decodes_every_plot(report: Path, tmp_path: Path) -> None:
         assert image["complete"] and image["width"] >= 400 and image["height"] >= 200, image
 
 
+@pytest.mark.slow
 def test_a_screenshot_shows_the_plots(report: Path, tmp_path: Path) -> None:
     import numpy as np
     from PIL import Image

@@ -96,6 +96,7 @@ def recorded_report(run: scorecard_module.ScorecardRun) -> str:
     return (run.config.out_dir / "report.txt").read_text(encoding="utf-8")
 
 
+@pytest.mark.slow
 def test_every_step_runs_against_one_embedded_server_started_once(tmp_path: Path, fake: Path) -> None:
     config = small_config(tmp_path)
     run = run_scorecard(config, tools=fake_tools(fake))
@@ -122,6 +123,7 @@ def test_every_step_runs_against_one_embedded_server_started_once(tmp_path: Path
                                                           "report.txt", "report.html", "logs"}
 
 
+@pytest.mark.slow
 def test_failing_crashing_and_hanging_steps_are_reported_not_raised(tmp_path: Path, fake: Path) -> None:
     config = small_config(tmp_path)
     steps = default_steps(config)

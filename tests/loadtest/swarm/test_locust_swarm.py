@@ -23,6 +23,12 @@ from loadtest.swarm.cli import main as swarm_main
 from reference.target import ExternalServer, SpawnedServer, TargetSpec, find_free_port, open_target
 from reports.results import load_document
 
+pytestmark = [
+    pytest.mark.slow,  # subprocesses and real servers: not in the fast lane
+    pytest.mark.skipif(sys.platform == "win32", reason="locust's --processes forks and these tests "
+                       "stop locust's process group with os.killpg (POSIX only)"),
+]
+
 ROOT = Path(__file__).resolve().parents[3]
 LOCUSTFILE = ROOT / "loadtest" / "locustfile.py"
 US_ENTRY = "broadcast latency in µs"
