@@ -174,7 +174,8 @@ CATALOGUE: tuple[Defect, ...] = (
            "Send the sending connection's own username frame with each of its messages.",
            claims=lambda f: (_case(f, "relay.sender-label") and f.symptom.kind == "other"
                              or f.symptom.at_join and f.symptom.kind == "relay" and not f.symptom.self_relay
-                             or _case(f, "relay.burst-order") and " mislabelled" in f.symptom.got
+                             or _case(f, "relay.burst-order")
+                             and bool(re.search(r" (mislabelled|unpaired)", f.symptom.got))
                              and not re.search(r" (lost|duplicated|reordered)", f.symptom.got)),
            absorbs=_relay_trouble),
     Defect("sequence", "RELAY-4", "messages are lost, duplicated or reordered",

@@ -16,9 +16,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from conformance.peer import SYNC_PREFIX
+
 __all__ = ["Symptom", "read_symptom"]
 
 _RELAY = re.compile(r'^a relay from "(?P<sender>.*?)": "(?P<text>.*)"')
+_RELAY_IN = re.compile(r'a relay from "(?P<sender>.*?)": "(?P<text>.*?)"')
 #: A header inside a relayed text: the stream was cut in the wrong place (e.g. "fina3         an").
 _HEADER_INSIDE = re.compile(r"\d {4,}")
 
@@ -43,7 +46,12 @@ class Symptom:
 
     @property
     def self_relay(self) -> bool:
-        return self.kind == "relay" and bool(self.sender) and self.sender == self.receiver
+        """The receiver got its own message back: a relay labelled with its own name, whose text
+        is not the message it was waiting for (that would be someone else's, mislabelled)."""
+        expected = _RELAY_IN.search(self.expected)
+        waited_for = expected.group("text") if expected else None
+        return (self.kind == "relay" and bool(self.sender) and self.sender == self.receiver
+                and self.text != waited_for and not self.text.startswith(SYNC_PREFIX))
 
 
 def _field(lines: list[str], name: str) -> str:

@@ -191,3 +191,13 @@ def test_html_folds_transcripts_in_details() -> None:
     page = report.html()
     assert page.index("Root causes") < page.index("<details") and "<summary>" in page
     assert "robust.non-reader" in report.text()
+
+
+def test_a_relay_labelled_with_the_receivers_name_is_an_echo_only_if_it_is_its_own_message() -> None:
+    echoed = record("relay.no-echo", "RELAY-2", expected='ana receives a relay from "bea": "for ana only"',
+                    got='a relay from "ana": "for bea only"')
+    assert diagnose([echoed])[0].key == "echo"
+    mislabelled = record("relay.no-echo", "RELAY-2",
+                         expected='bea gets registered: it receives a relay from "ana": "~sync:2"',
+                         got='a relay from "bea": "~sync:2"')
+    assert diagnose([mislabelled])[0].key == "mislabelled"
