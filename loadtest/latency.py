@@ -26,7 +26,7 @@ from rich.console import Console
 from loadtest.latency_worker import worker_main
 from loadtest.live import LiveStatus
 from loadtest.scenario import LAG_TOLERANCE_NS, Scenario
-from loadtest.stats import LatencyHistogram, merge_encoded
+from loadtest.stats import LatencyHistogram, load_average, merge_encoded
 
 if sys.platform == "win32":  # what a spawn context's Pipe() gives there
     from multiprocessing.connection import PipeConnection as Pipe
@@ -240,7 +240,7 @@ def _judge_generator(cpu: list[float], lag_p99_us: int, unsent: int, server_perc
                    + server + ". These latencies include the generator's own delays: "
                    "use more --procs, or a lower --rate or --clients.")
     elif late or unsent:
-        load = os.getloadavg()[0] if sys.platform != "win32" else 0.0  # Windows has none
+        load = load_average()
         cpus = os.cpu_count() or 1
         what = " and ".join(([late_text] if late else [])
                             + ([f"{unsent} scheduled messages were never sent"] if unsent else []))

@@ -18,12 +18,11 @@ No locust or gevent import here: ``loadtest.swarm.users`` drives both.
 from __future__ import annotations
 
 import os
-import sys
 import time
 from collections import Counter, deque
 from typing import Any
 
-from loadtest.stats import LatencyHistogram
+from loadtest.stats import LatencyHistogram, load_average
 from reference.sequence import SequenceFailure
 
 __all__ = ["BUSY_CPU_PERCENT", "LAG_LIMIT_US", "ChatStats", "SelfWatch", "judge_locust"]
@@ -139,7 +138,7 @@ def judge_locust(processes: list[dict[str, Any]]) -> dict[str, Any]:
                    "for latency figures.")
     elif late:
         worst = max(late, key=lambda p: p["lag_p99_us"])
-        load = os.getloadavg()[0] if sys.platform != "win32" else 0.0  # Windows has none
+        load = load_average()
         cpus = os.cpu_count() or 1
         notes.append(f"locust was idle ({worst['cpu_percent']:.0f}% of a core) yet its event loop woke "
                      f"up to {worst['lag_p99_us'] / 1000:.1f} ms late (p99): the machine (load average "
