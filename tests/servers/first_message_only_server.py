@@ -22,6 +22,12 @@ class FirstMessageOnlyServer(ChatServer):
         super()._broadcast(sender, text)
         sender.conn._registered_in = False  # the defect: the next frame is read as a username
 
+    def _on_register(self, client: Client, name: str) -> None:
+        # Not a second defect: the server's books expect a newcomer to register, so the
+        # client is one again (else the reference server's own bookkeeping raises KeyError).
+        self._unregistered.setdefault(client.fd, client)
+        super()._on_register(client, name)
+
 
 if __name__ == "__main__":
     sys.exit(run(FirstMessageOnlyServer))
