@@ -20,6 +20,7 @@ known defect accounts for becomes a cause under its own requirement.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from typing import Any
 
 from conformance.defects import (
     CATALOGUE,
+    DIALECT_SECTION,
     JOIN_RELAY,
     SYSTEMIC,
     Defect,
@@ -36,7 +38,8 @@ from conformance.defects import (
 from conformance.requirements import REQUIREMENTS, Level
 from conformance.symptoms import read_symptom
 
-__all__ = ["DIAGNOSED_VERDICTS", "SECTIONS", "Cause", "diagnose", "recognise_program", "section_link"]
+__all__ = ["DIAGNOSED_VERDICTS", "SECTIONS", "Cause", "diagnose", "preflight_cause", "recognise_program",
+           "section_link"]
 
 #: Verdicts a cause can explain: broken MUSTs and SHOULDs (not harness errors, not known failures).
 DIAGNOSED_VERDICTS = ("fail", "non-strict")
@@ -154,6 +157,10 @@ def diagnose(records: Iterable[Record], dialects: Sequence[str] = ()) -> list[Ca
     """The root causes of the failed records, most likely first (see the module docstring)."""
     records = list(records)
     failures = [Failure(r, read_symptom(r)) for r in records if r.get("verdict") in DIAGNOSED_VERDICTS]
+    # A death's own record (crash[CASE]) goes with the cause of the case it happened in.
+    deaths = [f for f in failures if f.id.startswith("crash[") and f.id[6:-1] in
+              {str(r.get("id")) for r in records if r.get("verdict") in DIAGNOSED_VERDICTS}]
+    failures = [f for f in failures if f not in deaths]
     run = {str(r.get("id")): str(r.get("verdict")) for r in records}
     run.update({f.id: f.symptom.kind for f in failures})
     for failure in failures:
@@ -202,6 +209,12 @@ def diagnose(records: Iterable[Record], dialects: Sequence[str] = ()) -> list[Ca
             del leftovers[requirement]
     for cause in _crashes(leftovers):
         causes[cause.key] = cause
+    for death in deaths:
+        home = next((c for c in causes.values() if death.id[6:-1] in {f.id for f in c.failures}), None)
+        if home is not None:
+            home.failures.append(death)
+        else:
+            leftovers.setdefault(death.requirement, []).append(death)
     for requirement, group in leftovers.items():
         cause = _fallback(requirement, group)
         cause.failures = cause.direct = group
@@ -213,6 +226,32 @@ def diagnose(records: Iterable[Record], dialects: Sequence[str] = ()) -> list[Ca
 #: The classic tutorial server's defects (PROTOCOL.md section 7), as catalogue keys.
 TUTORIAL_DEFECTS = ("partial-reads", "blocking-reads", "blocking-writes", "utf8-crash", "copied-header",
                     "bad-header", "over-limit", "empty-message")
+
+
+#: What a preflight that stopped the run breaks, by its class (conformance.preflight).
+_PREFLIGHT_REQUIREMENTS = {"silent": "RELAY-1", "needs-trigger": "RELAY-1", "never-accepts": "ROBUST-7",
+                           "dialect": "RELAY-1"}
+
+
+def preflight_cause(preflight: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The one root cause of a run the preflight stopped (no case ran), as a ``diagnosis`` entry."""
+    if not preflight.get("stopped"):
+        return None
+    kind = str(preflight.get("class"))
+    words = " ".join([str(preflight.get("headline") or ""), *map(str, preflight.get("dialects") or [])])
+    breaks = re.search(r"breaks ([A-Z]+-\d+)", words)
+    requirement = breaks.group(1) if breaks else _PREFLIGHT_REQUIREMENTS.get(kind, "RELAY-1")
+    dialect = kind == "dialect"
+    return {"requirement": requirement, "key": f"preflight:{kind}",
+            "title": f"preflight: {kind.replace('-', ' ')}",
+            "explanation": str(preflight.get("headline") or ""),
+            "fix": ("Speak the protocol itself: 10-byte canonical headers, a username frame then the "
+                    "message frame, to every client but the sender." if dialect else
+                    "Make the server accept connections, read each client's username and relay every "
+                    "later message to the others; then run the suite again."),
+            "link": f"PROTOCOL.md#{DIALECT_SECTION if dialect else SECTIONS['RELAY']}",
+            "cases": [], "evidence": {"case": "preflight", "detail": str(preflight.get("evidence") or ""),
+                                      "transcript": [str(s) for s in preflight.get("steps") or []][-6:]}}
 
 
 def recognise_program(causes: Sequence[Cause]) -> str | None:

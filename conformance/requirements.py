@@ -82,7 +82,7 @@ REQUIREMENTS: dict[str, Requirement] = _table(
                            "is relayed from it."),
     ("JOIN-4", Level.SHOULD, "A connection that never sends its username hurts nobody and is "
                              "closed after a registration timeout."),
-    ("JOIN-5", Level.SHOULD, "Usernames have a length limit of at least 64 bytes; a longer one is "
+    ("JOIN-6", Level.SHOULD, "Usernames have a length limit of at least 64 bytes; a longer one is "
                              "refused from its header alone."),
     ("RELAY-1", Level.MUST, "Each message is relayed to every other registered client as a "
                             "username frame and a message frame, byte for byte."),
@@ -104,7 +104,9 @@ REQUIREMENTS: dict[str, Requirement] = _table(
                              "the others carry on."),
     ("ROBUST-6", Level.MUST, "The server survives a reset from any client at any moment and a "
                              "burst of hundreds of connections."),
-    ("ROBUST-7", Level.SHOULD, "A reader who keeps reading is never disconnected for a backlog; "
+    ("ROBUST-7", Level.MUST, "The server keeps running and accepting connections whatever its "
+                             "clients do; it never exits or stops accepting on its own."),
+    ("ROBUST-8", Level.SHOULD, "A reader who keeps reading is never disconnected for a backlog; "
                                "the client whose traffic fills the queue is."),
     ("LIMIT-1", Level.MUST, "Beyond its capacity the server refuses new connections by closing "
                             "them and keeps serving the clients it has."),

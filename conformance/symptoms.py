@@ -77,6 +77,10 @@ def read_symptom(record: Mapping[str, Any]) -> Symptom:
     died = next((line.split("died during this case:", 1)[1].strip() for line in lines
                  if "died during this case:" in line), "")
     crash = died.rsplit("last stderr line:", 1)[-1].strip() if died else ""
+    if str(record.get("id") or "").startswith("crash[") and not died:
+        # The crash verdict's own record (conformance.crashes): its last line is the exception.
+        last = next((line.strip() for line in reversed(lines) if line.strip()), "")
+        return Symptom("crash", crash=last)
     receiver = expected.split(" ", 1)[0] if expected else ""
     at_join = "gets registered" in expected
     relay = _RELAY.match(got)

@@ -27,7 +27,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from conformance.diagnosis import diagnose, recognise_program
+from conformance.diagnosis import diagnose, preflight_cause, recognise_program
 from conformance.requirements import Level, Requirement
 from conformance.selection import Expectation
 from reference.printable import printable_tree
@@ -151,7 +151,9 @@ def build_document(results: Iterable[CaseResult], summary: Mapping[str, Any], *,
     program = recognise_program(causes)
     if program:
         summary["recognised"] = program
+    stopped = preflight_cause(summary.get("preflight") or {})  # no case ran: the preflight is the cause
     doc = make_document("conformance", tool=tool_name("chat-conformance"),
                         target=target_info(label, address, command),
-                        summary=summary, records=records, diagnosis=[c.entry() for c in causes])
+                        summary=summary, records=records,
+                        diagnosis=[stopped] if stopped else [c.entry() for c in causes])
     return cast(dict[str, Any], printable_tree(doc))

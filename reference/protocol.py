@@ -57,9 +57,9 @@ DEFAULT_PORT: Final = 1234
 MIN_MAX_PAYLOAD: Final = 1024 * 1024
 #: The reference implementation's default limit: comfortably above the minimum.
 DEFAULT_MAX_PAYLOAD: Final = 4 * 1024 * 1024
-#: Every server must accept usernames of at least this many bytes (JOIN-5).
+#: Every server must accept usernames of at least this many bytes (JOIN-6).
 MIN_MAX_USERNAME: Final = 64
-#: The reference's username limit (JOIN-5): a username is relayed with every
+#: The reference's username limit (JOIN-6): a username is relayed with every
 #: message, so its length multiplies what a sender makes the server owe each
 #: reader; 256 bytes bounds that to 27 times a zero-length message's 10 bytes.
 DEFAULT_MAX_USERNAME: Final = 256
@@ -185,7 +185,7 @@ class FrameDecoder:
         self._need = -1  # payload length of the frame being read, -1 = in header
         self.max_payload = max_payload
         #: The rule (and the word for the frame) an over-limit length breaks:
-        #: FRAME-6 for payloads, JOIN-5 while a server awaits the username.
+        #: FRAME-6 for payloads, JOIN-6 while a server awaits the username.
         self.limit_rule = "FRAME-6"
         self.limit_what = "declared length"
 
@@ -349,9 +349,9 @@ class Connection:
         self._max_payload = max_payload
         if our_role is Role.SERVER:
             # The username's declared length is checked from its header alone,
-            # before buffering it (JOIN-5), as FRAME-6 does for messages.
+            # before buffering it (JOIN-6), as FRAME-6 does for messages.
             self._decoder.max_payload = min(max_username, max_payload)
-            self._decoder.limit_rule = "JOIN-5"
+            self._decoder.limit_rule = "JOIN-6"
             self._decoder.limit_what = "declared username length"
         self._closed = False
         self._error: RemoteProtocolError | None = None

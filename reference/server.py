@@ -10,8 +10,8 @@ around ``select``), with the fixes that PROTOCOL.md's ROBUST rules demand:
   socket takes it, keep only the remainder, and when a backlog passes
   ``max_backlog`` we drop whoever causes it: the reader if it reads slower
   than the sender sends, else the sender whose relays fill the queue
-  (ROBUST-3, ROBUST-4, ROBUST-7);
-* usernames are short (JOIN-5), so a sender cannot make the server owe its
+  (ROBUST-3, ROBUST-4, ROBUST-8);
+* usernames are short (JOIN-6), so a sender cannot make the server owe its
   readers far more than it sent; all buffered bytes and connections count
   against one server-wide budget, ``--max-memory`` (LIMIT-3);
 * a peer's protocol error drops that peer only (ROBUST-5);
@@ -300,7 +300,7 @@ class ChatServer(OutputQueues):
                     return
                 else:  # NEED_DATA
                     break
-                if client.closed:  # dropped for flooding while relaying (ROBUST-7)
+                if client.closed:  # dropped for flooding while relaying (ROBUST-8)
                     return
         except RemoteProtocolError as exc:
             if not data:
@@ -322,7 +322,7 @@ class ChatServer(OutputQueues):
         self.registered[client.fd] = client
         del self._unregistered[client.fd]
         # The name is held about four times (codec, frame, log label, repr's
-        # escapes): count it, so that JOIN-5-sized names stay within LIMIT-3.
+        # escapes): count it, so that JOIN-6-sized names stay within LIMIT-3.
         self.memory_held += 4 * len(client.name_frame)
         log.info("%s joined; %d registered", client.label, len(self.registered))
 
@@ -330,13 +330,13 @@ class ChatServer(OutputQueues):
         # Encode once (one copy of the payload), write the same bytes to every
         # recipient (RELAY-1).
         data = b"".join((sender.name_frame, encode_header(len(payload)), payload))
-        # What the sender has sent, this message included: ROBUST-7 compares
+        # What the sender has sent, this message included: ROBUST-8 compares
         # it with what a reader has taken (two stores per message, not per reader).
         sender.received_before = sender.received
         sender.received += HEADER_LENGTH + len(payload)
         sender_fd = sender.fd
         for fd, client in list(self.registered.items()):
-            # ``closed``: a reader may be dropped as this loop runs (ROBUST-7).
+            # ``closed``: a reader may be dropped as this loop runs (ROBUST-8).
             if fd != sender_fd and not client.closed:
                 self._write(client, data, sender)
 
@@ -441,7 +441,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default %(default)s)")
     p.add_argument("--max-username", type=positive_int, default=ServerConfig.max_username,
                    help="close a client whose username is longer than this many bytes, "
-                        "from its header alone (JOIN-5; default %(default)s)")
+                        "from its header alone (JOIN-6; default %(default)s)")
     p.add_argument("--max-memory", type=positive_int, default=ServerConfig.max_memory,
                    help="server-wide budget in bytes for buffered data plus "
                         f"{CLIENT_OVERHEAD} bytes per connection; past 3/4 of it new "

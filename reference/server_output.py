@@ -3,7 +3,7 @@
 The server writes a relay straight to a reader's socket when it can and
 queues the rest.  A queue that passes ``--max-backlog``, or buffered data
 that passes the server-wide ``--max-memory``, means somebody must go, and
-it must be the one causing it (PROTOCOL.md ROBUST-4, ROBUST-7, LIMIT-3):
+it must be the one causing it (PROTOCOL.md ROBUST-4, ROBUST-8, LIMIT-3):
 
 * a reader slower than the sender that fills its queue is dropped ("not
   reading");
@@ -51,7 +51,7 @@ class Client:
         self.out: collections.deque[tuple[memoryview, Client | None]] = collections.deque()
         self.out_bytes = 0             # total bytes waiting in ``out``
         #: For each sender with relays in ``out``: [bytes queued, our ``drained``
-        #: and its ``received_before`` when its first one was queued] (ROBUST-7).
+        #: and its ``received_before`` when its first one was queued] (ROBUST-8).
         self.queued_from: dict[Client, list[int]] = {}
         self.drained = 0               # bytes ever sent from ``out`` (not the direct sends)
         self.received = 0              # bytes of the messages it sent so far (not its name)
@@ -80,7 +80,7 @@ class OutputQueues:
         """Send ``data`` to ``client`` now, or queue what the socket does not take.
 
         ``sender`` is the client whose relay this is: the queue charges it for
-        the bytes (ROBUST-7).  The common case, an empty queue and a socket
+        the bytes (ROBUST-8).  The common case, an empty queue and a socket
         that takes everything, costs one send() and no bookkeeping.
         """
         whole = True  # nothing of ``data`` is on the wire yet
@@ -111,7 +111,7 @@ class OutputQueues:
         self.memory_held += n
         if sender is not None:
             entry = client.queued_from.get(sender)
-            if entry is None:  # the starting point of ROBUST-7's comparison
+            if entry is None:  # the starting point of ROBUST-8's comparison
                 client.queued_from[sender] = [n, client.drained, sender.received_before]
             else:
                 entry[0] += n
@@ -145,7 +145,7 @@ class OutputQueues:
         client.writing = False
         self.selector.modify(client.sock, selectors.EVENT_READ, client)
 
-    # -- who pays for a full queue (ROBUST-4, ROBUST-7, LIMIT-3) ---------------------
+    # -- who pays for a full queue (ROBUST-4, ROBUST-8, LIMIT-3) ---------------------
     def _make_room(self, reader: Client, n: int) -> bool:
         """Queueing ``n`` more bytes for ``reader`` passes a limit: drop whoever causes it.
 

@@ -108,7 +108,8 @@ def conformance_summary(doc: Mapping[str, Any]) -> RenderableType:
         extras.append(f"exit status {summary.get('exit_status')}")
     if extras:
         parts.append(Text(", ".join(extras), style="dim"))
-    for dialect in summary.get("dialects") or []:
+    stopped = (summary.get("preflight") or {}).get("stopped")
+    for dialect in [] if stopped else summary.get("dialects") or []:
         parts.append(Text(f"Recognised dialect: {dialect}", style="bold yellow"))
     return Group(*parts)
 
@@ -120,6 +121,10 @@ def _outcome(summary: Mapping[str, Any], counts: Mapping[str, int]) -> Text:
     status = summary.get("exit_status")
     should = count("non-strict")
     incomplete = summary.get("incomplete")
+    preflight = summary.get("preflight") or {}
+    if preflight.get("stopped"):
+        return Text(f"FAIL: the target does not speak the protocol (preflight: "
+                    f"{preflight.get('class')}); no case was run", style="bold red")
     if count("fail"):
         outcome = Text("FAIL: a MUST requirement is broken", style="bold red")
     elif count("error"):
@@ -146,6 +151,12 @@ def run_notes(doc: Mapping[str, Any]) -> list[RenderableType]:
     """What happened to the run itself: target trouble, early stop, restarts, unused expectations."""
     summary = doc.get("summary") or {}
     out: list[RenderableType] = []
+    preflight = summary.get("preflight") or {}
+    if preflight.get("stopped"):
+        out.append(Text(f"Preflight: {preflight.get('headline')}", style="bold red"))
+        out.append(Text(f"  evidence: {preflight.get('evidence')}"))
+        out.append(Text("  the cases were not run: each would fail at its first join; "
+                        "--no-preflight runs them all"))
     if summary.get("target_error"):
         out.append(Text(f"Target unavailable: {summary['target_error']}", style="bold red"))
     if summary.get("stopped"):

@@ -41,7 +41,8 @@ def _cause_block(number: int, cause: Mapping[str, Any], full: bool) -> Renderabl
     cases = list(cause.get("cases") or [])
     head = Text.assemble((f"{number}. ", "bold"), (f"[{cause.get('requirement')}] ", "bold red"),
                          (str(cause.get("title") or ""), "bold"),
-                         (f"  ({len(cases)} failed case{'s' if len(cases) != 1 else ''})", "dim"))
+                         (f"  ({len(cases)} failed case{'s' if len(cases) != 1 else ''})" if cases
+                          else "  (found before any case ran)", "dim"))
     parts: list[RenderableType] = [head, Text("   " + _safe(cause.get("explanation") or ""))]
     ev = cause.get("evidence") or {}
     if full and ev:

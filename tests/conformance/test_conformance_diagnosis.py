@@ -211,3 +211,24 @@ def test_one_unknown_way_of_dying_is_one_cause() -> None:
     causes = diagnose(records)
     assert [(c.key, c.requirement, len(c.failures)) for c in causes] == [("crash:KeyError", "RELAY-6", 4)]
     assert "KeyError: 8" in causes[0].explanation
+
+
+def test_a_deaths_own_record_counts_under_the_cause_of_its_case() -> None:
+    died = record("frame.invalid-utf8[message]", "FRAME-4", got="the server closed bea's connection",
+                  died=BAD_BYTES_CRASH)
+    death = {"id": "crash[frame.invalid-utf8[message]]", "requirement": "ROBUST-7", "verdict": "fail",
+             "detail": "the server process exited with status 1\nthe server's last stderr lines:\n"
+                       f"  {BAD_BYTES_CRASH}", "transcript": None}
+    causes = diagnose([died, death])
+    assert [(c.key, sorted(f.id for f in c.failures)) for c in causes] == [
+        ("utf8-crash", ["crash[frame.invalid-utf8[message]]", "frame.invalid-utf8[message]"])]
+
+
+def test_a_run_the_preflight_stopped_has_the_preflight_as_its_one_cause() -> None:
+    from conformance.diagnosis import preflight_cause
+    silent = {"class": "silent", "stopped": True, "headline": "the server accepts connections but never "
+              "relays anything", "evidence": "nothing in 3 s", "steps": ["two clients joined"]}
+    entry = preflight_cause(silent)
+    assert entry is not None and entry["requirement"] == "RELAY-1" and entry["cases"] == []
+    assert entry["explanation"].startswith("the server accepts connections")
+    assert preflight_cause({**silent, "stopped": False}) is None

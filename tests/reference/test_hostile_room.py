@@ -119,7 +119,7 @@ def make_attacks(address: tuple[str, int], stop: threading.Event) -> dict[str, C
         with connect() as s:
             s.sendall(encode_frame(b"cycler") + encode_frame(b"hello and goodbye"))
 
-    def long_name() -> None:  # JOIN-5: refused from the header alone
+    def long_name() -> None:  # JOIN-6: refused from the header alone
         with connect() as s:
             s.sendall(encode_header(1024 * 1024) + b"n" * 65536)
             s.recv(1)
@@ -129,7 +129,7 @@ def make_attacks(address: tuple[str, int], stop: threading.Event) -> dict[str, C
             s.sendall(encode_frame(b"N" * 1024 * 1024) + encode_frame(b"") * 100)
             stop.wait(0.2)
 
-    def amplifier() -> None:  # ROBUST-7: 276 bytes owed per reader for each 10 sent
+    def amplifier() -> None:  # ROBUST-8: 276 bytes owed per reader for each 10 sent
         with connect() as s:
             s.sendall(encode_frame(b"a" * 256))
             for _ in range(20):

@@ -235,13 +235,13 @@ def test_lone_surrogate_is_a_local_protocol_error(text: str) -> None:
 
 
 def test_username_limit_is_checked_from_the_header() -> None:
-    """JOIN-5: an over-long username is refused before it is buffered; messages keep FRAME-6."""
+    """JOIN-6: an over-long username is refused before it is buffered; messages keep FRAME-6."""
     assert MIN_MAX_USERNAME <= DEFAULT_MAX_USERNAME
     conn = Connection(Role.SERVER)
     conn.receive_data(encode_header(DEFAULT_MAX_USERNAME + 1))
     with pytest.raises(RemoteProtocolError) as info:
         conn.next_event()
-    assert info.value.requirement == "JOIN-5"
+    assert info.value.requirement == "JOIN-6"
     name = "n" * DEFAULT_MAX_USERNAME
     big = b"m" * (DEFAULT_MAX_USERNAME * 4)
     events, _ = decode_chunks(Role.SERVER, [encode_frame(name.encode()) + encode_frame(big)])

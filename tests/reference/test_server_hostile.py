@@ -173,7 +173,7 @@ def test_emfile_without_a_spare_fd_does_not_stop_the_server(
 
 def test_amplifying_sender_is_refused_and_the_reader_kept(make_server: Callable[..., ChatServer],
                                                           caplog: pytest.LogCaptureFixture) -> None:
-    """ROBUST-7: a long name and zero-length messages outgrow a reader reading 16x faster than they come."""
+    """ROBUST-8: a long name and zero-length messages outgrow a reader reading 16x faster than they come."""
     server = make_server(max_backlog=1024 * 1024)
     reader_sock, reader = connect(server, b"reader")
     # Small socket buffers, so that the backlog is in the server's queue, not the kernel's.

@@ -23,9 +23,10 @@ class FirstMessageOnlyServer(ChatServer):
         sender.conn._registered_in = False  # the defect: the next frame is read as a username
 
     def _on_register(self, client: Client, name: str) -> None:
-        # Not a second defect: the server's books expect a newcomer to register, so the
-        # client is one again (else the reference server's own bookkeeping raises KeyError).
-        self._unregistered.setdefault(client.fd, client)
+        if client.fd in self.registered:  # "registered" again by the defect: only renamed
+            self.memory_held -= 4 * len(client.name_frame)
+            self.registered.pop(client.fd)
+            self._unregistered[client.fd] = client
         super()._on_register(client, name)
 
 
