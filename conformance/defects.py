@@ -198,6 +198,16 @@ CATALOGUE: tuple[Defect, ...] = (
            "Treat only an empty recv() of a header as end of stream; relay a zero-length payload "
            "like any other.",
            claims=lambda f: case_is(f, "frame.zero-length-message"), short="empty messages dropped"),
+    Defect("leave-crash", "RELAY-6", "the server dies when a client leaves",
+           "When a client closes its connection the server still writes to it (a goodbye, a relay) "
+           "or uses its closed socket, and the error ends the server for everyone.",
+           "On an empty recv() or a reset, remove the client from every list first, close its "
+           "socket, and never write to it again.",
+           claims=lambda f: f.symptom.kind == "crash" and not any(
+               e in f.symptom.crash for e in ("UnicodeDecodeError", "ConnectionResetError",
+                                              "BrokenPipeError"))
+           and (any(w in f.symptom.last_action for w in ("closed the connection", "then closed", "(RST)"))
+                or case_is(f, "lifecycle.leave", "lifecycle.closed-client-sent-nothing"))),
     Defect("reset-crash", "ROBUST-6", "the server dies when a client resets its connection",
            "A ConnectionResetError (or BrokenPipeError) from one client's recv() or send() "
            "escapes the loop and ends the server.",

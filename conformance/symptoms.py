@@ -38,6 +38,7 @@ class Symptom:
     text: str = ""       # for kind "relay": its text
     crash: str = ""      # the server's last stderr line when it died during the case
     at_join: bool = False  # the failure was in the registration barrier, before the case's own check
+    last_action: str = ""  # for a death's own record: what a client did just before it
 
     @property
     def garbled(self) -> bool:
@@ -80,7 +81,8 @@ def read_symptom(record: Mapping[str, Any]) -> Symptom:
     if str(record.get("id") or "").startswith("crash[") and not died:
         # The crash verdict's own record (conformance.crashes): its last line is the exception.
         last = next((line.strip() for line in reversed(lines) if line.strip()), "")
-        return Symptom("crash", crash=last)
+        action = _field(lines, "last action before it")
+        return Symptom("crash", crash=last, last_action=action)
     receiver = expected.split(" ", 1)[0] if expected else ""
     at_join = "gets registered" in expected
     relay = _RELAY.match(got)

@@ -89,16 +89,22 @@ def conformance_summary(doc: Mapping[str, Any]) -> RenderableType:
     summary = doc.get("summary") or {}
     records = doc.get("records") or []
     counts = Counter(str(r.get("verdict")) for r in records)
+    # A death's own record (crash[CASE]) is no case: counted apart, so this line says what
+    # pytest's does, case for case.
+    deaths = Counter(str(r.get("verdict")) for r in records if str(r.get("id")).startswith("crash["))
     line = Text()
     for verdict in (*VERDICT_ORDER, *sorted(set(counts) - set(VERDICT_ORDER))):
-        number = summary.get(verdict, counts.get(verdict, 0)) or 0
+        number = (summary.get(verdict, counts.get(verdict, 0)) or 0) - deaths.get(verdict, 0)
         if number:
             if line:
                 line.append("  ")
             line.append(f"{number} {verdict}", style=VERDICT_STYLES.get(verdict, ""))
-    total = summary.get("total", len(records))
+    total = summary.get("total", len(records)) - sum(deaths.values())
     outcome = _outcome(summary, counts)
     parts: list[RenderableType] = [outcome, Text(f"{total} cases: ", style="bold") + (line or Text("none"))]
+    if deaths:
+        parts.append(Text(f"and {sum(deaths.values())} crash verdict(s) (ROBUST-7): the server died "
+                          "during or right after a case", style="bold red"))
     extras = []
     if summary.get("strict"):
         extras.append("strict mode (SHOULD counts as MUST)")
