@@ -76,7 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="pytest -k expression over case IDs and requirement IDs, "
                             "e.g. 'relay or FRAME-3'")
     suite.add_argument("-v", "--verbose", action="count", default=0,
-                       help="one line per case (pytest's verbose output)")
+                       help="one line per case (pytest's verbose output), and every failed case's "
+                            "wire transcript in the report (as --transcripts)")
     return parser
 
 
@@ -103,6 +104,8 @@ def pytest_args(args: argparse.Namespace) -> list[str]:
         out.append("--chat-no-preflight")
     if args.expectations:
         out += ["--chat-expectations", args.expectations]
+    if args.transcripts:
+        out.append("--chat-transcripts")
     if args.junitxml:
         out += ["--junitxml", args.junitxml]
     if args.keyword:
@@ -113,8 +116,9 @@ def pytest_args(args: argparse.Namespace) -> list[str]:
         # Only the list on stdout: no session header, no "no tests ran" line.
         out += ["--chat-list", "-p", "no:terminal", "-s"]
     else:
-        # -rN: the report's own "cases that did not pass" replaces pytest's short summary.
-        out += ["-rN", *(["-v"] * args.verbose if args.verbose else ["-q"])]
+        # -rN --tb=no: the report's root causes and one line per case replace pytest's short
+        # summary and failure sections; --transcripts or -v adds every transcript to the report.
+        out += ["-rN", "--tb=no", *(["-v"] * args.verbose if args.verbose else ["-q"])]
     return out
 
 

@@ -42,6 +42,8 @@ def add_suite_options(add: Callable[..., Any], prefix: str = "") -> None:
         help="write the results document (kind 'conformance', reports/FORMAT.md) to FILE")
     add(f"--{prefix}expectations", metavar="FILE", default=None,
         help="TOML file of [[expected-failure]] entries (case, reason) for a known-bad server")
+    add(f"--{prefix}transcripts", action="store_true", default=False,
+        help="print every failed case's detail and whole wire transcript after the root causes")
     add(f"--{prefix}list", action="store_true", default=False,
         help="list the selected cases with their requirement and stop")
     add(f"--{prefix}timeout", metavar="SECONDS", type=positive_seconds,
@@ -64,6 +66,7 @@ class SuiteSettings:
     expectations: tuple[Expectation, ...] = ()
     expectations_path: Path | None = None
     list_only: bool = False
+    transcripts: bool = False
     case_patterns: tuple[str, ...] = ()
     timeouts: Timeouts = Timeouts()
     case_timeout: float = DEFAULT_CASE_TIMEOUT
@@ -82,6 +85,7 @@ class SuiteSettings:
             expectations=load_expectations(exp_path) if exp_path else (),
             expectations_path=Path(exp_path) if exp_path else None,
             list_only=bool(get("chat_list")),
+            transcripts=bool(get("chat_transcripts")),
             case_patterns=tuple(get("chat_case") or ()),
             timeouts=timeouts,
             case_timeout=float(get("chat_case_timeout")),

@@ -26,7 +26,7 @@ from conformance.wire import RecordingSocket, Wire, printable
 from reference.client import ChatClient, ServerClosedError
 from reference.protocol import Relay, RemoteProtocolError, encode_frame
 
-__all__ = ["SYNC_PREFIX", "CaseFailure", "Peer", "Room", "Timeouts", "describe"]
+__all__ = ["SYNC_PREFIX", "CaseFailure", "Peer", "Room", "Timeouts", "describe", "unreadable"]
 
 SYNC_PREFIX = "~sync:"
 
@@ -62,6 +62,13 @@ def describe(relay: Relay | None) -> str:
     if relay is None:
         return "nothing"
     return f'a relay from "{printable(relay.sender.encode(), 40)}": "{printable(relay.text.encode(), 60)}"'
+
+
+def unreadable(exc: RemoteProtocolError) -> str:
+    """What a client could not read, in true words: a broken frame, or a whole frame that is not UTF-8."""
+    if exc.requirement == "FRAME-4":
+        return f"a well-framed relay whose {exc.reason}"
+    return f"bytes that are not valid frames: {exc.reason}"
 
 
 def _closed_words(exc: ServerClosedError, peer: Peer) -> str:
@@ -110,7 +117,7 @@ class Peer(ChatClient):
             raise CaseFailure(f"{self.label} receives {waiting_for}", _closed_words(exc, self)) from None
         except RemoteProtocolError as exc:
             raise CaseFailure(f"{self.label} receives {waiting_for}",
-                              f"bytes that are not valid frames: {exc.reason}") from None
+                              unreadable(exc)) from None
 
     def expect_relay(self, sender: str, text: str, timeout: float | None = None) -> None:
         """The next relay must be exactly (sender, text)."""
@@ -141,7 +148,7 @@ class Peer(ChatClient):
             return
         except RemoteProtocolError as exc:
             raise CaseFailure(f"{self.label} receives nothing ({why})",
-                              f"bytes that are not valid frames: {exc.reason}") from None
+                              unreadable(exc)) from None
         raise CaseFailure(f"{self.label} receives nothing ({why})", describe(got))
 
     def expect_closed(self, why: str, timeout: float | None = None) -> None:
@@ -160,7 +167,7 @@ class Peer(ChatClient):
                                   f"the connection still open after {wait:.1f} s") from None
             except RemoteProtocolError as exc:
                 raise CaseFailure(f"the server closes {self.label}'s connection ({why})",
-                                  f"bytes that are not valid frames: {exc.reason}") from None
+                                  unreadable(exc)) from None
             raise CaseFailure(f"the server closes {self.label}'s connection ({why})",
                               f"{describe(got)} instead")
 
@@ -298,12 +305,13 @@ class Room:
             except RemoteProtocolError as exc:
                 raise CaseFailure(f"{newcomer.label} gets registered (a message from "
                                   f"{sender.label} reaches it)",
-                                  f"bytes that are not valid frames: {exc.reason}") from None
+                                  unreadable(exc)) from None
             if got.sender == sender.name and got.text in sent:
                 return
             # Nobody else speaks while a case joins, so anything else is the server's doing.
-            raise CaseFailure(f'{newcomer.label} receives a relay from "{sender.name}": '
-                              f'"{sent[-1]}" (or an earlier {SYNC_PREFIX} message)', describe(got))
+            raise CaseFailure(f'{newcomer.label} gets registered: it receives a relay from '
+                              f'"{sender.name}": "{sent[-1]}" (or an earlier {SYNC_PREFIX} message)',
+                              describe(got))
         raise CaseFailure(f"{newcomer.label} gets registered: one of {len(sent)} messages that "
                           f"{sender.label} sent over {self.timeouts.join:g} s reaches it",
                           "none of them arrived",

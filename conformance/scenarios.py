@@ -21,6 +21,7 @@ __all__ = [
     "MISBEHAVIOURS",
     "Misbehaviour",
     "first_non_canonical",
+    "header_of",
     "room_still_works",
 ]
 
@@ -108,6 +109,21 @@ def first_non_canonical(raw: bytes) -> tuple[int, bytes] | None:
         if not digits.isdigit() or encode_header(int(digits)) != header:
             return pos, header
         pos += HEADER_LENGTH + int(digits)
+    return None
+
+
+def header_of(raw: bytes, payload: bytes) -> bytes | None:
+    """The header of the first frame in ``raw`` carrying ``payload`` (headers read leniently), or None."""
+    pos = 0
+    while pos + HEADER_LENGTH <= len(raw):
+        header = raw[pos:pos + HEADER_LENGTH]
+        digits = header.strip(b" ")
+        if not digits.isdigit():
+            return None
+        end = pos + HEADER_LENGTH + int(digits)
+        if raw[pos + HEADER_LENGTH:end] == payload:
+            return header
+        pos = end
     return None
 
 

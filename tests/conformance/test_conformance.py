@@ -7,10 +7,10 @@ here each building block is checked on its own, quickly.
 from __future__ import annotations
 
 import inspect
-import io
 import re
 import subprocess
 import sys
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
@@ -238,21 +238,6 @@ def test_room_confirms_registration_and_explains_failures() -> None:
         assert "~sync:1" in wire.render() and "client closed the connection (FIN)" in wire.render()
 
 
-def test_requirement_table_renders(tmp_path: Path) -> None:
-    from rich.console import Console
-
-    from conformance.report import problem_lines, requirement_table
-    records = [{"id": "a.b", "requirement": "RELAY-2", "level": "MUST", "verdict": "fail",
-                "requirement_text": "no echo", "detail": "expected: x\n     got: an echo"},
-               {"id": "a.c", "requirement": "FRAME-1", "level": "MUST", "verdict": "pass",
-                "requirement_text": "frames", "detail": ""}]
-    out = io.StringIO()
-    Console(file=out, width=120).print(requirement_table(records, 120))
-    text = out.getvalue()
-    assert text.index("FRAME-1") < text.index("RELAY-2") and "1 fail" in text and "no echo" in text
-    assert problem_lines(records) == ["fail       a.b  got: an echo"]
-
-
 # -- command-line usage --------------------------------------------------------------------------
 @pytest.mark.parametrize("args, complaint", [
     (["--server", "nowhere"], "is not HOST:PORT"),
@@ -289,3 +274,11 @@ def test_dead_target_exits_3_with_one_clear_line(tmp_path: Path) -> None:
     assert result.returncode == 3 and result.stdout == ""
     (line,) = result.stderr.strip().splitlines()
     assert "exited with status 7" in line
+
+
+def test_junit_testcases_are_the_selected_case_ids_in_their_group(tmp_path: Path) -> None:
+    junit = tmp_path / "junit.xml"
+    result = run_cli("relay.no-echo", "--junitxml", str(junit))
+    assert result.returncode == 0, result.stdout[-2000:]
+    cases = [(c.get("name"), c.get("classname")) for c in ET.parse(junit).getroot().iter("testcase")]
+    assert cases == [("relay.no-echo", "RELAY")]  # deselected cases leave no empty <testcase>
