@@ -1,0 +1,192 @@
+"""The one registration barrier (reference.barrier): golden runs of each shape, no sockets."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from reference.barrier import (
+    DOUBLING,
+    LINEAR,
+    NEWCOMER,
+    AnnounceBarrier,
+    Backoff,
+    JoinBarrier,
+    Observation,
+    PairBarrier,
+    RoomJoin,
+    Sentinels,
+)
+from reference.protocol import LocalProtocolError, Relay
+
+CONFIRMS, SENTINEL, FOREIGN = Observation.CONFIRMS, Observation.SENTINEL, Observation.FOREIGN
+
+
+# -- the schedule ------------------------------------------------------------------------
+def test_backoff_schedules_are_the_drivers_old_ones() -> None:
+    # conformance Room.sync: 0.05 s doubling to 0.4 s; the blocking client: 0.2 s more each time.
+    assert [DOUBLING.wait(n) for n in range(6)] == [0.05, 0.1, 0.2, 0.4, 0.4, 0.4]
+    assert [round(LINEAR.wait(n), 6) for n in range(4)] == [0.2, 0.4, 0.6, 0.8]
+    assert [Backoff(0.1).wait(n) for n in range(3)] == [0.1, 0.1, 0.1]
+    assert DOUBLING.wait(10_000) == 0.4  # no overflow however long a slow server keeps us
+
+
+def test_backoff_refuses_nonsense() -> None:
+    with pytest.raises(LocalProtocolError):
+        Backoff(0.0)
+    with pytest.raises(LocalProtocolError):
+        Backoff(0.1, factor=0.5)
+    with pytest.raises(LocalProtocolError):
+        DOUBLING.wait(-1)
+
+
+def test_sentinels_share_one_numbering() -> None:
+    numbers = Sentinels("~sync:", first=1)
+    assert [numbers.next(), numbers.next()] == ["~sync:1", "~sync:2"]
+    assert numbers.matches("~sync:99") and not numbers.matches("sync:1")
+    with pytest.raises(LocalProtocolError):
+        Sentinels("")
+
+
+# -- a hub confirms a newcomer -----------------------------------------------------------
+def test_join_golden_run() -> None:
+    """Two sentinels go out, the first arrives, the drain reads up to the second."""
+    barrier = JoinBarrier("ana", "sync-")
+    assert barrier.last_sentinel is None and not barrier.done
+    assert barrier.next_sentinel() == "sync-0"
+    assert barrier.next_wait() == 0.05
+    assert barrier.next_sentinel() == "sync-1"   # the driver's wait ran out
+    assert barrier.next_wait() == 0.1
+    assert barrier.observe(Relay("ana", "sync-0")) is CONFIRMS
+    assert barrier.done and barrier.last_sentinel == "sync-1"
+    assert barrier.sent == ["sync-0", "sync-1"]
+    assert not barrier.drained(Relay("ana", "sync-0"))
+    assert barrier.drained(Relay("ana", "sync-1"))
+    with pytest.raises(LocalProtocolError):
+        barrier.next_sentinel()
+
+
+def test_join_a_relay_that_is_not_ours_is_foreign() -> None:
+    barrier = JoinBarrier("ana", "sync-")
+    barrier.next_sentinel()
+    assert barrier.observe(Relay("ana", "hello")) is FOREIGN          # the hub, not a sentinel
+    assert barrier.observe(Relay("bo", "sync-0")) is FOREIGN          # a sentinel's text, wrong sender
+    assert barrier.observe(Relay("anax", "sync-0")) is FOREIGN
+    assert not barrier.done                                           # foreign relays prove nothing
+    assert not barrier.drained(Relay("bo", "sync-0"))
+
+
+def test_join_accepts_a_stale_sentinel_from_an_earlier_join() -> None:
+    """The hub sent ~sync:1 for an earlier join; the server read it after this newcomer
+    registered, so it reaches the newcomer first: still proof, not a failure."""
+    numbers = Sentinels("~sync:", first=1)
+    earlier = JoinBarrier("ana", numbers)
+    earlier.next_sentinel()                          # ~sync:1, still in flight
+    earlier.observe(Relay("ana", "~sync:1"))
+    barrier = JoinBarrier("ana", numbers)
+    assert barrier.next_sentinel() == "~sync:2"      # one numbering: never reused
+    assert barrier.observe(Relay("ana", "~sync:1")) is CONFIRMS
+    assert barrier.done
+    assert not barrier.drained(Relay("ana", "~sync:1"))  # the drain still waits for ours
+    assert barrier.drained(Relay("ana", "~sync:2"))
+
+
+def test_join_with_many_readers_waits_for_each_once() -> None:
+    barrier = JoinBarrier("c0", "chat-load barrier ", readers=[1, 2, 3], backoff=Backoff(0.1))
+    barrier.next_sentinel()
+    assert barrier.observe(Relay("c0", "chat-load barrier 0"), 2) is CONFIRMS
+    assert barrier.observe(Relay("c0", "chat-load barrier 0"), 2) is SENTINEL  # a repeat: skip
+    assert barrier.waiting == {1, 3}
+    barrier.drop(3)                                  # the driver lost it (closed by the server)
+    assert barrier.observe(Relay("c0", "chat-load barrier 7"), 1) is CONFIRMS  # another process's
+    assert barrier.done
+
+
+def test_a_barrier_needs_a_reader() -> None:
+    with pytest.raises(LocalProtocolError):
+        JoinBarrier("ana", "s", readers=[])
+
+
+# -- one message, once -------------------------------------------------------------------
+def test_announce_golden_run() -> None:
+    """The newcomer's one sync reaches both members; sync traffic is skipped, the rest kept."""
+    barrier = AnnounceBarrier("cy", "~sync:5", readers=["ana", "bo"], sentinels="~sync:")
+    assert barrier.observe(Relay("ana", "~sync:4"), "bo") is SENTINEL   # an earlier join's
+    assert barrier.observe(Relay("ana", "case text"), "bo") is FOREIGN  # the case's own: keep it
+    assert barrier.observe(Relay("cy", "~sync:5"), "bo") is CONFIRMS
+    assert not barrier.done and barrier.waiting == {"ana"}
+    assert barrier.observe(Relay("cy", "~sync:5"), "ana") is CONFIRMS
+    assert barrier.done
+
+
+def test_announce_without_a_prefix_sees_everything_else_as_foreign() -> None:
+    barrier = AnnounceBarrier("hub", "go", readers=["bo"])
+    assert barrier.observe(Relay("cy", "go"), "bo") is FOREIGN   # go from the wrong sender
+    assert not barrier.drained(Relay("cy", "go"))
+    assert barrier.drained(Relay("hub", "go"))
+
+
+# -- two unconfirmed clients -------------------------------------------------------------
+@pytest.mark.parametrize("reader, relay", [("ana", Relay("bo", "~sync:1")),
+                                           ("bo", Relay("ana", "~sync:2"))])
+def test_pair_is_done_by_either_direction(reader: str, relay: Relay) -> None:
+    pair = PairBarrier("ana", "bo", Sentinels("~sync:", first=1))
+    assert (pair.sentinel_of("bo"), pair.sentinel_of("ana")) == ("~sync:1", "~sync:2")  # bo sends first
+    assert pair.observe(relay, reader) is CONFIRMS and pair.done
+
+
+def test_pair_ignores_its_own_echo_and_skips_sentinels() -> None:
+    pair = PairBarrier("ana", "bo", "~sync:")
+    assert pair.observe(Relay("ana", pair.sentinel_of("ana")), "ana") is SENTINEL  # never from oneself
+    assert pair.observe(Relay("ana", "hi"), "bo") is FOREIGN
+    assert not pair.done
+    with pytest.raises(LocalProtocolError):
+        PairBarrier("ana", "ana", "~sync:")
+
+
+# -- a room in linear rounds -------------------------------------------------------------
+def test_room_golden_run() -> None:
+    room = RoomJoin(["hub", "b", "c", "d"])
+    assert room.first is not None and room.first.hub == "hub" and room.go is not None
+    room.first.next_sentinel()
+    room.first.observe(Relay("hub", "sync-0"))
+    assert [room.ready_text(i) for i in (2, 3)] == ["ready:2", "ready:3"]
+    assert room.waiting_ready == {"c", "d"}
+    assert room.observe_ready(Relay("c", "ready:3")) is FOREIGN        # c is ready:2, not 3
+    assert room.observe_ready(Relay("d", "ready:3")) is CONFIRMS
+    assert room.observe_ready(Relay("c", "ready:2")) is CONFIRMS and room.ready_done
+    for reader in ("b", "c", "d"):
+        assert not room.go.drained(Relay("d", "ready:3"))
+        assert room.go.observe(Relay("hub", "go"), reader) is CONFIRMS
+    assert room.go.done
+
+
+def test_small_rooms_skip_the_rounds_they_do_not_need() -> None:
+    alone, two = RoomJoin(["hub"]), RoomJoin(["hub", "b"])
+    assert alone.first is None and alone.go is None and alone.ready_done
+    assert two.first is not None and two.go is None and two.ready_done
+    with pytest.raises(LocalProtocolError):
+        RoomJoin(["a", "a"])
+
+
+# -- property: whatever the server loses or interleaves, the barrier ends right ----------
+@given(st.integers(min_value=1, max_value=20), st.data())
+def test_join_confirms_on_the_first_arrival_and_drains_on_the_last(sent: int, data: st.DataObject) -> None:
+    """The server drops the sentinels it read before the newcomer registered (a prefix of
+    them, RELAY-4), relays the rest in order, and may interleave foreign relays.  The first
+    sentinel to arrive confirms, exactly once; only the last one sent drains."""
+    barrier = JoinBarrier("ana", "sync-")
+    texts = [barrier.next_sentinel() for _ in range(sent)]
+    lost = data.draw(st.integers(min_value=0, max_value=sent - 1), label="lost")
+    inbox: list[Relay] = []
+    for text in texts[lost:]:
+        inbox += [Relay("bo", "chatter")] * data.draw(st.integers(0, 2), label="foreign")
+        inbox.append(Relay("ana", text))
+    seen = [(relay, barrier.observe(relay), barrier.drained(relay)) for relay in inbox]
+    confirming = [relay for relay, what, _ in seen if what is CONFIRMS]
+    assert confirming == [Relay("ana", texts[lost])]
+    assert all(what is FOREIGN for relay, what, _ in seen if relay.sender == "bo")
+    assert [relay for relay, _, drained in seen if drained] == [Relay("ana", texts[-1])]
+    assert barrier.done and barrier.next_wait() == DOUBLING.wait(sent - 1)
+    assert NEWCOMER not in barrier.waiting
