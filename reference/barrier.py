@@ -29,8 +29,8 @@ The shapes in use:
   (on a :class:`Backoff` schedule) until every waiting reader has one.
 * :class:`AnnounceBarrier` -- a speaker sends one message, once; each reader
   waits for it (the newcomer's own sync, the room's ``ready:<i>`` and ``go``).
-* :class:`PairBarrier` -- two unconfirmed clients send one sentinel each;
-  one arriving either way proves both registered.
+* :class:`PairBarrier` -- two unconfirmed clients: the newcomer's one
+  sentinel, and the other way only if that is slow; either proves both.
 * :class:`RoomJoin` -- a room of N in linear rounds: the hub confirms the
   second client, everyone else says ``ready:<i>``, the hub's ``go`` drains all.
 """
@@ -170,8 +170,7 @@ class JoinBarrier(_Readers):
 
     def next_sentinel(self) -> str:
         """The text the hub sends next (each call is one more sentinel sent)."""
-        if self.done:
-            raise LocalProtocolError("the barrier is done: no more sentinels")
+        # Allowed once done: readers in other processes may still wait for the hub.
         self.sent.append(self.sentinels.next())
         return self.sent[-1]
 
@@ -220,32 +219,50 @@ class AnnounceBarrier(_Readers):
 
 
 class PairBarrier:
-    """Two unconfirmed clients confirm each other with one sentinel each way.
+    """Two unconfirmed clients confirm each other: one sentinel, or two at most.
 
-    ``newcomer`` sends its sentinel, then ``first`` sends its own.  The server
-    may read the four frames (two usernames, two sentinels) in any order that
-    keeps each connection's order, but it cannot drop both: missing the
-    newcomer's means it read it before first's username, so the newcomer's
-    username came before first's sentinel, which then reaches it -- and the
-    reverse.  So one arriving either way proves both are registered.
+    ``newcomer`` sends its sentinel S.  ``first`` sent its username before the
+    newcomer connected, so a server reads it before S in practice, and S
+    reaching ``first`` confirms both with one message: the same traffic every
+    run.  Only if S has not come after ``patience`` does ``first`` send T.  The
+    server cannot have dropped both: dropping S means it read S before first's
+    username, so the newcomer's username before T, which then reaches it.
     """
 
-    def __init__(self, first: str, newcomer: str, sentinels: Sentinels | str) -> None:
+    def __init__(self, first: str, newcomer: str, sentinels: Sentinels | str,
+                 patience: float = 1.0) -> None:
         if first == newcomer:
             raise LocalProtocolError("a pair needs two different names")
+        self.first, self.newcomer = first, newcomer
         self.sentinels = _sentinels(sentinels)
-        # Numbered in the order they are sent: the newcomer's first.
-        self.tokens = {newcomer: self.sentinels.next(), first: self.sentinels.next()}
+        self.patience = patience
+        #: sender -> the one sentinel it sent, in the order they were sent.
+        self.sent: dict[str, str] = {}
         self.done = False
 
-    def sentinel_of(self, sender: str) -> str:
-        """The one sentinel ``sender`` sends."""
-        return self.tokens[sender]
+    def next_sentinel(self) -> tuple[str, str]:
+        """Who sends what next: the newcomer's S, then (after ``patience``) first's T."""
+        for sender in (self.newcomer, self.first):
+            if sender not in self.sent:
+                self.sent[sender] = self.sentinels.next()
+                return sender, self.sent[sender]
+        raise LocalProtocolError("a pair sends two sentinels at most")
+
+    def next_wait(self) -> float:
+        """How long to wait before the next sentinel; after the second, only the deadline."""
+        if not self.sent:
+            raise LocalProtocolError("no sentinel has been sent yet")
+        return self.patience if len(self.sent) == 1 else math.inf
+
+    @property
+    def readers(self) -> list[str]:
+        """Who may read a confirming relay: the other side of each sentinel sent."""
+        return [self.first if sender == self.newcomer else self.newcomer for sender in self.sent]
 
     def observe(self, relay: Relay, reader: str) -> Observation:
         """``reader`` (one of the two) read ``relay``."""
-        (other,) = (name for name in self.tokens if name != reader)
-        if relay.sender == other and relay.text == self.tokens[other]:
+        other = self.newcomer if reader == self.first else self.first
+        if relay.sender == other and relay.text == self.sent.get(other):
             self.done = True
             return Observation.CONFIRMS
         if self.sentinels.matches(relay.text):
