@@ -194,28 +194,32 @@ class JoinBarrier(_Readers):
 
 
 class AnnounceBarrier(_Readers):
-    """``speaker`` sends ``text`` once; each reader waits for exactly that relay.
+    """One message, sent once: each reader waits for exactly that relay.
 
     A fixed number of messages, never a retry, so the traffic is the same every
-    run.  ``sentinels`` (optional) names other barriers' messages to skip.
+    run.  With ``speaker`` the relay must carry that label; without, the text
+    alone (a unique sentinel) identifies it and the label is left to the
+    checks that judge labels.  ``sentinels`` names other barriers' messages to skip.
     """
 
-    def __init__(self, speaker: str, text: str, readers: Iterable[Hashable],
+    def __init__(self, text: str, readers: Iterable[Hashable], speaker: str | None = None,
                  sentinels: Sentinels | str | None = None) -> None:
         super().__init__(readers)
-        self.speaker = speaker
         self.text = text
+        self.speaker = speaker
         self.sentinels = None if sentinels is None else _sentinels(sentinels)
 
     def observe(self, relay: Relay, reader: Hashable) -> Observation:
-        if relay.sender == self.speaker and relay.text == self.text:
+        """What ``relay``, read by ``reader``, means; a CONFIRMS ends that reader's wait."""
+        if self.drained(relay):
             return self._confirm(reader)
         if self.sentinels is not None and self.sentinels.matches(relay.text):
             return Observation.SENTINEL
         return Observation.FOREIGN
 
     def drained(self, relay: Relay) -> bool:
-        return relay.sender == self.speaker and relay.text == self.text
+        """True for the announced relay itself: a reader has read up to it."""
+        return relay.text == self.text and (self.speaker is None or relay.sender == self.speaker)
 
 
 class PairBarrier:
@@ -229,18 +233,18 @@ class PairBarrier:
     username, so the newcomer's username before T, which then reaches it.
     """
 
-    def __init__(self, first: str, newcomer: str, sentinels: Sentinels | str,
+    def __init__(self, first: Hashable, newcomer: Hashable, sentinels: Sentinels | str,
                  patience: float = 1.0) -> None:
         if first == newcomer:
-            raise LocalProtocolError("a pair needs two different names")
+            raise LocalProtocolError("a pair needs two different clients")
         self.first, self.newcomer = first, newcomer
         self.sentinels = _sentinels(sentinels)
         self.patience = patience
         #: sender -> the one sentinel it sent, in the order they were sent.
-        self.sent: dict[str, str] = {}
+        self.sent: dict[Hashable, str] = {}
         self.done = False
 
-    def next_sentinel(self) -> tuple[str, str]:
+    def next_sentinel(self) -> tuple[Hashable, str]:
         """Who sends what next: the newcomer's S, then (after ``patience``) first's T."""
         for sender in (self.newcomer, self.first):
             if sender not in self.sent:
@@ -255,14 +259,18 @@ class PairBarrier:
         return self.patience if len(self.sent) == 1 else math.inf
 
     @property
-    def readers(self) -> list[str]:
+    def readers(self) -> list[Hashable]:
         """Who may read a confirming relay: the other side of each sentinel sent."""
         return [self.first if sender == self.newcomer else self.newcomer for sender in self.sent]
 
-    def observe(self, relay: Relay, reader: str) -> Observation:
-        """``reader`` (one of the two) read ``relay``."""
+    def observe(self, relay: Relay, reader: Hashable) -> Observation:
+        """``reader`` (one of the two) read ``relay``.
+
+        The unique text identifies the sentinel; its label is for the label checks to judge
+        (and two clients may share a name), so the pair keys are the driver's clients.
+        """
         other = self.newcomer if reader == self.first else self.first
-        if relay.sender == other and relay.text == self.sent.get(other):
+        if relay.text == self.sent.get(other):
             self.done = True
             return Observation.CONFIRMS
         if self.sentinels.matches(relay.text):
@@ -285,13 +293,14 @@ class RoomJoin:
 
     def __init__(self, names: Sequence[str], sentinels: Sentinels | str = "sync-",
                  backoff: Backoff = LINEAR) -> None:
-        if len(set(names)) != len(names) or not names:
-            raise LocalProtocolError(f"a room needs distinct names, at least one: {list(names)!r}")
+        if not names:
+            raise LocalProtocolError("a room needs at least one name")
         self.names = list(names)
         self.hub = names[0]
         self.first = JoinBarrier(self.hub, sentinels, backoff=backoff) if len(names) > 1 else None
         self._ready = {self.ready_text(i): name for i, name in enumerate(names) if i >= 2}
-        self.go = AnnounceBarrier(self.hub, self.GO, names[1:]) if len(names) > 2 else None
+        # Readers by index: names may repeat.
+        self.go = AnnounceBarrier(self.GO, range(1, len(names)), speaker=self.hub) if len(names) > 2 else None
 
     @staticmethod
     def ready_text(index: int) -> str:
@@ -299,8 +308,8 @@ class RoomJoin:
 
     @property
     def waiting_ready(self) -> set[str]:
-        """The clients whose ``ready`` the hub has not heard yet."""
-        return set(self._ready.values())
+        """The ``ready`` texts the hub has not heard yet."""
+        return set(self._ready)
 
     @property
     def ready_done(self) -> bool:

@@ -113,17 +113,17 @@ def test_a_barrier_needs_a_reader() -> None:
 # -- one message, once -------------------------------------------------------------------
 def test_announce_golden_run() -> None:
     """The newcomer's one sync reaches both members; sync traffic is skipped, the rest kept."""
-    barrier = AnnounceBarrier("cy", "~sync:5", readers=["ana", "bo"], sentinels="~sync:")
+    barrier = AnnounceBarrier("~sync:5", readers=["ana", "bo"], sentinels="~sync:")
     assert barrier.observe(Relay("ana", "~sync:4"), "bo") is SENTINEL   # an earlier join's
     assert barrier.observe(Relay("ana", "case text"), "bo") is FOREIGN  # the case's own: keep it
     assert barrier.observe(Relay("cy", "~sync:5"), "bo") is CONFIRMS
     assert not barrier.done and barrier.waiting == {"ana"}
-    assert barrier.observe(Relay("cy", "~sync:5"), "ana") is CONFIRMS
+    assert barrier.observe(Relay("cyx", "~sync:5"), "ana") is CONFIRMS  # the label is not ours to judge
     assert barrier.done
 
 
 def test_announce_without_a_prefix_sees_everything_else_as_foreign() -> None:
-    barrier = AnnounceBarrier("hub", "go", readers=["bo"])
+    barrier = AnnounceBarrier("go", readers=["bo"], speaker="hub")
     assert barrier.observe(Relay("cy", "go"), "bo") is FOREIGN   # go from the wrong sender
     assert not barrier.drained(Relay("cy", "go"))
     assert barrier.drained(Relay("hub", "go"))
@@ -159,6 +159,8 @@ def test_pair_ignores_its_own_echo_and_tokens_not_sent() -> None:
     assert pair.observe(Relay("bo", "~sync:0"), "bo") is SENTINEL     # never from oneself
     assert pair.observe(Relay("ana", "~sync:1"), "bo") is SENTINEL    # T was never sent
     assert not pair.done
+    twins = PairBarrier(object(), object(), "~sync:")                   # keys are clients: names may repeat
+    assert twins.next_sentinel()[1] == "~sync:0"
     with pytest.raises(LocalProtocolError):
         PairBarrier("ana", "ana", "~sync:")
 
@@ -170,11 +172,11 @@ def test_room_golden_run() -> None:
     room.first.next_sentinel()
     room.first.observe(Relay("hub", "sync-0"))
     assert [room.ready_text(i) for i in (2, 3)] == ["ready:2", "ready:3"]
-    assert room.waiting_ready == {"c", "d"}
+    assert room.waiting_ready == {"ready:2", "ready:3"}
     assert room.observe_ready(Relay("c", "ready:3")) is FOREIGN        # c is ready:2, not 3
     assert room.observe_ready(Relay("d", "ready:3")) is CONFIRMS
     assert room.observe_ready(Relay("c", "ready:2")) is CONFIRMS and room.ready_done
-    for reader in ("b", "c", "d"):
+    for reader in (1, 2, 3):
         assert not room.go.drained(Relay("d", "ready:3"))
         assert room.go.observe(Relay("hub", "go"), reader) is CONFIRMS
     assert room.go.done
@@ -185,7 +187,9 @@ def test_small_rooms_skip_the_rounds_they_do_not_need() -> None:
     assert alone.first is None and alone.go is None and alone.ready_done
     assert two.first is not None and two.go is None and two.ready_done
     with pytest.raises(LocalProtocolError):
-        RoomJoin(["a", "a"])
+        RoomJoin([])
+    twins = RoomJoin(["hub", "twin", "twin"])                           # names may repeat
+    assert twins.observe_ready(Relay("twin", "ready:2")) is CONFIRMS and twins.ready_done
 
 
 # -- property: whatever the server loses or interleaves, the barrier ends right ----------
