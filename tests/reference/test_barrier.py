@@ -105,9 +105,19 @@ def test_join_with_many_readers_waits_for_each_once() -> None:
     assert barrier.done
 
 
-def test_a_barrier_needs_a_reader() -> None:
-    with pytest.raises(LocalProtocolError):
-        JoinBarrier("ana", "s", readers=[])
+def test_a_process_that_only_watches_is_done_at_once() -> None:
+    """chat-load: a worker whose only client is the hub has no reader of its own to wait for."""
+    assert JoinBarrier("c0", "chat-load barrier ", readers=[]).done
+
+
+def test_join_without_a_hub_knows_sentinels_by_text() -> None:
+    """The load tools and the blocking client: a mislabelled sentinel still proves registration
+    (the label is the sequence checker's to count), but other text never does."""
+    barrier = JoinBarrier(None, "sync-")
+    barrier.next_sentinel()
+    assert barrier.observe(Relay("bo", "hello")) is FOREIGN
+    assert barrier.observe(Relay("impostor", "sync-0")) is CONFIRMS
+    assert barrier.drained(Relay("impostor", "sync-0"))
 
 
 # -- one message, once -------------------------------------------------------------------
@@ -168,13 +178,14 @@ def test_pair_ignores_its_own_echo_and_tokens_not_sent() -> None:
 # -- a room in linear rounds -------------------------------------------------------------
 def test_room_golden_run() -> None:
     room = RoomJoin(["hub", "b", "c", "d"])
-    assert room.first is not None and room.first.hub == "hub" and room.go is not None
+    assert room.first is not None and room.first.hub is None and room.go is not None
     room.first.next_sentinel()
     room.first.observe(Relay("hub", "sync-0"))
     assert [room.ready_text(i) for i in (2, 3)] == ["ready:2", "ready:3"]
     assert room.waiting_ready == {"ready:2", "ready:3"}
-    assert room.observe_ready(Relay("c", "ready:3")) is FOREIGN        # c is ready:2, not 3
+    assert room.observe_ready(Relay("c", "ready:9")) is FOREIGN        # no such client
     assert room.observe_ready(Relay("d", "ready:3")) is CONFIRMS
+    assert room.observe_ready(Relay("d", "ready:3")) is FOREIGN        # heard already
     assert room.observe_ready(Relay("c", "ready:2")) is CONFIRMS and room.ready_done
     for reader in (1, 2, 3):
         assert not room.go.drained(Relay("d", "ready:3"))
