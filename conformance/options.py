@@ -47,6 +47,9 @@ def add_suite_options(add: Callable[..., Any], prefix: str = "") -> None:
     add(f"--{prefix}timeout", metavar="SECONDS", type=positive_seconds,
         default=Timeouts.arrive,
         help="how long a relay that should come may take (default %(default)s)")
+    add(f"--{prefix}no-preflight", action="store_true", default=False,
+        help="run every case even when the preflight finds that the target does not speak "
+             "the protocol (silent, another dialect, never accepts)")
     add(f"--{prefix}case-timeout", metavar="SECONDS", type=positive_seconds,
         default=DEFAULT_CASE_TIMEOUT,
         help="hard limit per case, a backstop through pytest-timeout (default %(default)s)")
@@ -64,6 +67,7 @@ class SuiteSettings:
     case_patterns: tuple[str, ...] = ()
     timeouts: Timeouts = Timeouts()
     case_timeout: float = DEFAULT_CASE_TIMEOUT
+    preflight: bool = True
 
     @classmethod
     def from_options(cls, get: Callable[[str], Any]) -> SuiteSettings:
@@ -81,4 +85,5 @@ class SuiteSettings:
             case_patterns=tuple(get("chat_case") or ()),
             timeouts=timeouts,
             case_timeout=float(get("chat_case_timeout")),
+            preflight=not get("chat_no_preflight"),
         )

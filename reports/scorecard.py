@@ -150,7 +150,7 @@ def default_steps(config: ScorecardConfig) -> list[Step]:
              "latency.json", config.latency_timeout_s),
         Step("limits", f"Limits probe (up to {config.limits_max} clients)", "chat-load",
              ("limits", "--max", str(config.limits_max), "--step", str(config.limits_step)),
-             "limits.json", config.limits_timeout_s),
+             "limits.json", config.limits_timeout_s, result_codes=frozenset({0, 1})),
     ]
 
 
@@ -224,6 +224,9 @@ def run_step(step: Step, prefix: Sequence[str] | None, target_args: Sequence[str
         outcome.status, outcome.detail = "no-results", f"exited {code} but wrote no {json_path.name}"
     if outcome.status == "ok" and code != 0:
         outcome.status, outcome.detail = "failures", f"exit status {code}: the results show failures"
+    elif outcome.status == "ok" and (outcome.document or {}).get("summary", {}).get("ok") is False:
+        # a producer that exited 0 yet judged its own results not ok: believe the results
+        outcome.status, outcome.detail = "failures", "the results show failures"
     return outcome
 
 

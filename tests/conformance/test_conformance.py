@@ -1,4 +1,4 @@
-"""Unit tests of the conformance suite's parts: requirements, selection, verdicts, wire, dialects, CLI.
+"""Unit tests of the conformance suite's parts: requirements, selection, verdicts, wire, preflight, CLI.
 
 The suite's judgement of real servers is tested in test_conformance_servers.py;
 here each building block is checked on its own, quickly.
@@ -23,8 +23,8 @@ from conformance.cases import (
     test_relay,
     test_robustness,
 )
-from conformance.dialects import detect, parse_frames
 from conformance.peer import CaseFailure, Room, Timeouts
+from conformance.preflight import detect, parse_frames
 from conformance.requirements import REQUIREMENTS, Level, Marker
 from conformance.scenarios import CUTS, first_non_canonical
 from conformance.selection import ExpectationsError, load_expectations, matches, matching
