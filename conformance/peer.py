@@ -3,10 +3,14 @@
 A :class:`Room` opens :class:`Peer` connections (ChatClients on a recording
 socket, see :mod:`conformance.wire`) to the target and closes them all after
 the case.  Registration has no acknowledgement in this protocol, so
-:meth:`Room.join` synchronises instead of sleeping: an already registered
-member sends numbered sync messages until the newcomer receives one, which
-proves both are registered (a server reads a connection's frames in order).
-Sync messages start with :data:`SYNC_PREFIX`; peers skip them when they read.
+:meth:`Room.join` synchronises instead of sleeping: the newcomer sends one
+numbered sync message and an already registered member waits for its relay,
+which proves the newcomer is registered (a server reads a connection's frames
+in order).  One message per join, never a retry, so the traffic of a case is
+the same every run and a server whose defect counts relays is judged the same
+every run.  A newcomer that must stay silent (``silent=True``) is confirmed
+the other way: a member sends sync messages until one reaches it.  Sync
+messages start with :data:`SYNC_PREFIX`; peers skip them when they read.
 
 Every wait is bounded by :class:`Timeouts`.  When the server misbehaves, the
 ``expect_*`` helpers raise :class:`CaseFailure`, which says what was expected
@@ -269,18 +273,48 @@ class Room:
         """Open peers that have registered."""
         return [p for p in self.peers if p.name is not None and not p.closed]
 
-    def join(self, name: str, *, keep_received: bool = False, rcvbuf: int | None = None) -> Peer:
-        """Connect, register as ``name``, and wait until that registration is confirmed."""
+    def join(self, name: str, *, keep_received: bool = False, rcvbuf: int | None = None,
+             silent: bool = False) -> Peer:
+        """Connect, register as ``name``, and wait until that registration is confirmed.
+
+        ``silent``: the newcomer sends nothing after its username (a member confirms it instead).
+        """
         __tracebackhide__ = True
         helpers = self.members
         peer = self.connect(name, keep_received=keep_received, rcvbuf=rcvbuf)
         peer.register(name)
-        if helpers:
+        if helpers and silent:
             self.sync(helpers[0], peer)
+        elif helpers:
+            self.announce(peer, helpers[0])
         return peer
 
     def join_all(self, *names: str) -> list[Peer]:
         return [self.join(name) for name in names]
+
+    def announce(self, newcomer: Peer, helper: Peer) -> None:
+        """``newcomer`` sends one sync message; wait until ``helper`` receives its relay."""
+        __tracebackhide__ = True
+        token = f"{SYNC_PREFIX}{next(self._sync_numbers)}"
+        newcomer.send_raw(encode_frame(token.encode()), "its first message")
+        expected = (f'{newcomer.label} gets registered: its first message "{token}" reaches '
+                    f"{helper.label}")
+        deadline = time.monotonic() + self.timeouts.join
+        while True:
+            try:
+                got = ChatClient.receive(helper, max(0.0, deadline - time.monotonic()))
+            except TimeoutError:
+                raise CaseFailure(expected, f"nothing within {self.timeouts.join:g} s",
+                                  "registration has no acknowledgement, so the suite confirms it "
+                                  "by relaying a message from the newcomer") from None
+            except ServerClosedError as exc:
+                raise CaseFailure(expected, _closed_words(exc, helper)) from None
+            except RemoteProtocolError as exc:
+                raise CaseFailure(expected, f"bytes that are not valid frames: {exc.reason}") from None
+            if got.text == token:
+                return
+            if not got.text.startswith(SYNC_PREFIX):
+                helper.pending.append(got)  # the case's own relay: the case reads it later
 
     def sync(self, sender: Peer, newcomer: Peer) -> None:
         """``sender`` sends sync messages until ``newcomer`` receives one of them."""

@@ -83,7 +83,7 @@ def test_join_leave_mid_stream(chat_room: Room) -> None:
         elif seq == 15:
             resetter.abort()
         elif seq == 20:
-            newt = chat_room.join("newt")  # its sync messages come from ana, in the stream
+            newt = chat_room.join("newt")
         ana.send(f"ana #{seq}")
     for peer in stayers:
         got = _numbers(peer, "ana", total, "it stayed all along")
@@ -91,8 +91,8 @@ def test_join_leave_mid_stream(chat_room: Room) -> None:
             raise CaseFailure(f"{peer.label} receives ana's messages 0..{total - 1} in order, once",
                               f"{got[:12]}...")
     assert newt is not None
-    # newt registered somewhere before ana's #20 (that is when its join was confirmed), so it gets
-    # a suffix of the stream: everything from its registration on, and at least #20..#29.
+    # newt was registered before ana sent #20 (its join was confirmed by then), so it gets a
+    # suffix of the stream: everything from its registration on, and at least #20..#29.
     first = newt.next_relay("ana's messages sent after it joined")
     if first.sender != "ana" or not first.text.startswith("ana #"):
         raise CaseFailure("newt receives ana's messages sent after it joined", describe(first))
@@ -106,8 +106,8 @@ def test_join_leave_mid_stream(chat_room: Room) -> None:
 @case("relay.patient-reader", "RELAY-7")
 def test_patient_reader(chat_room: Room, chat_settings: SuiteSettings) -> None:
     """RELAY-7: a registered client that only reads stays in the room while others chat for --patience s."""
-    ana = chat_room.join("ana")   # ana first: the room's sync messages come from her, never from quiet
-    quiet = chat_room.join("quiet")
+    ana = chat_room.join("ana")
+    quiet = chat_room.join("quiet", silent=True)  # confirmed by ana's sync messages: quiet sends nothing
     bea = chat_room.join("bea")
     started = time.monotonic()
     seq = 0

@@ -1,0 +1,95 @@
+"""Same server, same verdict: the whole suite, five times, on every zoo server and on correct servers.
+
+A verdict that changes from run to run is worth nothing, so for each target
+the full suite runs ``RUNS`` times (as a user runs it, ``chat-conformance
+--server-cmd ... --json``) and the set of case IDs that did not pass must be
+the same every time; a correct server must pass every run; a zoo server must
+fail the cases of its own requirement (tests/test_conformance_servers.py's
+``JUDGED``) every run.  Rounds interleave the targets, so each run sees the
+machine as busy as the others.
+
+It takes a while (the classic tutorial server alone needs about 90 s a run),
+so it is marked slow and its file name keeps it out of the default run (``pytest``
+collects ``test_*.py``); it runs in its own tox env, outside the default envlist::
+
+    tox -e determinism                     # every target, 5 runs each
+    tox -e determinism -- -k tutorial      # one target
+
+At the end it prints one line per target: runs, wall time, cases not passed.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+
+import pytest
+from test_conformance_servers import JUDGED, SERVERS, Run, run_suite, server_cmd
+
+RUNS = 5
+PARALLEL_RUNS = 3
+#: Targets that are not judged here: one that answers nothing (every case waits out its
+#: timeouts: minutes a run; its verdict is "everything fails") and a deliberately slow one
+#: (a benchmark fixture, not a defect the suite judges).
+NOT_HERE = {"hang_server.py", "slow_server.py"}
+#: Correct servers: they must pass five times out of five.
+CORRECT = {
+    "reference-embedded": (),
+    "reference-select": ("--server-cmd", f"{sys.executable} -m reference.server --selector select "
+                                         "--port {port}"),
+}
+ZOO = sorted(p.name for p in SERVERS.glob("*_server.py") if p.name not in NOT_HERE)
+PORT_ARGS = {j.server: j.port_arg for j in JUDGED}
+TARGETS = {**CORRECT, **{name: ("--server-cmd", server_cmd(name, PORT_ARGS.get(name, "--port {port}")))
+                          for name in ZOO}}
+
+
+def not_passed(run: Run) -> frozenset[str]:
+    return frozenset(case for case, verdict in run.verdicts.items()
+                     if verdict not in ("pass", "informational"))
+
+
+@pytest.fixture(scope="module")
+def runs(request: pytest.FixtureRequest,
+         tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, list[Future[Run]]]]:
+    """Start every run of the selected targets, round by round, a few at a time."""
+    selected = [item.callspec.params["target"] for item in request.session.items
+                if getattr(item, "module", None) is request.module and hasattr(item, "callspec")]
+    out = tmp_path_factory.mktemp("determinism")
+    jobs: dict[str, list[Future[Run]]] = {target: [] for target in selected}
+    with ThreadPoolExecutor(PARALLEL_RUNS) as pool:
+        for number in range(RUNS):
+            for target in selected:
+                jobs[target].append(pool.submit(run_suite, out / f"{target}-{number}", *TARGETS[target]))
+        yield jobs
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("target", list(TARGETS))
+def test_same_server_same_verdict(runs: dict[str, list[Future[Run]]], target: str) -> None:
+    results = [future.result() for future in runs[target]]
+    for run in results:
+        assert run.doc is not None, run.output[-3000:]
+        assert run.doc["summary"]["total"] == len(run.verdicts) >= 80
+    sets = [not_passed(run) for run in results]
+    seconds = sum(run.seconds for run in results)
+    print(f"\n{target}: {len(results)} runs, {seconds:.0f} s in all, "
+          f"{len(sets[0])} cases not passed: {sorted(sets[0])}")
+    differing = {case for s in sets for case in s} - set.intersection(*map(set, sets))
+    assert not differing, f"{target}: verdicts changed between runs for {sorted(differing)}: " + \
+        "; ".join(f"run {n + 1}: {sorted(s & differing)}" for n, s in enumerate(sets))
+    if target in CORRECT:
+        assert sets[0] == frozenset() and all(run.status == 0 for run in results)
+    own = {case for judged in JUDGED if judged.server == target for case in judged.fails}
+    assert own <= sets[0], f"{target} passed its own cases {sorted(own - sets[0])}"
+    if target not in CORRECT and target != "select_crash_server.py":
+        assert sets[0], f"{target}: the suite found nothing wrong"
+
+
+def test_every_zoo_server_is_judged_somewhere() -> None:
+    """Each zoo server here has its own cases in JUDGED, so 'fails its own requirement' is checked."""
+    judged = {j.server for j in JUDGED}
+    # select_crash_server's defect shows at 1,000 clients: chat-load limits judges it.
+    assert set(ZOO) - judged == {"select_crash_server.py"}
+    assert all((SERVERS / name).exists() for name in judged)
