@@ -4,11 +4,11 @@ A :class:`Room` opens :class:`Peer` connections (ChatClients on a recording
 socket, see :mod:`conformance.wire`) to the target and closes them all after
 the case.  Registration has no acknowledgement in this protocol, so
 :meth:`Room.join` synchronises instead of sleeping: the newcomer sends one
-numbered sync message and an already registered member waits for its relay,
-which proves the newcomer is registered (a server reads a connection's frames
-in order).  One message per join, never a retry, so the traffic of a case is
-the same every run and a server whose defect counts relays is judged the same
-every run.  A newcomer that must stay silent (``silent=True``) is confirmed
+numbered sync message and a confirmed member waits for its relay, which
+proves the newcomer is registered (a server reads a connection's frames in
+order).  The first two members confirm each other with one message each way
+(:meth:`Room.pair`).  A fixed number of messages per join, never a retry, so a
+case sends the same traffic every run.  A newcomer that must stay silent (``silent=True``) is confirmed
 the other way: a member sends sync messages until one reaches it.  Sync
 messages start with :data:`SYNC_PREFIX`; peers skip them when they read.
 
@@ -86,6 +86,8 @@ class Peer(ChatClient):
         self.timeouts = timeouts
         self.wire = sock.wire
         self.pending: collections.deque[Relay] = collections.deque()
+        #: Whether the server has certainly registered this peer (a relay to or from it came).
+        self.confirmed = False
 
     @property
     def received(self) -> bytes:
@@ -283,10 +285,15 @@ class Room:
         helpers = self.members
         peer = self.connect(name, keep_received=keep_received, rcvbuf=rcvbuf)
         peer.register(name)
+        confirmed = [p for p in helpers if p.confirmed]
         if helpers and silent:
             self.sync(helpers[0], peer)
+        elif confirmed:
+            self.announce(peer, confirmed[0])
         elif helpers:
-            self.announce(peer, helpers[0])
+            self.pair(helpers[0], peer)
+        if helpers:
+            peer.confirmed = helpers[0].confirmed = True
         return peer
 
     def join_all(self, *names: str) -> list[Peer]:
@@ -299,22 +306,52 @@ class Room:
         newcomer.send_raw(encode_frame(token.encode()), "its first message")
         expected = (f'{newcomer.label} gets registered: its first message "{token}" reaches '
                     f"{helper.label}")
+        if not self._await_token(helper, token, self.timeouts.join, expected):
+            raise CaseFailure(expected, f"nothing within {self.timeouts.join:g} s",
+                              "registration has no acknowledgement, so the suite confirms it by "
+                              "relaying a message from the newcomer")
+
+    def pair(self, first: Peer, newcomer: Peer) -> None:
+        """Confirm two unconfirmed peers with exactly two sync messages, one each way.
+
+        The newcomer sends S, then ``first`` sends T.  The server may read the four
+        frames in any order that keeps each connection's order, but it cannot miss
+        both: missing S means it read S before first's username, so newcomer's
+        username came before T; missing T means the reverse.  One of them arrives.
+        """
+        __tracebackhide__ = True
+        tokens = {newcomer: f"{SYNC_PREFIX}{next(self._sync_numbers)}",
+                  first: f"{SYNC_PREFIX}{next(self._sync_numbers)}"}
+        for sender, token in tokens.items():
+            sender.send_raw(encode_frame(token.encode()), "its first message")
         deadline = time.monotonic() + self.timeouts.join
+        while time.monotonic() < deadline:
+            for reader, sender in ((first, newcomer), (newcomer, first)):
+                if self._await_token(reader, tokens[sender], 0.02, f"{newcomer.label} gets registered"):
+                    return
+        raise CaseFailure(f'{newcomer.label} and {first.label} get registered: "{tokens[newcomer]}" '
+                          f'from {newcomer.label} reaches {first.label}, or "{tokens[first]}" the other way',
+                          f"neither arrived within {self.timeouts.join:g} s",
+                          "registration has no acknowledgement, so the suite confirms it by "
+                          "relaying a message between the two")
+
+    def _await_token(self, reader: Peer, token: str, wait: float, expected: str) -> bool:
+        """Read ``reader``'s relays for up to ``wait`` s; True once ``token`` came (others are kept)."""
+        __tracebackhide__ = True
+        deadline = time.monotonic() + wait
         while True:
             try:
-                got = ChatClient.receive(helper, max(0.0, deadline - time.monotonic()))
+                got = ChatClient.receive(reader, max(0.0, deadline - time.monotonic()))
             except TimeoutError:
-                raise CaseFailure(expected, f"nothing within {self.timeouts.join:g} s",
-                                  "registration has no acknowledgement, so the suite confirms it "
-                                  "by relaying a message from the newcomer") from None
+                return False
             except ServerClosedError as exc:
-                raise CaseFailure(expected, _closed_words(exc, helper)) from None
+                raise CaseFailure(expected, _closed_words(exc, reader)) from None
             except RemoteProtocolError as exc:
                 raise CaseFailure(expected, f"bytes that are not valid frames: {exc.reason}") from None
             if got.text == token:
-                return
+                return True
             if not got.text.startswith(SYNC_PREFIX):
-                helper.pending.append(got)  # the case's own relay: the case reads it later
+                reader.pending.append(got)  # the case's own relay: the case reads it later
 
     def sync(self, sender: Peer, newcomer: Peer) -> None:
         """``sender`` sends sync messages until ``newcomer`` receives one of them."""
