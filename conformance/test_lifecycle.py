@@ -28,20 +28,26 @@ def test_leave(chat_room: Room, how: str) -> None:
     room_still_works(chat_room, ana, bea)
 
 
-RESET_ROUNDS, FANOUT_MESSAGES = 5, 200
+RESET_ROUNDS, FANOUT_MESSAGES, FANOUT_SIZE = 5, 2000, 400
+#: The leaver's receive buffer holds a whole round (800 KB), so the server writes to it
+#: directly, as it would to any client that reads, up to the moment it resets.
+LEAVER_RCVBUF = 4 * 1024 * 1024
 
 
 @case("lifecycle.reset-during-fanout", "ROBUST-6")
 def test_reset_during_fanout(chat_room: Room) -> None:
-    """ROBUST-6: five times, a client resets while the server is relaying 200 messages to it; all survive."""
-    # The reset must reach the server while it is still writing the burst to the leaver, so that
+    """ROBUST-6: five times, a client resets while the server relays 2,000 messages to it; all survive."""
+    # The reset must reach the server while it is still relaying the burst to the leaver, so that
     # a write hits the reset connection before the server has read the RST.  The burst goes out
-    # in one send and the RST right after it, so the server reads the burst (queued first) before
-    # it can learn of the reset; five rounds make a near miss in one of them irrelevant.
+    # in one send, the RST right after it: the server has tens of milliseconds of relaying left
+    # when the RST lands, and reads the burst (queued first) before it can learn of the reset.
+    # Five rounds make a near miss in one of them (the suite descheduled at the wrong moment)
+    # irrelevant.
     ana, bea = chat_room.join_all("ana", "bea")
     for round_number in range(RESET_ROUNDS):
-        leaver = chat_room.join(f"leaver{round_number}")
-        texts = [f"round {round_number} fan-out {n} ".ljust(150, "~") for n in range(FANOUT_MESSAGES)]
+        leaver = chat_room.join(f"leaver{round_number}", rcvbuf=LEAVER_RCVBUF)
+        texts = [f"round {round_number} fan-out {n} ".ljust(FANOUT_SIZE, "~")
+                 for n in range(FANOUT_MESSAGES)]
         ana.send_raw(b"".join(encode_frame(t.encode()) for t in texts), f"{FANOUT_MESSAGES} messages")
         leaver.abort()
         try:

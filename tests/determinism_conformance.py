@@ -33,6 +33,10 @@ PARALLEL_RUNS = 3
 #: timeouts: minutes a run; its verdict is "everything fails") and a deliberately slow one
 #: (a benchmark fixture, not a defect the suite judges).
 NOT_HERE = {"hang_server.py", "slow_server.py"}
+#: Servers whose own output is decided by thread scheduling: which incidental cases meet an
+#: interleaved relay is chance, in the server, not in the suite.  For these only the cases of
+#: their own requirement must fail every run; the cases that varied are printed.
+RANDOM_BY_NATURE = {"threaded_interleave_server.py"}
 #: Correct servers: they must pass five times out of five.
 CORRECT = {
     "reference-embedded": (),
@@ -77,12 +81,15 @@ def test_same_server_same_verdict(runs: dict[str, list[Future[Run]]], target: st
     print(f"\n{target}: {len(results)} runs, {seconds:.0f} s in all, "
           f"{len(sets[0])} cases not passed: {sorted(sets[0])}")
     differing = {case for s in sets for case in s} - set.intersection(*map(set, sets))
+    if target in RANDOM_BY_NATURE:
+        print(f"{target}: varied (the server's thread scheduling): {sorted(differing)}")
+        differing = set()
     assert not differing, f"{target}: verdicts changed between runs for {sorted(differing)}: " + \
         "; ".join(f"run {n + 1}: {sorted(s & differing)}" for n, s in enumerate(sets))
+    own = {case for judged in JUDGED if judged.server == target for case in judged.fails}
+    assert all(own <= s for s in sets), f"{target} passed some of its own cases {sorted(own)}"
     if target in CORRECT:
         assert sets[0] == frozenset() and all(run.status == 0 for run in results)
-    own = {case for judged in JUDGED if judged.server == target for case in judged.fails}
-    assert own <= sets[0], f"{target} passed its own cases {sorted(own - sets[0])}"
     if target not in CORRECT and target != "select_crash_server.py":
         assert sets[0], f"{target}: the suite found nothing wrong"
 
