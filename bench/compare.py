@@ -40,7 +40,7 @@ from reports.benchjson import (
     to_results_document,
     without_raw_timings,
 )
-from reports.results import write_document
+from reports.results import write_document, write_text_atomic
 
 
 def format_seconds(value: float | None) -> str:
@@ -143,14 +143,13 @@ def update_baseline(folder: Path, runs: Sequence[BenchRun]) -> list[Path]:
     # Read everything before deleting anything: CURRENT may live in FOLDER.
     slim = [without_raw_timings(json.loads(Path(run.source).read_text(encoding="utf-8")))
             for run in runs]
-    folder.mkdir(parents=True, exist_ok=True)
+    # Each file replaced atomically, then the extras removed: an interrupted update leaves
+    # whole files (old or new), never a truncated baseline.
+    written = [write_text_atomic(folder / f"run{i}.json", json.dumps(data, indent=1) + "\n")
+               for i, data in enumerate(slim, 1)]
     for old in folder.glob("*.json"):
-        old.unlink()
-    written = []
-    for i, data in enumerate(slim, 1):
-        path = folder / f"run{i}.json"
-        path.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
-        written.append(path)
+        if old not in written:
+            old.unlink()
     return written
 
 

@@ -13,19 +13,18 @@ through.  The target options are the shared ones from
 
 Exit status: 0 no MUST failed (with --strict: no SHOULD either); 1 a case
 failed or the harness erred; 2 bad usage or no case selected; 3 the target
-server is dead or could not be started; 4 pytest itself failed; 130 Ctrl-C.
+server is dead or could not be started; 4 pytest itself failed; 130 Ctrl-C (SIGINT),
+143 SIGTERM: the servers it started are stopped and the JSON says the run is incomplete.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import signal
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from types import FrameType
 
 import pytest
 
@@ -39,6 +38,7 @@ from conformance.verdicts import (
     build_document,
     summarise,
 )
+from reference.signals import terminate_as_interrupt
 from reference.target import (
     ExternalServer,
     SpawnedServer,
@@ -47,6 +47,7 @@ from reference.target import (
     add_target_arguments,
     spec_from_args,
 )
+from reference.version import add_version_argument
 from reports.results import write_document
 
 __all__ = ["build_parser", "main", "pytest_args"]
@@ -61,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "--server-cmd the embedded reference server is judged (it must pass).",
         epilog="exit status: 0 no MUST failed (with --strict: no SHOULD either); 1 a case failed; "
                "2 bad usage; 3 the target server is dead or could not be started")
+    add_version_argument(parser)
     parser.add_argument("cases", nargs="*", metavar="CASE",
                         help="case IDs or globs to run, e.g. 'relay.basic[*]' frame.large-message "
                              "(default: all); see --list")
@@ -83,6 +85,8 @@ def pytest_args(args: argparse.Namespace) -> list[str]:
            # Run the same way from any directory: ignore the caller's pytest configuration
            # and caches, and never pick up tests of the caller's project.
            "-c", os.devnull, "--rootdir", str(PACKAGE_DIR.parent), "-p", "no:cacheprovider",
+           # pytest-benchmark would create .benchmarks/ in the caller's directory.
+           "-p", "no:benchmark",
            "-o", "python_files=test_*.py", "-o", "junit_suite_name=chat-conformance",
            "--chat-start-timeout", str(args.start_timeout),
            "--chat-timeout", str(args.timeout), "--chat-case-timeout", str(args.case_timeout),
@@ -139,10 +143,6 @@ def _exit_status(pytest_status: int | pytest.ExitCode, state: SuiteState | None)
     }.get(pytest.ExitCode(int(pytest_status)), EXIT_INTERNAL)
 
 
-def _interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt
-
-
 def target_problem(spec: TargetSpec) -> str | None:
     """Why the target cannot be judged at all (dead, or its command fails), or None.
 
@@ -157,7 +157,7 @@ def target_problem(spec: TargetSpec) -> str | None:
             try:
                 trial.start()
             finally:
-                trial.stop()
+                trial.close()
     except TargetError as exc:
         return f"target unavailable: {exc}"
     return None
@@ -179,14 +179,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         if path is not None and Path(path).is_dir():
             parser.error(f"--{option} {path}: is a directory, give a file name")
     # SIGTERM (a CI job cancelled, the scorecard's deadline) ends the run like Ctrl-C, so
-    # pytest tears the fixtures down and a spawned server in its own group is stopped too.
-    previous = signal.signal(signal.SIGTERM, _interrupt)
-    try:
-        return _run(args, spec)
-    except KeyboardInterrupt:  # before or after pytest's own handling
-        return EXIT_INTERRUPTED
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    # pytest tears the fixtures down and a spawned server in its own group is stopped too;
+    # the JSON, if asked for, is written with what ran, marked incomplete.
+    with terminate_as_interrupt() as caught:
+        try:
+            code = _run(args, spec)
+        except KeyboardInterrupt:  # before or after pytest's own handling
+            code = EXIT_INTERRUPTED
+        if code == EXIT_INTERRUPTED:
+            print(f"chat-conformance: {caught.words}", file=sys.stderr)
+            return caught.exit_status
+        return code
 
 
 def _run(args: argparse.Namespace, spec: TargetSpec) -> int:

@@ -366,9 +366,14 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         extra["stopped"] = state.stop_reason
     if state.unmatched_expectations:
         extra["unmatched_expectations"] = state.unmatched_expectations
+    status = _exit_status(state, exitstatus)
+    if status == EXIT_INTERRUPTED:
+        # Never a PASS: the cases that did not run might have failed.
+        extra["incomplete"] = (f"interrupted after {len(state.results)} of {len(session.items)} "
+                               "selected cases")
     summary = summarise(state.results.values(), strict=state.settings.strict,
                         started=state.started, dialects=state.dialects or [],
-                        status=_exit_status(state, exitstatus), **extra)
+                        status=status, **extra)
     try:
         spec: TargetSpec | None = target_spec(session.config)
     except KeyError:  # the chat-target plugin was disabled

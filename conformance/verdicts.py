@@ -24,11 +24,12 @@ import time
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from importlib import metadata
-from typing import Any
+from typing import Any, cast
 
 from conformance.requirements import Level, Requirement
 from conformance.selection import Expectation
+from reference.printable import printable_tree
+from reference.version import tool_name
 from reports.results import make_document, target_info
 
 __all__ = [
@@ -45,7 +46,6 @@ __all__ = [
     "exit_status",
     "judge",
     "summarise",
-    "tool_name",
 ]
 
 VERDICTS = ("pass", "fail", "non-strict", "informational", "xfail", "xpass", "error", "skipped")
@@ -56,14 +56,6 @@ EXIT_NO_CASES = 2     # bad usage, or nothing selected
 EXIT_TARGET = 3       # the target server is dead or could not be started
 EXIT_INTERNAL = 4     # pytest itself failed
 EXIT_INTERRUPTED = 130  # Ctrl-C or SIGTERM
-
-
-def tool_name() -> str:
-    try:
-        version = metadata.version("chat-harness")
-    except metadata.PackageNotFoundError:
-        version = "unknown"
-    return f"chat-conformance {version}"
 
 
 @dataclass(frozen=True)
@@ -145,6 +137,9 @@ def summarise(results: Iterable[CaseResult], *, strict: bool, started: float,
 def build_document(results: Iterable[CaseResult], summary: Mapping[str, Any], *,
                    label: str, address: tuple[str, int] | None,
                    command: str | None) -> dict[str, Any]:
-    return make_document("conformance", tool=tool_name(),
-                         target=target_info(label, address, command),
-                         summary=summary, records=[r.record() for r in results])
+    """The results document; the terminal report is rendered from it, so every string in it
+    (details quote what the server sent) is made printable here, once, for both."""
+    doc = make_document("conformance", tool=tool_name("chat-conformance"),
+                        target=target_info(label, address, command),
+                        summary=summary, records=[r.record() for r in results])
+    return cast(dict[str, Any], printable_tree(doc))

@@ -17,6 +17,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from reference.printable import printable
+
 __all__ = ["RecordingSocket", "Wire", "WireEvent", "printable"]
 
 BYTES_PER_EVENT = 32
@@ -24,16 +26,10 @@ HEAD_EVENTS = 60
 TAIL_EVENTS = 30
 
 SEND, RECV, NOTE = ">>", "<<", "--"
-_ESCAPES = ({i: f"\\x{i:02x}" for i in range(0x20)}
-            | {0xDC00 + i: f"\\x{i:02x}" for i in range(0x80, 0x100)}  # invalid bytes (surrogateescape)
-            | {0x7F: "\\x7f", ord("\\"): "\\\\", 0x0A: "\\n", 0x0D: "\\r", 0x09: "\\t"})
-
-
-def printable(data: bytes, limit: int = BYTES_PER_EVENT) -> str:
-    """Bytes as readable text: UTF-8 where valid, escapes for control and invalid bytes."""
-    text = data[:limit].decode("utf-8", "surrogateescape")
-    text = text.translate(_ESCAPES)
-    return text + ("..." if len(data) > limit else "")
+#: A peer opened with keep_received keeps at most this many bytes of its stream, so a
+#: server that floods it cannot grow the suite past its memory bound
+#: (README, "When the server under test is hostile").
+MAX_KEPT_BYTES = 16 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,8 +132,8 @@ class RecordingSocket:
             raise
         if data:
             self.wire.record(self.conn, RECV, data)
-            if self.received is not None:
-                self.received += data
+            if self.received is not None and len(self.received) < MAX_KEPT_BYTES:
+                self.received += data[:MAX_KEPT_BYTES - len(self.received)]
         else:
             self.wire.note(self.conn, "the server closed the connection (EOF)")
         return data

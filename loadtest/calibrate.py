@@ -32,10 +32,10 @@ from rich.console import Console
 from loadtest.latency import LoadError, run_scenario
 from loadtest.latency_worker import Receipts
 from loadtest.live import LiveStatus
-from loadtest.payload import make_payload
 from loadtest.scenario import Scenario
 from reference.aclient import connect_client
 from reference.client import join_room
+from reference.stamp import make_payload, receive_limit
 from reference.target import SpawnedServer
 from reports.results import load_document
 
@@ -80,7 +80,8 @@ async def absorb(address: tuple[str, int], receivers: int, count: int, size: int
     ids = list(range(1, receivers + 1))
     receipts = Receipts(scenario, ids)
     cpu0, start = time.process_time(), time.monotonic_ns()
-    clients = [await connect_client(*address, name=f"absorb{i}", on_relay=receipts.callback(i))
+    clients = [await connect_client(*address, name=f"absorb{i}", on_relay=receipts.callback(i),
+                                    max_payload=receive_limit(size))
                for i in ids]
     deadline = time.monotonic() + 120.0
     while receipts.unique < count * receivers and time.monotonic() < deadline:
@@ -164,7 +165,7 @@ def calibrate_command(args: Any, target: Any, console: Console) -> tuple[str, di
             feeder.start()
             soaked = asyncio.run(absorb(feeder.address, args.absorb_clients, args.absorb_count, 64))
         finally:
-            feeder.stop()
+            feeder.close()
         versus = None
         if args.vs_locust:
             status.update(phase=f"locust swarm vs chat-load: {args.vs_locust} users")

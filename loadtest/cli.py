@@ -11,7 +11,9 @@ target: nothing (the embedded reference server), ``--server HOST:PORT`` or
 turns argv into scenario objects; nothing below it reads sys.argv.
 Exit status: 0 when the run finished and found nothing wrong, 1 when it
 found lost, duplicated or reordered messages or could not finish, 2 for bad
-usage.
+usage, 130 on Ctrl-C and 143 on SIGTERM (the server it started and its worker
+processes are stopped first; ``latency`` reports and writes the scenarios that
+finished, the other subcommands write nothing).
 """
 
 from __future__ import annotations
@@ -19,13 +21,14 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from importlib.metadata import PackageNotFoundError, version
-from typing import Any
+from typing import Any, cast
 
 from rich.console import Console
-from rich.markup import escape
+from rich.text import Text
 
 from reference.cli_args import positive_float, positive_int
+from reference.printable import printable_tree
+from reference.signals import terminate_as_interrupt
 from reference.target import (
     ExternalServer,
     SpawnedServer,
@@ -34,18 +37,12 @@ from reference.target import (
     open_target,
     spec_from_args,
 )
+from reference.version import add_version_argument, tool_name
 from reports.results import make_document, target_info, write_document
 
 __all__ = ["build_parser", "main"]
 
 Handle = SpawnedServer | ExternalServer
-
-
-def tool_name() -> str:
-    try:
-        return f"chat-load {version('chat-harness')}"
-    except PackageNotFoundError:
-        return "chat-load"
 
 
 def _client_counts(text: str) -> list[int]:
@@ -62,6 +59,7 @@ def _client_counts(text: str) -> list[int]:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="chat-load", description="Load generators for "
                                      "10-byte-header chat servers: latency, limits, soak.")
+    add_version_argument(parser)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     pos_int, pos_float = positive_int, positive_float
 
@@ -169,7 +167,7 @@ def _run(args: argparse.Namespace, target: Handle, console: Console) -> dict[str
     else:
         from loadtest.calibrate import calibrate_command
         kind, summary, records = calibrate_command(args, target, console)
-    return make_document(kind, tool=tool_name(), summary=summary, records=records,
+    return make_document(kind, tool=tool_name("chat-load"), summary=summary, records=records,
                          target=target_info(target.label, target.address, args.server_cmd))
 
 
@@ -178,24 +176,32 @@ def main(argv: Sequence[str] | None = None, console: Console | None = None) -> i
     args = parser.parse_args(argv)
     _check(args.subparser, args)
     spec = spec_from_args(args.subparser, args)
-    console = console or Console()
-    try:
-        with open_target(spec) as target:
-            doc = _run(args, target, console)
-    except TargetError as exc:
-        # One line, however long, and the error text is not rich markup ("[Errno 111]").
-        console.print(f"[bold red]chat-load:[/] target server unavailable: {escape(str(exc))}",
-                      soft_wrap=True)
-        return 1
-    except KeyboardInterrupt:
-        console.print("[bold red]chat-load:[/] interrupted")
-        return 130
+    console = console or Console(markup=False)  # what we print quotes the server: data, not markup
+    # SIGTERM ends the run like Ctrl-C: leaving open_target stops the server group we
+    # started, and the subcommands' finally blocks stop their worker processes.
+    with terminate_as_interrupt() as caught:
+        try:
+            with open_target(spec) as target:
+                doc = _run(args, target, console)
+        except TargetError as exc:
+            # One line, however long, and the error text is not rich markup ("[Errno 111]").
+            console.print(Text.assemble(("chat-load:", "bold red"), f" target server unavailable: {exc}"),
+                          soft_wrap=True)
+            return 1
+        except KeyboardInterrupt:
+            console.print(Text.assemble(("chat-load:", "bold red"), f" {caught.words}; no results written"))
+            return caught.exit_status
+    doc = cast(dict[str, Any], printable_tree(doc))  # shown as it is written: nothing raw from the server
     if args.json:
         write_document(args.json, doc)
     from loadtest.live import print_document
     print_document(console, doc)
     if args.json:
-        console.print(f"results written to {args.json}")
+        console.print(Text(f"results written to {args.json}"))
+    if caught.happened:  # latency keeps the scenarios that finished before the signal
+        console.print(Text.assemble(("chat-load:", "bold red"),
+                                    f" {caught.words}; the finished part is reported above"))
+        return caught.exit_status
     return 0 if doc["summary"].get("ok", True) and not doc["summary"].get("error") else 1
 
 

@@ -5,7 +5,7 @@ relays from sender 0 (sequence 0, 1, 2, ...) as fast as the socket takes
 them, then the connection is closed.  The stream is encoded once at start-up
 (so its stamps are old and its latencies meaningless: this measures
 throughput only).  Relays are encoded with the shared
-codec and stamped with loadtest.payload, so the generator's receive path does
+codec and stamped with reference.stamp, so the generator's receive path does
 exactly the work it does against a real server, and the server's speed is
 taken out of the measurement.  Started through reference.target like any
 server::
@@ -22,8 +22,8 @@ import threading
 import time
 from collections.abc import Sequence
 
-from loadtest.payload import make_payload
 from reference.protocol import HEADER_LENGTH, Connection, Relay, Role, parse_header
+from reference.stamp import make_payload
 
 __all__ = ["main"]
 

@@ -258,6 +258,11 @@ def run_latency(scenarios: list[Scenario], server_pid: int | None,
             records.append(run_scenario(scenario, server_pid, show))
         except LoadError as exc:
             return records, f"{scenario.clients} clients: {exc}"
+        except KeyboardInterrupt:
+            # Ctrl-C or SIGTERM (reference.signals): run_scenario stopped its workers; the
+            # scenarios that finished are still results, and the CLI exits 130/143 after them.
+            return records, (f"interrupted during the {scenario.clients}-client scenario: "
+                             f"{len(records)} of {len(scenarios)} scenarios finished")
     return records, None
 
 

@@ -23,11 +23,12 @@ from array import array
 from multiprocessing.connection import Connection as Pipe
 from typing import Any
 
-from loadtest.payload import make_payload, parse_payload
 from loadtest.scenario import BARRIER_TEXT, LAG_TOLERANCE_NS, Scenario
-from loadtest.stats import LatencyHistogram, SenderTrack
+from loadtest.stats import LatencyHistogram
 from reference.aclient import AsyncChatClient, connect_client
 from reference.protocol import Relay
+from reference.sequence import SenderTrack, SequenceFailure
+from reference.stamp import make_payload, parse_payload, receive_limit
 
 __all__ = ["Receipts", "worker_main"]
 
@@ -45,7 +46,7 @@ class Receipts:
         self.fan_count = array("i", bytes(4 * scenario.measured_count))
         self.fan_max = array("q", bytes(8 * scenario.measured_count))
         self.tracks: dict[int, list[SenderTrack]] = {
-            r: [SenderTrack(scenario.sent_count(s)) for s in range(scenario.senders)]
+            r: [SenderTrack() for _ in range(scenario.senders)]
             for r in receivers}
         self.barrier_seen: set[int] = set()
         self.unique = 0
@@ -74,8 +75,9 @@ class Receipts:
             if not 0 <= sender < senders or sender == receiver or g >= total or seq < 0:
                 self.unexpected += 1
                 return
-            if not tracks[sender].add(seq):
-                return  # a duplicate: counted by the track, not timed
+            failure = tracks[sender].add(seq)
+            if failure is SequenceFailure.DUPLICATED or failure is SequenceFailure.SEQUENCE_JUMP:
+                return  # counted by the track, not timed
             self.unique += 1
             self.last_delivery_ns = now
             if g >= warmup:
@@ -117,6 +119,7 @@ async def _connect_all(scenario: Scenario, ids: list[int],
         async with gate:
             client = await connect_client(scenario.host, scenario.port, name=f"c{i}",
                                           on_relay=receipts.callback(i),
+                                          max_payload=receive_limit(scenario.size),
                                           timeout=scenario.connect_timeout)
             return i, client
 

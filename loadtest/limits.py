@@ -31,10 +31,10 @@ from typing import Any
 from rich.console import Console
 
 from loadtest.live import LiveStatus
-from loadtest.payload import make_payload, parse_payload
 from reference.aclient import AsyncChatClient, connect_client
 from reference.protocol import Relay
 from reference.server import raise_fd_limit
+from reference.stamp import make_payload, parse_payload, receive_limit
 from reference.target import SpawnedServer
 
 __all__ = ["LimitsPlan", "limits_command", "run_limits"]
@@ -119,8 +119,10 @@ class _Room:
 
     async def open_probes(self) -> None:
         host, port, timeout = self.plan.host, self.plan.port, self.plan.connect_timeout
-        self.tx = await connect_client(host, port, name="probe-tx", timeout=timeout)
+        self.tx = await connect_client(host, port, name="probe-tx", timeout=timeout,
+                                       max_payload=receive_limit())
         self.rx = await connect_client(host, port, name="probe-rx", timeout=timeout,
+                                       max_payload=receive_limit(),
                                        on_relay=self._on_probe)
         # Both registered once one probe gets through; repeat, as joins race the first send.
         for _ in range(int(timeout / 0.1)):
@@ -172,6 +174,7 @@ class _Room:
             async with gate:
                 return await connect_client(self.plan.host, self.plan.port, name=f"load{i}",
                                             on_relay=self._on_ramp_relay,
+                                            max_payload=receive_limit(),
                                             source_host=self.sources[i % len(self.sources)],
                                             timeout=self.plan.connect_timeout)
 

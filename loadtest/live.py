@@ -21,14 +21,12 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
-from reports.render_bench import bench_renderables
-from reports.render_load import latency_renderables, limits_renderables, soak_renderables
+from reports.fit import fit_width
+from reports.render_bench import renderables_for
 from reports.style import document_header
 
 __all__ = ["LiveStatus", "calibration_table", "calibration_verdict", "print_document", "print_error"]
 
-_RENDERERS = {"latency": latency_renderables, "limits": limits_renderables, "soak": soak_renderables,
-              "bench": bench_renderables}
 
 
 class LiveStatus:
@@ -57,9 +55,10 @@ class LiveStatus:
         table.add_column(style="bold")
         table.add_column()
         for key, value in self.fields.items():
-            table.add_row(key, value if isinstance(value, Text) else str(value))
+            table.add_row(key, value if isinstance(value, Text) else Text(str(value)))
         bar = ProgressBar(total=self.total, completed=min(self.done, self.total), width=50)
-        return Panel(Group(bar, table), title=self.title, title_align="left", expand=False)
+        # The title names the target (a --server-cmd may hold "[/]"): text, never markup.
+        return Panel(Group(bar, table), title=Text(self.title), title_align="left", expand=False)
 
     def __enter__(self) -> LiveStatus:
         self._live.start()
@@ -74,7 +73,7 @@ def print_document(console: Console, doc: Mapping[str, Any]) -> None:
     """The end-of-run summary of a results document, with loud generator warnings."""
     calibrating = any(r.get("group") == "calibrate" for r in doc.get("records", []))
     # chat-load calibrate's records are bench-shaped for chat-report; here they get their own table.
-    renderables = [document_header(doc, "Calibration")] if calibrating else _RENDERERS[doc["kind"]](doc)
+    renderables = [document_header(doc, "Calibration")] if calibrating else renderables_for(doc)
     for renderable in renderables:
         console.print(renderable)
     warnings = [r["generator"]["warning"] for r in doc.get("records", [])
@@ -84,7 +83,7 @@ def print_document(console: Console, doc: Mapping[str, Any]) -> None:
                             style="red"))
     summary = doc.get("summary", {})
     if "within_30_percent" in summary:  # chat-load calibrate's verdicts
-        console.print(calibration_table(doc))
+        console.print(fit_width(calibration_table(doc)))
         console.print(calibration_verdict(summary))
     error = summary.get("error")
     if error:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from locust import task
 
-from loadtest.locust_users import ChatUser
+from loadtest.swarm.users import ChatUser
 
 
 class Chatter(ChatUser):

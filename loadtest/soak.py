@@ -30,10 +30,10 @@ from typing import Any
 from rich.console import Console
 
 from loadtest.live import LiveStatus
-from loadtest.payload import make_payload, parse_payload
-from loadtest.stats import SenderTrack
 from reference.aclient import AsyncChatClient, connect_client
 from reference.protocol import Relay
+from reference.sequence import SenderTrack
+from reference.stamp import make_payload, parse_payload, receive_limit
 
 __all__ = ["SoakPlan", "run_soak", "soak_command"]
 
@@ -69,8 +69,8 @@ class Member:
     def window(self, sender: Member) -> tuple[int, int]:
         """[start, end) of ``sender``'s seqs that must reach us."""
         track = self.tracks.get(sender.id)
-        first = track.seen.find(1) if track is not None else -1
-        start = min(first if first >= 0 else sender.next_seq,
+        first = track.first if track is not None else None
+        start = min(first if first is not None else sender.next_seq,
                     sender.confirmed.get(self.id, sender.next_seq))
         end = self.leave_seq.get(sender.id, 0) if self.state != "active" else sender.next_seq
         return start, max(start, end)
@@ -117,6 +117,7 @@ class Soak:
         try:
             member.client = await connect_client(self.plan.host, self.plan.port, name=f"soak{member.id}",
                                                  on_relay=self._on_relay(member),
+                                                 max_payload=receive_limit(self.plan.size),
                                                  timeout=self.plan.connect_timeout)
         except (OSError, TimeoutError):
             member.state = "gone"

@@ -1,12 +1,12 @@
-"""Latency histograms and per-sender delivery accounting for the load generators.
+"""Latency histograms for the load generators.
 
 * :class:`LatencyHistogram` wraps an HDR histogram (the ``hdrhistogram``
   package) in microseconds: it records, summarises as the results format's
   ``{p50, p90, p99, p99_9, max, mean, count}``, and round-trips through
   ``encode()``/``decode()`` so histograms from several processes merge exactly.
-* :class:`SenderTrack` is one receiver's view of one sender's sequence
-  numbers: which arrived, how many twice, how many behind a later one.
-  Lost messages are what was expected but never arrived, counted at the end.
+
+Per-sender delivery accounting (lost, duplicated, reordered, mislabelled,
+unpaired) is ``reference.sequence``, shared with the conformance suite.
 
 Pure bookkeeping: no sockets, no clocks, no asyncio.
 """
@@ -17,7 +17,7 @@ from typing import Any
 
 from hdrh.histogram import HdrHistogram  # type: ignore[import-untyped]
 
-__all__ = ["LatencyHistogram", "SenderTrack", "merge_encoded", "summarise_tracks"]
+__all__ = ["LatencyHistogram", "merge_encoded"]
 
 #: 1 us .. 100 s at three significant digits: covers a stalled server without clipping.
 _LOWEST_US = 1
@@ -106,48 +106,3 @@ def merge_encoded(encoded: list[str]) -> LatencyHistogram:
     for text in encoded:
         merged.add_encoded(text)
     return merged
-
-
-class SenderTrack:
-    """What one receiver got from one sender, by sequence number."""
-
-    __slots__ = ("duplicated", "high", "reordered", "seen", "unique")
-
-    def __init__(self, expected: int = 0) -> None:
-        self.seen = bytearray(expected)
-        self.high = -1         # highest sequence number received so far
-        self.unique = 0
-        self.duplicated = 0
-        self.reordered = 0     # arrived after a higher sequence number from the same sender
-
-    def add(self, seq: int) -> bool:
-        """Account for one delivery; True if it is the first copy of ``seq``."""
-        seen = self.seen
-        if seq >= len(seen):
-            seen.extend(bytes(seq + 1 - len(seen) + 64))
-        if seen[seq]:
-            self.duplicated += 1
-            return False
-        seen[seq] = 1
-        self.unique += 1
-        if seq < self.high:
-            self.reordered += 1
-        else:
-            self.high = seq
-        return True
-
-    def missing_below(self, end: int, start: int = 0) -> int:
-        """How many of ``start .. end-1`` never arrived."""
-        if end <= start:
-            return 0
-        # Past the end of ``seen`` nothing arrived, so the short slice is right.
-        return (end - start) - sum(self.seen[start:end])
-
-
-def summarise_tracks(tracks: list[SenderTrack]) -> dict[str, int]:
-    """Totals of unique deliveries, duplicates and reorderings over many tracks."""
-    return {
-        "unique": sum(t.unique for t in tracks),
-        "duplicated": sum(t.duplicated for t in tracks),
-        "reordered": sum(t.reordered for t in tracks),
-    }

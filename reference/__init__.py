@@ -1,3 +1,4 @@
-"""The reference implementation of the chat protocol: codec, server, clients, targets."""
+"""The reference implementation of the chat protocol: codec, server, clients, targets.
 
-__version__ = "0.1.0"
+The version is the package metadata's (``reference.version.package_version()``).
+"""

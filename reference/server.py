@@ -48,6 +48,7 @@ from reference.protocol import (
     encode_frame,
     encode_header,
 )
+from reference.version import add_version_argument
 
 log = logging.getLogger("chat-server")
 
@@ -369,6 +370,7 @@ def raise_fd_limit() -> tuple[int, int]:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="chat-server", description=__doc__.split("\n")[0])
+    add_version_argument(p)
     p.add_argument("--host", default=DEFAULT_HOST, help="address to bind (default %(default)s)")
     p.add_argument("--port", type=port_number, default=DEFAULT_PORT,
                    help="port to bind; 0 picks a free one (default %(default)s)")

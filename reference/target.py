@@ -13,7 +13,13 @@ scorecard) talks to a *target* through this module, in one of three forms:
 A spawned server runs in its own process group and is always torn down with
 SIGTERM, a bounded wait, then SIGKILL -- also on Ctrl-C and at interpreter
 exit.  Its stdout and stderr go to files so a chatty server never blocks on a
-full pipe, and so we can quote its last stderr line when it dies.
+full pipe, and so we can quote its last stderr line when it dies.  Those logs
+are read boundedly (the first ``LOG_HEAD_BYTES`` of stdout for the address,
+the last ``LOG_TAIL_BYTES`` of stderr), so a server that writes gigabytes
+costs us no memory, and their folder is removed when the server is closed or
+the interpreter exits -- unless the server died on its own, when
+:meth:`SpawnedServer.describe_exit` keeps the folder and names it.  Whatever
+the server wrote is shown through :func:`reference.printable.printable_text`.
 
     with open_target(TargetSpec.parse(server="127.0.0.1:1234")) as target:
         host, port = target.address
@@ -26,6 +32,7 @@ import atexit
 import os
 import re
 import shlex
+import shutil
 import signal
 import socket
 import subprocess
@@ -39,6 +46,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from reference.printable import printable_text
 from reference.protocol import DEFAULT_HOST
 
 __all__ = [
@@ -51,6 +59,8 @@ __all__ = [
     "find_free_port",
     "open_target",
     "parse_address",
+    "read_head",
+    "read_tail",
     "reference_command",
     "spec_from_args",
     "stop_process_group",
@@ -60,6 +70,10 @@ __all__ = [
 _LISTENING = re.compile(rb"listening on \[?([0-9A-Za-z.:_-]+?)\]?:(\d+)\b")
 DEFAULT_START_TIMEOUT = 10.0
 DEFAULT_STOP_TIMEOUT = 3.0
+#: How much of a spawned server's stdout is searched for its "listening on" line.
+LOG_HEAD_BYTES = 64 * 1024
+#: How much of the end of its stderr is read for the last line.
+LOG_TAIL_BYTES = 4096
 
 
 def stop_process_group(proc: subprocess.Popen[bytes], timeout: float = DEFAULT_STOP_TIMEOUT) -> None:
@@ -223,6 +237,38 @@ def _stop_all() -> None:
         server.stop()
 
 
+class _LogDir:
+    """The folder of one spawned server's logs: removed at close or exit unless kept."""
+
+    def __init__(self) -> None:
+        self.path = Path(tempfile.mkdtemp(prefix="chat-target-"))
+        self.keep = False
+
+    def cleanup(self) -> None:
+        if not self.keep:
+            shutil.rmtree(self.path, ignore_errors=True)
+
+
+def read_head(path: Path, size: int) -> bytes:
+    """The first ``size`` bytes of a file (b"" if unreadable)."""
+    try:
+        with path.open("rb") as f:
+            return f.read(size)
+    except OSError:
+        return b""
+
+
+def read_tail(path: Path, size: int) -> bytes:
+    """The last ``size`` bytes of a file (b"" if unreadable), however large it is."""
+    try:
+        with path.open("rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - size))
+            return f.read(size)
+    except OSError:
+        return b""
+
+
 class SpawnedServer:
     """A server process we start, watch, restart and always clean up."""
 
@@ -238,7 +284,10 @@ class SpawnedServer:
         self.cwd = cwd
         self.proc: subprocess.Popen[bytes] | None = None
         self.address: tuple[str, int] = (host, 0)
-        self._logdir = Path(tempfile.mkdtemp(prefix="chat-target-"))
+        self._logs = _LogDir()
+        # Runs at close(), when the handle is collected, or at interpreter exit.
+        self._cleanup = weakref.finalize(self, self._logs.cleanup)
+        self._stopped_by_us = False
         self.starts = 0
 
     @property
@@ -246,12 +295,17 @@ class SpawnedServer:
         return self.proc.pid if self.proc else None
 
     @property
+    def log_dir(self) -> Path:
+        """The folder of this server's stdout.N and stderr.N files."""
+        return self._logs.path
+
+    @property
     def stdout_path(self) -> Path:
-        return self._logdir / f"stdout.{self.starts}"
+        return self._logs.path / f"stdout.{self.starts}"
 
     @property
     def stderr_path(self) -> Path:
-        return self._logdir / f"stderr.{self.starts}"
+        return self._logs.path / f"stderr.{self.starts}"
 
     def start(self) -> None:
         self.starts += 1
@@ -265,6 +319,7 @@ class SpawnedServer:
             raise TargetError(f"cannot parse --server-cmd {self.command!r}: {exc}") from None
         if not argv:
             raise TargetError("--server-cmd is empty")
+        self._stopped_by_us = False
         with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
             try:
                 self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out,
@@ -290,7 +345,7 @@ class SpawnedServer:
     def _read_listening_line(self) -> tuple[str, int]:
         deadline = time.monotonic() + self.start_timeout
         while time.monotonic() < deadline:
-            match = _LISTENING.search(self.stdout_path.read_bytes())
+            match = _LISTENING.search(read_head(self.stdout_path, LOG_HEAD_BYTES))
             if match:
                 return match.group(1).decode(), int(match.group(2))
             if not self._process_running():
@@ -312,23 +367,40 @@ class SpawnedServer:
         if proc is None:
             return
         _LIVE_SERVERS.discard(self)
+        if proc.poll() is None:
+            self._stopped_by_us = True
         stop_process_group(proc, timeout)
 
+    def close(self) -> None:
+        """Stop the server and remove its log folder (kept if describe_exit named it)."""
+        self.stop()
+        self._cleanup()
+
     def last_stderr_line(self) -> str:
-        try:
-            lines = self.stderr_path.read_bytes().decode("utf-8", "replace").strip().splitlines()
-        except OSError:
-            return ""
-        return lines[-1].strip() if lines else ""
+        """The last non-empty line of stderr, made printable (only its tail is read)."""
+        tail = read_tail(self.stderr_path, LOG_TAIL_BYTES).decode("utf-8", "surrogateescape")
+        lines = tail.split("\n")  # not splitlines(): a \r or \x1c inside a line is shown, not cut
+        for line in reversed(lines):
+            if line.strip():
+                return printable_text(line.strip(), 300)
+        return ""
 
     def describe_exit(self) -> str:
-        """Plain words on how the process ended ('' while it runs)."""
+        """Plain words on how the process ended ('' while it runs).
+
+        A server that ended on its own is a finding: its log folder is kept
+        past close() and named here, so the report points at the full output.
+        """
         if self.proc is None or self.proc.poll() is None:
             return ""
         code = self.proc.returncode
         how = f"killed by signal {-code}" if code < 0 else f"exited with status {code}"
         last = self.last_stderr_line()
-        return f"server process {how}" + (f"; last stderr line: {last}" if last else "")
+        text = f"server process {how}" + (f"; last stderr line: {last}" if last else "")
+        if not self._stopped_by_us:
+            self._logs.keep = True
+            text += f" (its output is kept in {self._logs.path})"
+        return text
 
     def rss_bytes(self) -> int | None:
         """Resident memory of the server process (Linux), or None."""
@@ -359,7 +431,7 @@ def open_target(spec: TargetSpec) -> Iterator[SpawnedServer | ExternalServer]:
         handle.start()
         yield handle
     finally:
-        handle.stop()
+        handle.close()
 
 
 def add_target_arguments(parser: argparse.ArgumentParser) -> None:

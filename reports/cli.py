@@ -10,7 +10,9 @@
 
 FILE may be a chat-harness results document, pytest-benchmark JSON, or locust
 JSON/CSV output.  Exit statuses: 0 fine, 1 failures or regressions found,
-2 bad usage or unreadable input, 3 target server unavailable (scorecard).
+2 bad usage or unreadable input, 3 target server unavailable (scorecard),
+130 Ctrl-C / 143 SIGTERM (the scorecard stops the running step's process group
+with SIGTERM, which every step handles like Ctrl-C, then reports the steps done).
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ import argparse
 import io
 import shutil
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +31,13 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
 from reference.cli_args import positive_float, positive_int
+from reference.printable import printable_text
+from reference.signals import terminate_as_interrupt
 from reference.target import TargetError, add_target_arguments, spec_from_args
+from reference.version import add_version_argument
 from reports import benchjson
 from reports.compare import DEFAULT_LATENCY_THRESHOLD, compare_documents
+from reports.fit import fit_widths
 from reports.html import RecordedReport
 from reports.loaders import load_any
 from reports.matrix import matrix_renderables
@@ -59,6 +66,7 @@ _percent.__name__ = "percentage"  # argparse names the type in its error message
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="chat-report", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_version_argument(parser)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     show = sub.add_parser("show", help="print the terminal report of results files")
@@ -108,31 +116,59 @@ def _load_all(parser: argparse.ArgumentParser, files: Sequence[str]) -> list[dic
         parser.error(str(exc))
 
 
+#: What reading a field of the wrong type raises inside a renderer.
+_SHAPE_ERRORS = (AttributeError, TypeError, KeyError, ValueError, IndexError, ZeroDivisionError)
+
+
+@contextmanager
+def _well_formed(parser: argparse.ArgumentParser, source: str) -> Iterator[None]:
+    """A document whose fields have the wrong types is bad input: one line, exit 2, no traceback.
+
+    load_any checks the outline (kind, summary, records); a field deep inside a
+    record is only checked by the renderer that reads it.
+    """
+    try:
+        yield
+    except _SHAPE_ERRORS as exc:
+        parser.error(f"{source}: a field has the wrong type or value for its kind, so it cannot "
+                     f"be shown ({type(exc).__name__}: {printable_text(str(exc), 200)})")
+
+
 def _report_console(file: Any = None) -> Console:
     """The recording console: the terminal's width, kept between 100 and 130 columns."""
     width = min(max(shutil.get_terminal_size((110, 24)).columns, 100), 130)
-    return Console(record=True, width=width, file=file)
+    return Console(record=True, width=width, file=file, markup=False)  # results are data, never markup
 
 
 def _terminal_console() -> Console:
-    """Plain output console; at least 100 columns wide so tables stay readable in a pipe."""
-    return Console(width=max(shutil.get_terminal_size((110, 24)).columns, 100))
+    """Plain output console at the terminal's own width (rich: 80 in a pipe or CI log).
+
+    A wider console than the terminal would make every line wrap; tables that do not
+    fit are stacked instead (:mod:`reports.fit`), so no column is ever dropped.
+    Results are data, never markup.
+    """
+    return Console(markup=False)
 
 
 def _cmd_show(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     console = _terminal_console()
-    for doc in _load_all(parser, args.files):
-        for renderable in renderables_for(doc):
-            console.print(renderable)
-        console.print()
+    for path, doc in zip(args.files, _load_all(parser, args.files), strict=True):
+        with _well_formed(parser, path):
+            # Rendered in full before printing, so a bad file prints nothing half way.
+            with console.capture() as capture:
+                for renderable in renderables_for(doc):
+                    console.print(renderable)
+                console.print()
+        sys.stdout.write(capture.get())
     return EXIT_OK
 
 
 def _cmd_html(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     docs = _load_all(parser, args.files)
     report = RecordedReport(_report_console(io.StringIO()), title="chat-harness report")
-    for doc in docs:
-        report.add(renderables_for(doc), plots_for(doc))
+    for path, doc in zip(args.files, docs, strict=True):
+        with _well_formed(parser, path):
+            report.add(renderables_for(doc), plots_for(doc))
     out = report.save_html(args.output)
     print(f"wrote {out} ({len(docs)} results, {report.plot_count} plots)")
     return EXIT_OK
@@ -140,24 +176,26 @@ def _cmd_html(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
 
 def _cmd_compare(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     old, new = _load_all(parser, [args.old, args.new])
+    console = _terminal_console()
     try:
-        renderables, regressed = compare_documents(old, new, args.threshold)
+        with _well_formed(parser, f"{args.old} or {args.new}"), console.capture() as capture:
+            renderables, regressed = compare_documents(old, new, args.threshold)
+            for renderable in fit_widths(renderables):
+                console.print(renderable)
     except ResultsError as exc:
         parser.error(str(exc))
-    console = _terminal_console()
-    for renderable in renderables:
-        console.print(renderable)
+    sys.stdout.write(capture.get())
     return EXIT_FAILURES if regressed else EXIT_OK
 
 
 def _cmd_matrix(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     docs = _load_all(parser, args.files)
+    report = RecordedReport(_report_console(), title="chat-harness conformance matrix")
     try:
-        renderables = matrix_renderables(docs, args.files)
+        with _well_formed(parser, ", ".join(args.files)):
+            report.add(matrix_renderables(docs, args.files))
     except ResultsError as exc:
         parser.error(str(exc))
-    report = RecordedReport(_report_console(), title="chat-harness conformance matrix")
-    report.add(renderables)
     if args.output:
         print(f"wrote {report.save_html(args.output)}")
     return EXIT_OK
@@ -170,9 +208,11 @@ def _cmd_scorecard(parser: argparse.ArgumentParser, args: argparse.Namespace) ->
     config = ScorecardConfig(spec=spec, out_dir=args.out, sweep=args.sweep, duration_s=args.duration,
                              limits_max=args.limits_max, limits_step=args.limits_step)
     status = Console(stderr=True)
-    status.print(f"[bold]chat-harness scorecard[/] against {spec.label}; writing into {config.out_dir}/")
+    status.print(Text.assemble(("chat-harness scorecard", "bold"),
+                               f" against {spec.label}; writing into {config.out_dir}/"))
+    # The description is a step's last output line: data, so never parsed as markup.
     progress = Progress(SpinnerColumn(), TextColumn("[bold]{task.fields[step]}"),
-                        TextColumn("{task.description}", style="dim"), TimeElapsedColumn(),
+                        TextColumn("{task.description}", style="dim", markup=False), TimeElapsedColumn(),
                         console=status, transient=True)
     tasks: dict[str, Any] = {}
 
@@ -189,15 +229,23 @@ def _cmd_scorecard(parser: argparse.ArgumentParser, args: argparse.Namespace) ->
                                    (f"{outcome.step.title}", "bold"), f" ({outcome.duration_s:.0f} s): ",
                                    headline(outcome)))
 
-    try:
-        with progress:
-            run = run_scorecard(config, on_start=on_start, on_output=on_output, on_done=on_done)
-    except TargetError as exc:
-        print(f"chat-report scorecard: target unavailable: {exc}", file=sys.stderr)
-        return EXIT_UNAVAILABLE
-    write_scorecard_report(run, _report_console())
-    status.print(f"wrote {config.out_dir / 'report.txt'}, {config.out_dir / 'report.html'} and the JSON "
-                 f"results in {config.out_dir}/ ({run.duration_s:.0f} s)")
+    with terminate_as_interrupt() as caught:
+        try:
+            with progress:
+                run = run_scorecard(config, on_start=on_start, on_output=on_output, on_done=on_done)
+            write_scorecard_report(run, _report_console())
+        except TargetError as exc:
+            print(f"chat-report scorecard: target unavailable: {exc}", file=sys.stderr)
+            return EXIT_UNAVAILABLE
+        except KeyboardInterrupt:  # while starting the target or writing the report
+            print(f"chat-report scorecard: {caught.words}", file=sys.stderr)
+            return caught.exit_status
+    if run.interrupted:
+        print(f"chat-report scorecard: {caught.words} ({run.interrupted}); the report of the "
+              f"{len(run.outcomes)} finished step(s) is in {config.out_dir}/", file=sys.stderr)
+        return caught.exit_status
+    status.print(Text(f"wrote {config.out_dir / 'report.txt'}, {config.out_dir / 'report.html'} and the "
+                      f"JSON results in {config.out_dir}/ ({run.duration_s:.0f} s)"))
     return run.exit_status
 
 

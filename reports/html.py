@@ -25,6 +25,7 @@ from rich.terminal_theme import MONOKAI
 from rich.text import Text
 
 from reports.plots import Plot
+from reports.results import write_text_atomic
 
 __all__ = ["RecordedReport", "plot_html"]
 
@@ -103,13 +104,7 @@ class RecordedReport:
                             foreground=MONOKAI.foreground_color.hex)
 
     def save_text(self, path: str | os.PathLike[str]) -> Path:
-        out = Path(path)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(self.text(), encoding="utf-8")
-        return out
+        return write_text_atomic(path, self.text())
 
     def save_html(self, path: str | os.PathLike[str]) -> Path:
-        out = Path(path)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(self.html(), encoding="utf-8")
-        return out
+        return write_text_atomic(path, self.html())

@@ -22,8 +22,9 @@ import json
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
+from reference.printable import printable_tree
 from reports import benchjson
 from reports.results import FORMAT_NAME, Document, ResultsError, load_document, make_document
 
@@ -146,8 +147,15 @@ def locust_document_from_csv(text: str, source: str = "") -> Document:
 
 
 def load_any(path: str | os.PathLike[str]) -> Document:
-    """Load a results document, pytest-benchmark JSON or locust JSON/CSV; ResultsError otherwise."""
-    p = Path(path)
+    """Load a results document, pytest-benchmark JSON or locust JSON/CSV; ResultsError otherwise.
+
+    Every string in it is made printable: a file may hold what a hostile
+    server sent (or be crafted), and the renderers show strings as they are.
+    """
+    return cast(Document, printable_tree(_load_any(Path(path))))
+
+
+def _load_any(p: Path) -> Document:
     try:
         text = p.read_text(encoding="utf-8")
     except FileNotFoundError:

@@ -68,7 +68,7 @@ def matrix_table(docs: Sequence[Document], labels: Sequence[str]) -> Table:
     table.add_column("requirement", no_wrap=True)
     table.add_column("case", overflow="fold")
     for label in labels:
-        table.add_column(label, justify="center", overflow="fold")
+        table.add_column(Text(label), justify="center", overflow="fold")  # a label is data, not markup
     add_plain_row(table, Text("all", style="bold"), Text("score", style="bold"),
                   *(_score(doc) for doc in docs), end_section=True)
     ordered = sorted(cases.values(), key=lambda r: (requirement_sort_key(str(r.get("requirement"))),

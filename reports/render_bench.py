@@ -16,6 +16,7 @@ from rich.console import RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from reports.fit import fit_widths
 from reports.render_conformance import conformance_renderables
 from reports.render_load import (
     latency_renderables,
@@ -87,4 +88,4 @@ def renderables_for(doc: Document) -> list[RenderableType]:
     if builder is None:
         return [document_header(doc), Text(f"(no renderer for results of kind {doc.get('kind')!r})",
                                            style="yellow")]
-    return builder(doc)
+    return fit_widths(builder(doc))

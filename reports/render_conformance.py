@@ -93,8 +93,14 @@ def conformance_summary(doc: Mapping[str, Any]) -> RenderableType:
             line.append(f"{number} {verdict}", style=VERDICT_STYLES.get(verdict, ""))
     total = summary.get("total", len(records))
     failed = (summary.get("fail") or counts.get("fail", 0)) + (summary.get("error") or counts.get("error", 0))
-    outcome = Text("FAIL: a MUST requirement is broken" if failed else "PASS: no MUST requirement broken",
-                   style="bold red" if failed else "bold green")
+    incomplete = summary.get("incomplete")
+    if incomplete and not failed:  # an interrupted run is never a PASS
+        outcome = Text(f"INCOMPLETE: {incomplete}; no verdict on the server", style="bold yellow")
+    else:
+        outcome = Text("FAIL: a MUST requirement is broken" if failed else "PASS: no MUST requirement broken",
+                       style="bold red" if failed else "bold green")
+    if incomplete and failed:
+        outcome.append(f" (INCOMPLETE: {incomplete})", style="yellow")
     if not failed and (summary.get("non-strict") or counts.get("non-strict")):
         outcome.append(" (some SHOULD requirements are not met)", style="yellow")
     parts: list[RenderableType] = [outcome, Text(f"{total} cases: ", style="bold") + (line or Text("none"))]

@@ -190,7 +190,8 @@ def soak_renderables(doc: Document) -> list[RenderableType]:
 
 
 #: Correctness counts a locust swarm may report, beyond lost/duplicated/reordered.
-_LOCUST_PROBLEMS = ("lost", "duplicated", "reordered", "echoed", "misattributed", "sequence_jump")
+_LOCUST_PROBLEMS = ("lost", "duplicated", "reordered", "echoed", "mislabelled", "unpaired",
+                    "sequence_jump")
 
 
 def locust_renderables(doc: Document) -> list[RenderableType]:

@@ -28,20 +28,25 @@ import os
 import platform
 import socket
 import sys
+import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+from reference.printable import printable_tree
 
 __all__ = [
     "FORMAT_NAME",
     "FORMAT_VERSION",
     "KINDS",
     "ResultsError",
+    "check_structure",
     "environment",
     "load_document",
     "make_document",
     "target_info",
     "write_document",
+    "write_text_atomic",
 ]
 
 FORMAT_NAME = "chat-harness-results"
@@ -99,15 +104,33 @@ def make_document(kind: str, *, tool: str, target: Mapping[str, Any],
     return doc
 
 
-def write_document(path: str | os.PathLike[str], doc: Mapping[str, Any]) -> Path:
-    """Write ``doc`` as indented JSON, creating parent folders."""
+def write_text_atomic(path: str | os.PathLike[str], text: str) -> Path:
+    """Write ``text`` to ``path`` all at once: a reader (or a run killed midway) sees the old
+    file or the new one, never half of one.  Creates parent folders.
+
+    Every report, results file and baseline the harness writes goes through here:
+    a uniquely named temporary file in the same folder, flushed, then os.replace.
+    """
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(json.dumps(doc, indent=2, ensure_ascii=False, default=str) + "\n",
-                   encoding="utf-8")
-    tmp.replace(out)
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
     return out
+
+
+def write_document(path: str | os.PathLike[str], doc: Mapping[str, Any]) -> Path:
+    """Write ``doc`` as indented JSON, atomically; every string in it made printable."""
+    text = json.dumps(printable_tree(doc), indent=2, ensure_ascii=False, default=str) + "\n"
+    return write_text_atomic(path, text)
 
 
 def load_document(path: str | os.PathLike[str], kind: str | None = None) -> Document:
@@ -127,4 +150,25 @@ def load_document(path: str | os.PathLike[str], kind: str | None = None) -> Docu
                            f"version {FORMAT_VERSION}")
     if kind is not None and doc.get("kind") != kind:
         raise ResultsError(f"{p}: holds {doc.get('kind')!r} results, expected {kind!r}")
+    check_structure(doc, str(p))
     return doc
+
+
+def check_structure(doc: Mapping[str, Any], source: str) -> None:
+    """Raise ResultsError unless ``doc`` has the shape every reader relies on.
+
+    The fields inside a record are checked where they are read (a renderer
+    that meets a wrong type raises, and chat-report turns that into one line).
+    """
+    if doc.get("kind") not in KINDS:
+        raise ResultsError(f"{source}: unknown kind {doc.get('kind')!r} (one of {', '.join(KINDS)})")
+    for name, expected in (("summary", dict), ("records", list), ("target", dict)):
+        if name in doc and doc[name] is not None and not isinstance(doc[name], expected):
+            raise ResultsError(f"{source}: {name!r} is a {type(doc[name]).__name__}, not a "
+                               f"{expected.__name__}: the file is damaged or not written by chat-harness")
+    if not isinstance(doc.get("summary"), dict) or not isinstance(doc.get("records"), list):
+        raise ResultsError(f"{source}: 'summary' or 'records' is missing: the file is incomplete")
+    bad = next((i for i, r in enumerate(doc["records"]) if not isinstance(r, dict)), None)
+    if bad is not None:
+        raise ResultsError(f"{source}: record {bad} is a {type(doc['records'][bad]).__name__}, "
+                           "not an object: the file is damaged")

@@ -35,12 +35,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from reference.printable import printable_text
 from reference.target import (
     ExternalServer,
     SpawnedServer,
     TargetError,
     TargetSpec,
     open_target,
+    read_tail,
     stop_process_group,
 )
 from reports.results import ResultsError, load_document
@@ -56,6 +58,9 @@ __all__ = [
 ]
 
 LOG_TAIL_LINES = 15
+LOG_TAIL_BYTES = 64 * 1024
+#: How long a step may take to clean up (stop its own server, write its JSON) after SIGTERM.
+STEP_STOP_TIMEOUT = 15.0
 
 
 @dataclass(frozen=True)
@@ -108,11 +113,10 @@ class StepOutcome:
         return self.status == "ok"
 
     def log_tail(self, lines: int = LOG_TAIL_LINES) -> str:
-        try:
-            text = self.log_path.read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            return ""
-        return "\n".join(text.rstrip().splitlines()[-lines:])
+        # Only the end of the log is read, and shown printable: a step's log holds
+        # what the server under test made it print.
+        text = read_tail(self.log_path, LOG_TAIL_BYTES).decode("utf-8", "surrogateescape")
+        return printable_text("\n".join(text.rstrip().split("\n")[-lines:]), keep_newlines=True)
 
 
 @dataclass
@@ -122,6 +126,8 @@ class ScorecardRun:
     outcomes: list[StepOutcome] = field(default_factory=list)
     started: float = field(default_factory=time.time)
     duration_s: float = 0.0
+    #: Why the run stopped early (Ctrl-C or SIGTERM), or "" when every step got its turn.
+    interrupted: str = ""
 
     @property
     def documents(self) -> list[dict[str, Any]]:
@@ -130,7 +136,7 @@ class ScorecardRun:
     @property
     def exit_status(self) -> int:
         """0 when every step produced results and nothing failed, else 1."""
-        return 0 if self.outcomes and all(o.ok for o in self.outcomes) else 1
+        return 0 if self.outcomes and not self.interrupted and all(o.ok for o in self.outcomes) else 1
 
 
 def default_steps(config: ScorecardConfig) -> list[Step]:
@@ -157,13 +163,9 @@ def resolve_tool(name: str) -> list[str] | None:
 
 
 def _last_line(path: Path) -> str:
-    try:
-        with path.open("rb") as f:
-            f.seek(max(0, path.stat().st_size - 2048))
-            lines = f.read().decode("utf-8", "replace").strip().splitlines()
-    except OSError:
-        return ""
-    return lines[-1].strip() if lines else ""
+    # Split at newlines only: a carriage return in the line is evidence, shown as \r.
+    lines = read_tail(path, 2048).decode("utf-8", "surrogateescape").strip().split("\n")
+    return printable_text(lines[-1].strip()) if lines else ""
 
 
 def run_step(step: Step, prefix: Sequence[str] | None, target_args: Sequence[str], out_dir: Path,
@@ -197,7 +199,9 @@ def run_step(step: Step, prefix: Sequence[str] | None, target_args: Sequence[str
                     on_output(_last_line(log_path))
         finally:
             if proc.poll() is None:
-                stop_process_group(proc)
+                # SIGTERM to the step's group first: every producer handles it like Ctrl-C,
+                # stops the server it started and writes what it has; SIGKILL only after that.
+                stop_process_group(proc, STEP_STOP_TIMEOUT)
     duration = time.monotonic() - started
     code = proc.returncode
     outcome = StepOutcome(step, "ok", code, duration, "", argv, json_path, log_path)
@@ -254,8 +258,14 @@ def run_scorecard(config: ScorecardConfig, *,
         for step in steps:
             on_start(step)
             prefix = tools[step.tool] if tools is not None and step.tool in tools else resolve_tool(step.tool)
-            outcome = run_step(step, prefix, _target_args(spec, handle), config.out_dir,
-                               functools.partial(on_output, step))
+            try:
+                outcome = run_step(step, prefix, _target_args(spec, handle), config.out_dir,
+                                   functools.partial(on_output, step))
+            except KeyboardInterrupt:
+                # Ctrl-C or SIGTERM (see reference.signals): run_step has stopped the step's
+                # group; leaving the ExitStack stops our server; the caller reports what ran.
+                run.interrupted = f"interrupted during the step {step.title!r}"
+                break
             if handle is not None and not handle.is_alive():
                 outcome.target_note = _recover(handle)
             run.outcomes.append(outcome)

@@ -46,7 +46,12 @@ def _conformance_headline(doc: Document) -> Text:
     fails = int(summary.get("fail") or 0) + int(summary.get("error") or 0)
     should = int(summary.get("non-strict") or 0)
     passed = int(summary.get("pass") or 0)
-    text = Text("FAIL" if fails else "PASS", style="bold red" if fails else "bold green")
+    if fails:
+        text = Text("FAIL", style="bold red")
+    elif summary.get("incomplete"):  # an interrupted run is never a PASS
+        text = Text("INCOMPLETE", style="bold yellow")
+    else:
+        text = Text("PASS", style="bold green")
     text.append(f"  {passed}/{total} cases pass")
     for verdict in ("informational", "skipped", "xfail"):
         if summary.get(verdict):
@@ -129,8 +134,13 @@ def _front_page(run: ScorecardRun) -> list[RenderableType]:
     add_plain_row(grid, "started", when)
     add_plain_row(grid, "took", fmt_seconds(run.duration_s))
     add_plain_row(grid, "output", str(run.config.out_dir))
-    verdict = (Text("every step ran and passed", style="bold green") if run.exit_status == 0
-               else Text("some steps failed or found problems: see below", style="bold red"))
+    if run.interrupted:
+        verdict = Text(f"INCOMPLETE: {run.interrupted}; only the steps before it are reported",
+                       style="bold yellow")
+    elif run.exit_status == 0:
+        verdict = Text("every step ran and passed", style="bold green")
+    else:
+        verdict = Text("some steps failed or found problems: see below", style="bold red")
     add_plain_row(grid, "verdict", verdict)
     return [grid, steps_table(run)]
 

@@ -4,7 +4,7 @@ Defect: sleeps ``--delay-ms`` (default 2 ms) each time it relays a message, as
 if someone had added slow code to the hot path.  It still follows every rule
 of PROTOCOL.md -- it is only slow -- so the benchmarks run against it unchanged
 and the regression gate (bench/compare.py) must catch it.  Used by
-tests/test_bench_gate.py as ``--chat-server-cmd 'python tests/servers/slow_server.py {port}'``.
+tests/bench/test_bench_gate.py as ``--chat-server-cmd 'python tests/servers/slow_server.py {port}'``.
 
 Run: ``python tests/servers/slow_server.py PORT [--delay-ms MS]`` (or ``--port``);
 every other option is the reference server's (see ``chat-server --help``).

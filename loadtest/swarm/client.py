@@ -1,0 +1,241 @@
+"""A chat client for locust swarms that reports every step as a locust request.
+
+This module does not import locust or gevent: it uses plain sockets (through
+``reference.client.ChatClient`` and the shared codec), which ``import locust``
+turns cooperative by monkey-patching, so the same code runs under locust and
+in plain pytest.  It reports through a small :class:`Reporter` interface; the
+locust side (``loadtest.swarm.users``) turns that into request events.
+
+What it reports (request type ``chat``):
+
+* ``connect``, ``register``, ``send``: time of the socket call, in ms;
+* ``broadcast``: one event per message received, with the one-way latency from
+  the send time carried in the payload (``reference.stamp``), in ms, plus the
+  same latency in whole microseconds for the ``broadcast latency in µs`` entry,
+  because locust rounds response times below 100 ms to whole milliseconds;
+* failures: a server that closes on us, and every lost, duplicated, reordered,
+  echoed, mislabelled or unpaired message (RELAY-2/3/4), checked by
+  ``reference.sequence``.
+
+Latency needs the sender's and the receiver's clocks to be one clock:
+``time.monotonic_ns()`` is per boot, so every username starts with this boot's
+clock domain, and a message from another domain (another machine) is counted
+under ``broadcast from another machine (no latency)`` without a latency.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from pathlib import Path
+from typing import Protocol
+
+from reference import client as reference_client
+from reference.protocol import DEFAULT_HOST, DEFAULT_PORT, ProtocolError, Relay
+from reference.sequence import RelayChecker, SequenceFailure
+from reference.stamp import make_payload, receive_limit
+from reference.target import parse_address
+
+__all__ = [
+    "BROADCAST",
+    "OTHER_CLOCK",
+    "REQUEST_TYPE",
+    "UNSTAMPED",
+    "ChatClient",
+    "DisconnectedError",
+    "Reporter",
+    "clock_domain",
+    "latency_entry_name",
+    "target_address",
+]
+
+REQUEST_TYPE = "chat"
+BROADCAST = "broadcast"
+OTHER_CLOCK = "broadcast from another machine (no latency)"
+UNSTAMPED = "broadcast not from this swarm (no latency)"
+_US_SUFFIX = " latency in µs"
+#: Swarm usernames: clock domain, "-", sender id (the id the stamps carry).
+_NAMES = r"[0-9A-Za-z]+-(\d+)"
+_RECEIVE_POLL_S = 1.0
+
+
+def latency_entry_name(broadcast_name: str) -> str:
+    """The stats entry holding ``broadcast_name``'s latency in microseconds."""
+    return broadcast_name + _US_SUFFIX
+
+
+class Reporter(Protocol):
+    """Where a client sends its measurements (locust's request event in a swarm)."""
+
+    def request(self, name: str, response_time_ms: float | None, length: int,
+                exception: Exception | None = None) -> None: ...
+
+    def microseconds(self, name: str, microseconds: int) -> None: ...
+
+
+class DisconnectedError(ConnectionError):
+    """The server closed or reset a connection we did not close."""
+
+
+def clock_domain() -> str:
+    """A tag shared by exactly the processes whose ``monotonic_ns`` clocks agree.
+
+    On Linux CLOCK_MONOTONIC is one clock per boot, so the boot id names it.
+    Elsewhere we cannot tell, so each process is its own domain and only
+    messages between its own users get a latency.
+    """
+    try:
+        boot_id = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+        return boot_id.replace("-", "")[:8]
+    except OSError:
+        return f"p{random.getrandbits(28):07x}"
+
+
+_CLOCK_DOMAIN = clock_domain()
+
+
+def target_address(host: str | None) -> tuple[str, int]:
+    """locust's ``--host`` (``H:P`` or ``tcp://H:P``) as an address; default 127.0.0.1:1234."""
+    if not host:
+        return DEFAULT_HOST, DEFAULT_PORT
+    return parse_address(host)
+
+
+class ChatClient:
+    """One swarm connection: connect, register, send stamped messages, check what arrives.
+
+    Sending and receiving may run in two greenlets at once (a chatter's task
+    and its reader): a gevent socket waits for reads and writes apart, and
+    the codec's receive and send sides keep separate state.  Both set the
+    socket's timeout before they wait, so a wait may use the other's bound;
+    every one is still bounded.
+    """
+
+    def __init__(self, address: tuple[str, int], reporter: Reporter, *, size: int = 64,
+                 timeout: float = 10.0, loss_grace: float = 2.0,
+                 broadcast_name: str = BROADCAST, record_microseconds: bool = True) -> None:
+        self.address = address
+        self.reporter = reporter
+        self.size = size
+        self.timeout = timeout
+        self.broadcast_name = broadcast_name
+        #: None when this client's latencies are long enough for whole milliseconds.
+        self.latency_name = latency_entry_name(broadcast_name) if record_microseconds else None
+        #: Random, so that users of many workers and machines never share a name.
+        self.sender_id = random.randrange(1, 2**31)
+        self.name = f"{_CLOCK_DOMAIN}-{self.sender_id}"
+        self.sent = 0
+        self.received = 0
+        self.checker = RelayChecker(_NAMES, own=self.sender_id, loss_grace_ns=int(loss_grace * 1e9))
+        self._chat: reference_client.ChatClient | None = None
+        self._closing = False
+
+    @property
+    def connected(self) -> bool:
+        return self._chat is not None and not self._chat.closed
+
+    # -- connecting ---------------------------------------------------------
+    def connect(self) -> bool:
+        """Connect and register; report both. False (after reporting why) on failure."""
+        start = time.perf_counter()
+        try:
+            self._chat = reference_client.ChatClient.connect(*self.address, timeout=self.timeout,
+                                                             max_payload=receive_limit(self.size))
+        except OSError as exc:
+            self._report_elapsed("connect", start, 0, exc)
+            return False
+        self._report_elapsed("connect", start, 0)
+        start = time.perf_counter()
+        try:
+            self._chat.register(self.name)
+        except OSError as exc:
+            self._report_elapsed("register", start, 0, exc)
+            self._drop()
+            return False
+        self._report_elapsed("register", start, len(self.name))
+        return True
+
+    def close(self) -> None:
+        """Close on purpose (FIN); what has not arrived yet is not counted as lost."""
+        self._closing = True
+        self._drop()
+
+    def _drop(self) -> None:
+        if self._chat is not None:
+            self._chat.close()
+
+    # -- sending ------------------------------------------------------------
+    def send_message(self) -> None:
+        """Send the next stamped message and report how long the send took."""
+        chat = self._chat
+        if chat is None or chat.closed:
+            return
+        text = make_payload(self.sender_id, self.sent, time.monotonic_ns(), self.size)
+        start = time.perf_counter()
+        try:
+            chat.send(text)
+        except OSError as exc:
+            self._report_elapsed("send", start, 0, exc)
+            self._lost_connection(exc)
+            return
+        self.sent += 1
+        self._report_elapsed("send", start, len(text))
+
+    # -- receiving ----------------------------------------------------------
+    def receive_one(self, timeout: float = _RECEIVE_POLL_S) -> bool:
+        """Wait up to ``timeout`` s for one message and report it; False if none came."""
+        chat = self._chat
+        if chat is None or chat.closed:
+            return False
+        try:
+            relay = chat.receive(timeout)
+        except TimeoutError:
+            self._report_lost(self.checker.overdue(time.monotonic_ns()))
+            return False
+        except (OSError, ProtocolError) as exc:
+            # ServerClosedError is an OSError; a codec error means garbage on the wire.
+            self._lost_connection(exc)
+            return False
+        self.on_relay(relay, time.monotonic_ns())
+        return True
+
+    def on_relay(self, relay: Relay, now_ns: int) -> None:
+        """Check one received message and report it as one ``broadcast`` event."""
+        self.received += 1
+        length = len(relay.text)
+        stamp, failures = self.checker.check(relay.sender, relay.text, now_ns)
+        if stamp is None:
+            self.reporter.request(UNSTAMPED, None, length)
+        elif failures:
+            for failure in failures:
+                self.reporter.request(self.broadcast_name, None, length, failure.error())
+        elif relay.sender.partition("-")[0] != _CLOCK_DOMAIN:
+            self.reporter.request(OTHER_CLOCK, None, length)
+        else:
+            latency_ns = now_ns - stamp.sent_ns
+            self.reporter.request(self.broadcast_name, latency_ns / 1e6, length)
+            if self.latency_name is not None:
+                self.reporter.microseconds(self.latency_name, round(latency_ns / 1e3))
+        self._report_lost(self.checker.overdue(now_ns))
+
+    def finish(self) -> None:
+        """At the end of a connection: messages still missing are lost."""
+        self._report_lost(self.checker.flush())
+
+    # -- helpers --------------------------------------------------------------
+    def _lost_connection(self, exc: BaseException) -> None:
+        """The server closed or reset us (or sent garbage): one failure, then reconnect later."""
+        if self._closing:
+            return
+        self._drop()
+        self.finish()
+        self.reporter.request("disconnect", None, 0, DisconnectedError(
+            f"the server closed the connection ({type(exc).__name__})"))
+
+    def _report_lost(self, count: int) -> None:
+        for _ in range(count):
+            self.reporter.request(self.broadcast_name, None, 0, SequenceFailure.LOST.error())
+
+    def _report_elapsed(self, name: str, start: float, length: int,
+                        exception: Exception | None = None) -> None:
+        self.reporter.request(name, (time.perf_counter() - start) * 1000.0, length, exception)

@@ -1,0 +1,109 @@
+"""The benchmark's own servers and suite layout: the naive baseline, the slow server, the ids.
+
+The naive baseline (bench/naive_server.py) must speak the protocol correctly
+for well-behaved clients, or the comparison with the reference means nothing;
+the slow server (tests/servers/slow_server.py) must be slow and still correct.
+Every server is started through reference.target, every wait is bounded.
+"""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from reference.client import ChatClient
+from reference.target import SpawnedServer, TargetSpec, open_target
+
+ROOT = Path(__file__).resolve().parents[2]
+NAIVE = ROOT / "bench" / "naive_server.py"
+SLOW = ROOT / "tests" / "servers" / "slow_server.py"
+TIMEOUT = 10.0
+
+
+@pytest.fixture
+def naive() -> Iterator[SpawnedServer]:
+    command = shlex.join([sys.executable, str(NAIVE), "--port", "0"])
+    with open_target(TargetSpec(command=command)) as handle:
+        assert isinstance(handle, SpawnedServer)
+        yield handle
+
+
+def test_naive_server_relays_to_others_not_back_to_the_sender(naive: SpawnedServer) -> None:
+    with ChatClient.connect(*naive.address, name="ana", timeout=TIMEOUT) as ana, \
+            ChatClient.connect(*naive.address, name="bo", timeout=TIMEOUT) as bo:
+        bo.send("bo is here")  # bo is registered once ana has this
+        assert ana.receive().text == "bo is here"
+        ana.send("héllo")
+        relay = bo.receive()
+        assert (relay.sender, relay.text) == ("ana", "héllo")
+        assert ana.expect_silence(0.2) is None
+
+
+def test_naive_server_relays_1_mib_intact_and_survives_a_leaver(naive: SpawnedServer) -> None:
+    text = "0123456789abcdef" * (1024 * 1024 // 16)
+    with ChatClient.connect(*naive.address, name="ana", timeout=TIMEOUT) as ana, \
+            ChatClient.connect(*naive.address, name="bo", timeout=TIMEOUT) as bo:
+        leaver = ChatClient.connect(*naive.address, name="leaver", timeout=TIMEOUT)
+        leaver.send("ready")
+        assert ana.receive().sender == "leaver"
+        assert bo.receive().sender == "leaver"
+        leaver.close()
+        ana.send(text)
+        assert bo.receive(timeout=30).text == text
+        assert naive.is_alive()
+
+
+def test_naive_server_says_what_is_wrong_with_its_arguments() -> None:
+    done = subprocess.run([sys.executable, str(NAIVE), "not-a-port"], capture_output=True, text=True,
+                          timeout=30)
+    assert done.returncode == 2
+    assert "invalid int value: 'not-a-port'" in done.stderr
+
+
+def test_slow_server_delays_every_relay_and_still_relays_correctly() -> None:
+    command = shlex.join([sys.executable, str(SLOW), "{port}", "--delay-ms", "200"])
+    with open_target(TargetSpec(command=command)) as handle, \
+            ChatClient.connect(*handle.address, name="ana", timeout=TIMEOUT) as ana, \
+            ChatClient.connect(*handle.address, name="bo", timeout=TIMEOUT) as bo:
+        bo.send("ready")
+        assert ana.receive().text == "ready"
+        started = time.monotonic()
+        ana.send("slowly")
+        relay = bo.receive()
+        # A sleep lasts at least its duration, so this lower bound cannot flake.
+        assert time.monotonic() - started >= 0.2
+        assert (relay.sender, relay.text) == ("ana", "slowly")
+
+
+def collect(*options: str) -> list[str]:
+    done = subprocess.run([sys.executable, "-m", "pytest", "bench", "--collect-only", "-q",
+                           "-p", "no:cacheprovider", *options],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return [line for line in done.stdout.splitlines() if "::" in line]
+
+
+def test_suite_has_every_benchmark_the_issue_names_against_reference_and_naive() -> None:
+    ids = collect()
+    for server in ("reference", "naive"):
+        for receivers in (1, 10, 100):
+            assert f"bench/test_server.py::test_fanout_latency[{server}-{receivers}]" in ids
+        assert f"bench/test_server.py::test_connection_setup[{server}]" in ids
+        assert f"bench/test_server.py::test_relay_1mib[{server}]" in ids
+    for size in ("32B", "1KiB", "64KiB"):
+        assert f"bench/test_codec.py::test_codec_encode[{size}]" in ids
+        for feed in ("whole", "chunked"):
+            assert f"bench/test_codec.py::test_codec_decode[{feed}-{size}]" in ids
+    assert "bench/test_calibration.py::test_calibration" in ids
+
+
+def test_k_fanout_selects_the_fanout_benchmarks_and_a_chosen_server_is_called_target() -> None:
+    ids = collect("-k", "fanout", "--chat-server-cmd", "python3 myserver.py {port}")
+    assert sorted(ids) == sorted(f"bench/test_server.py::test_fanout_latency[{server}-{n}]"
+                                 for server in ("target", "naive") for n in (1, 10, 100))

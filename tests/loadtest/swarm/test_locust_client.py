@@ -1,0 +1,235 @@
+"""The locust swarm's gevent-free parts: sequence checks, the client, options, results.
+
+Nothing here imports locust (it would monkey-patch pytest's process); the
+client is driven with plain threads and a recording Reporter, against a
+private reference server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import threading
+import time
+import tomllib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from loadtest.swarm.cli import main as swarm_main
+from loadtest.swarm.client import (
+    BROADCAST,
+    OTHER_CLOCK,
+    UNSTAMPED,
+    ChatClient,
+    DisconnectedError,
+    latency_entry_name,
+    target_address,
+)
+from loadtest.swarm.options import ChatOptions, add_chat_options
+from loadtest.swarm.results import EntryStats, make_locust_document, summarize, summary_line
+from reference.protocol import Relay
+from reference.sequence import LostMessage, SequenceFailure
+from reference.stamp import make_payload
+from reference.target import ExternalServer, SpawnedServer, TargetSpec, open_target
+
+ROOT = Path(__file__).resolve().parents[3]
+SECOND = 1_000_000_000
+
+
+# -- the client, against a private reference server ------------------------------------
+@dataclass
+class RecordingReporter:
+    requests: list[tuple[str, float | None, int, Exception | None]] = field(default_factory=list)
+    micros: list[tuple[str, int]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def request(self, name: str, response_time_ms: float | None, length: int,
+                exception: Exception | None = None) -> None:
+        with self.lock:
+            self.requests.append((name, response_time_ms, length, exception))
+
+    def microseconds(self, name: str, microseconds: int) -> None:
+        with self.lock:
+            self.micros.append((name, microseconds))
+
+    def named(self, name: str) -> list[tuple[str, float | None, int, Exception | None]]:
+        with self.lock:
+            return [r for r in self.requests if r[0] == name]
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[SpawnedServer | ExternalServer]:
+    with open_target(TargetSpec()) as handle:
+        yield handle
+
+
+def _receive(client: ChatClient, count: int, timeout: float = 10.0) -> None:
+    __tracebackhide__ = True
+    deadline = time.monotonic() + timeout
+    got = 0
+    while got < count and time.monotonic() < deadline:
+        got += client.receive_one(timeout=0.5)
+    assert got == count, f"received {got} of {count} messages within {timeout} s"
+
+
+def test_client_reports_connect_register_send_and_one_broadcast_per_message(server) -> None:
+    reporter = RecordingReporter()
+    sender = ChatClient(server.address, reporter, size=100)
+    reader = ChatClient(server.address, reporter)
+    assert reader.connect() and sender.connect()
+    time.sleep(0.2)  # both registered before the first message (JOIN-1)
+    for _ in range(5):
+        sender.send_message()
+    _receive(reader, 5)
+    sender.close()
+    reader.finish()
+    reader.close()
+
+    assert [r[3] for r in reporter.named("connect")] == [None, None]
+    assert [r[2] for r in reporter.named("register")] == [len(reader.name), len(sender.name)]
+    sends = reporter.named("send")
+    assert len(sends) == 5 and all(r[2] == 100 and r[3] is None for r in sends)
+    broadcasts = reporter.named(BROADCAST)
+    assert len(broadcasts) == 5 and all(r[3] is None for r in broadcasts)
+    # The same latencies, in ms for locust's row and in whole µs for the µs row.
+    assert len(reporter.micros) == 5
+    for (_, ms, _, _), (name, us) in zip(broadcasts, reporter.micros, strict=True):
+        assert name == latency_entry_name(BROADCAST)
+        assert ms is not None and 0 < ms < 10_000 and abs(us - ms * 1000) <= 1
+
+
+def test_server_closing_on_us_is_one_disconnect_failure(server) -> None:
+    reporter = RecordingReporter()
+    client = ChatClient(server.address, reporter)
+    assert client.connect()
+    client._chat.send_raw(b"-1        ")  # type: ignore[union-attr]  # FRAME-3: server closes us
+    _wait_for(lambda: not client.receive_one(timeout=0.5) and not client.connected)
+    failures = reporter.named("disconnect")
+    assert len(failures) == 1 and isinstance(failures[0][3], DisconnectedError)
+
+
+def test_refused_connect_is_a_connect_failure() -> None:
+    reporter = RecordingReporter()
+    with open_target(TargetSpec()) as handle:
+        address = handle.address
+    client = ChatClient(address, reporter, timeout=2.0)
+    assert not client.connect()
+    assert [r[0] for r in reporter.requests] == ["connect"]
+    assert isinstance(reporter.requests[0][3], OSError)
+
+
+def _wait_for(condition, timeout: float = 10.0) -> None:
+    __tracebackhide__ = True
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met within the timeout"
+
+
+def _relay_client(reporter: RecordingReporter) -> ChatClient:
+    return ChatClient(("127.0.0.1", 9), reporter, loss_grace=1.0)
+
+
+def test_relay_checks_echo_mislabelling_loss_and_clock_domains() -> None:
+    reporter = RecordingReporter()
+    client = _relay_client(reporter)
+    domain = client.name.rpartition("-")[0]
+    now = time.monotonic_ns()
+    client.on_relay(Relay(client.name, make_payload(client.sender_id, 0, now)), now)
+    client.on_relay(Relay(f"{domain}-17", make_payload(18, 0, now)), now)
+    client.on_relay(Relay(f"{domain}-17", make_payload(17, 0, now)), now)
+    client.on_relay(Relay(f"{domain}-17", make_payload(17, 2, now)), now)   # 1 missing
+    client.on_relay(Relay("otherboot-5", make_payload(5, 0, 123)), now)
+    client.on_relay(Relay("ana", "hello"), now)
+    client.finish()                                                          # 1 is lost
+    kinds = [(r[0], type(r[3]).__name__ if r[3] else None, r[1] is None) for r in reporter.requests]
+    assert kinds == [
+        (BROADCAST, "EchoedMessage", True),
+        (BROADCAST, "MislabelledMessage", True),
+        (BROADCAST, None, False),
+        (BROADCAST, None, False),
+        (OTHER_CLOCK, None, True),
+        (UNSTAMPED, None, True),
+        (BROADCAST, "LostMessage", True),
+    ]
+    assert len(reporter.micros) == 2
+
+
+# -- options, host, results ---------------------------------------------------------------
+def test_pyproject_tool_locust_holds_the_option_defaults() -> None:
+    table = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["locust"]
+    assert table["locustfile"] == "loadtest/locustfile.py"
+    defaults = ChatOptions()
+    chat_keys = {key for key in table if key.startswith("chat-")}
+    assert chat_keys == {f"chat-{name.replace('_', '-')}" for name in vars(defaults) if name != "json"}
+    for key in chat_keys:
+        assert table[key] == getattr(defaults, key[len("chat-"):].replace("-", "_")), key
+
+
+def test_chat_options_parse_and_refuse_bad_values(capsys) -> None:
+    parser = argparse.ArgumentParser(prog="locust")
+    add_chat_options(parser)
+    options = ChatOptions.from_namespace(parser.parse_args(["--chat-size", "200", "--chat-rate", "2.5"]))
+    assert (options.size, options.rate, options.json) == (200, 2.5, None)
+    with pytest.raises(SystemExit) as exc:
+        parser.parse_args(["--chat-rate", "0"])
+    assert exc.value.code == 2
+    assert "--chat-rate: '0' is not a finite number more than 0" in capsys.readouterr().err
+    # Values typed into the web UI arrive as strings and are checked again.
+    assert ChatOptions.from_namespace(argparse.Namespace(chat_slow_delay="0.5")).slow_delay == 0.5
+    with pytest.raises(ValueError, match="--chat-size"):
+        ChatOptions.from_namespace(argparse.Namespace(chat_size="big"))
+
+
+def test_host_forms() -> None:
+    assert target_address("tcp://127.0.0.1:4000") == ("127.0.0.1", 4000)
+    assert target_address("localhost:4000") == ("localhost", 4000)
+    assert target_address(None) == ("127.0.0.1", 1234)
+    with pytest.raises(ValueError):
+        target_address("http://example.com")
+
+
+def test_results_count_failures_by_kind_and_use_microsecond_latency() -> None:
+    entries = [
+        EntryStats("chat", BROADCAST, num_requests=103, num_failures=3, num_none_requests=3,
+                   mean=0.4, min=0.1, max=2.0, percentiles={"p50": 0, "p90": 1, "p99": 2, "p99_9": 2}),
+        EntryStats("chat", latency_entry_name(BROADCAST), num_requests=100, num_failures=0,
+                   mean=412.5, min=120, max=2010,
+                   percentiles={"p50": 380, "p90": 900, "p99": 2100, "p99_9": 2100}),
+        EntryStats("chat", "send", num_requests=50, num_failures=0),
+    ]
+    errors = {repr(LostMessage()): 2, repr(SequenceFailure.DUPLICATED.error()): 1, "OSError()": 4}
+    summary = summarize(entries, errors, duration_s=2.0)
+    assert (summary["lost"], summary["duplicated"], summary["reordered"]) == (2, 1, 0)
+    assert (summary["requests"], summary["failures"], summary["received"]) == (153, 3, 100)
+    assert summary["latency_us"]["p50"] == 380
+    assert summary["latency_us"]["p99"] == 2010  # a bucketed percentile never passes the max
+    assert not summary["ok"]
+    assert "2 lost, 1 duplicated" in summary_line(summary)
+    doc = make_locust_document(entries, errors, host="127.0.0.1:1", address=("127.0.0.1", 1),
+                               duration_s=2.0, users=3, cpu_warning=False, options={})
+    assert doc["kind"] == "locust"
+    ms_row, us_row = doc["records"][0], doc["records"][1]
+    assert (ms_row["unit"], ms_row["mean_us"]) == ("ms", 400.0)
+    assert (us_row["unit"], us_row["median_us"], us_row["mean_us"]) == ("µs", 380, 412.5)
+
+
+def test_swarm_cli_refuses_bad_input_in_one_line(capsys) -> None:
+    with pytest.raises(SystemExit) as exc:
+        swarm_main(["-u", "0"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == "chat-swarm: error: argument -u/--users: '0' is not a finite whole number more than 0"
+
+
+def test_only_locust_side_modules_import_locust() -> None:
+    """Importing the gevent-free modules must not monkey-patch the process."""
+    code = ("import sys, loadtest, loadtest.swarm.client, loadtest.swarm.options, "
+            "loadtest.swarm.results, loadtest.swarm.cli, reference.sequence; "
+            "print(sorted(m for m in ('locust', 'gevent') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                         check=True)
+    assert out.stdout.strip() == "[]"

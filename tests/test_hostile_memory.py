@@ -1,0 +1,141 @@
+"""The harness's memory stays bounded whatever a server under test sends or logs.
+
+Each check runs against a server from tests/servers/ built to hurt a reader:
+``huge_log_server.py`` (1 GiB sparse stdout and stderr) and ``flood_server.py``
+(endless 4 MiB frames, or garbage).  Where a whole tool or library call is
+checked, it runs in a child process under ``RLIMIT_AS`` = the documented bound
+(README, "When the server under test is hostile"), so reading a log whole or buffering a flood is
+a MemoryError there, not a slow test here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import resource
+import shlex
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from conformance.wire import MAX_KEPT_BYTES, RecordingSocket, Wire
+from reference.aclient import connect_client
+from reference.stamp import receive_limit
+from reference.target import SpawnedServer, TargetSpec, open_target
+
+SERVERS = Path(__file__).parent / "servers"
+#: The harness's documented memory bound (README): address space, so it is a hard limit.
+MEMORY_BOUND = 200 * 1024 * 1024
+
+
+def run_capped(argv: list[str], limit: int = MEMORY_BOUND,
+               timeout: float = 120.0) -> tuple[int, str, int]:
+    """Run ``argv`` with its address space capped at ``limit``: (exit status, output, peak RSS)."""
+    def cap() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            preexec_fn=cap, start_new_session=True)
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, 9)
+            proc.wait()
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return proc.returncode, out.decode("utf-8", "replace"), usage.ru_maxrss * 1024
+
+
+def _server_cmd(name: str, *args: str) -> str:
+    return shlex.join([sys.executable, str(SERVERS / name), *args])
+
+
+def test_huge_server_logs_are_read_within_the_bound() -> None:
+    """1 GiB of stdout before nothing and of stderr before the last line: both read in bounded memory."""
+    script = textwrap.dedent(f"""
+        from reference.target import SpawnedServer, TargetSpec, open_target
+        with open_target(TargetSpec(command={_server_cmd("huge_log_server.py")!r})) as t:
+            print("address", t.address[1] > 0)
+        s = SpawnedServer({_server_cmd("huge_log_server.py", "--crash")!r})
+        s.start()
+        s.proc.wait(10)
+        print("exit", s.describe_exit())
+        s.close()
+    """)
+    status, out, _ = run_capped([sys.executable, "-c", script])
+    assert status == 0, out
+    assert "address True" in out
+    assert "exited with status 3; last stderr line: boom:" in out
+    assert "\x1b" not in out and "\u009b" not in out and "\u202e" not in out
+    assert "\\x1b]0;pwned\\x07\\x1b[2J\\x9b31m \\u202e gnp.exe [/] done" in out
+
+
+def test_a_crashed_servers_log_folder_is_kept_and_named_others_removed() -> None:
+    """The log folder goes at close, unless describe_exit reported a crash and pointed at it."""
+    with open_target(TargetSpec(command=_server_cmd("huge_log_server.py"))) as target:
+        assert isinstance(target, SpawnedServer)
+        folder = target.log_dir
+        assert folder.is_dir()
+    assert not folder.exists()
+    crashed = SpawnedServer(_server_cmd("huge_log_server.py", "--crash"))
+    crashed.start()
+    assert crashed.proc is not None
+    crashed.proc.wait(10)
+    try:
+        assert f"its output is kept in {crashed.log_dir}" in crashed.describe_exit()
+        crashed.close()
+        assert (crashed.log_dir / "stderr.1").exists()
+    finally:
+        import shutil
+        shutil.rmtree(crashed.log_dir, ignore_errors=True)
+
+
+class _FloodSocket:
+    """Stands in for a socket that a server floods: every recv is a full buffer."""
+
+    def recv(self, size: int) -> bytes:
+        return b"x" * size
+
+
+def test_a_recorded_stream_is_capped() -> None:
+    """keep_received keeps at most MAX_KEPT_BYTES however much the server sends."""
+    sock = RecordingSocket(_FloodSocket(), Wire(), "bea", keep_received=True)  # type: ignore[arg-type]
+    for _ in range(MAX_KEPT_BYTES // 65536 + 100):
+        sock.recv(65536)
+    assert sock.received is not None and len(sock.received) == MAX_KEPT_BYTES
+    assert sock.wire.count == MAX_KEPT_BYTES // 65536 + 100
+
+
+@pytest.fixture()
+def frame_flood() -> object:
+    with open_target(TargetSpec(command=_server_cmd("flood_server.py", "frames", "{port}"))) as target:
+        yield target
+
+
+def test_load_generator_connections_refuse_a_flood_at_its_header(frame_flood: SpawnedServer) -> None:
+    """A load client accepts frames no larger than what it sends: a 4 MiB frame is refused unbuffered."""
+    async def main() -> list[tuple[str, int]]:
+        clients = [await connect_client(*frame_flood.address, name=f"c{i}",
+                                        max_payload=receive_limit(64)) for i in range(20)]
+        reasons = await asyncio.wait_for(asyncio.gather(*(c.closed for c in clients)), 10)
+        return [(reason, c.conn.buffered) for reason, c in zip(reasons, clients, strict=True)]
+
+    for reason, buffered in asyncio.run(main()):
+        assert "FRAME-6" in reason
+        assert buffered <= 2 * receive_limit(64) + 64 * 1024
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ["frames", "garbage"])
+def test_chat_load_stays_within_the_bound_against_a_flood(mode: str) -> None:
+    """chat-load latency with 50 clients, capped at the bound, reports the flood in one panel."""
+    status, out, peak = run_capped([sys.executable, "-m", "loadtest.cli", "latency", "--clients", "50",
+                                    "--duration", "2", "--warmup", "0.5", "--drain", "2",
+                                    "--server-cmd", _server_cmd("flood_server.py", mode, "{port}")])
+    assert status == 1, out
+    assert "MemoryError" not in out and "Traceback" not in out
+    assert "the run could not finish" in out
+    assert peak < MEMORY_BOUND
