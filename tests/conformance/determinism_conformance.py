@@ -4,7 +4,7 @@ A verdict that changes from run to run is worth nothing, so for each target
 the full suite runs ``RUNS`` times (as a user runs it, ``chat-conformance
 --server-cmd ... --json``) and the set of case IDs that did not pass must be
 the same every time; a correct server must pass every run; a zoo server must
-fail the cases of its own requirement (tests/test_conformance_servers.py's
+fail the cases of its own requirement (tests/conformance/test_conformance_servers.py's
 ``JUDGED``) every run.  Rounds interleave the targets, so each run sees the
 machine as busy as the others.
 
