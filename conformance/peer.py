@@ -6,8 +6,9 @@ the case.  Registration has no acknowledgement in this protocol, so
 :meth:`Room.join` synchronises instead of sleeping: the newcomer sends one
 numbered sync message and a confirmed member waits for its relay, which
 proves the newcomer is registered (a server reads a connection's frames in
-order).  The first two members confirm each other with one message each way
-(:meth:`Room.pair`).  A fixed number of messages per join, never a retry, so a
+order).  The first two members confirm each other with the newcomer's message,
+or, if the server read it before the first member's username, one the other
+way (:meth:`Room.pair`).  A fixed number of messages per join, never a retry, so a
 case sends the same traffic every run.  A newcomer that must stay silent (``silent=True``) is confirmed
 the other way: a member sends sync messages until one reaches it.  Sync
 messages start with :data:`SYNC_PREFIX`; peers skip them when they read.
@@ -33,6 +34,8 @@ from reference.protocol import Relay, RemoteProtocolError, encode_frame
 __all__ = ["SYNC_PREFIX", "CaseFailure", "Peer", "Room", "Timeouts", "describe"]
 
 SYNC_PREFIX = "~sync:"
+#: How long the first pair waits for the newcomer's sync before the other member sends one.
+PAIR_WAIT = 1.0
 #: The largest relay a peer decodes: above any size the suite sends (16 MiB), so a server
 #: that accepts big messages is judged on what it relays, not on the client's own limit.
 PEER_MAX_PAYLOAD = 32 * 1024 * 1024
@@ -325,26 +328,29 @@ class Room:
                                   "by relaying a message from the newcomer to every member")
 
     def pair(self, first: Peer, newcomer: Peer) -> None:
-        """Confirm two unconfirmed peers with exactly two sync messages, one each way.
+        """Confirm the first two members: the newcomer's sync S reaches ``first``, or else T does.
 
-        The newcomer sends S, then ``first`` sends T.  The server may read the four
-        frames in any order that keeps each connection's order, but it cannot miss
-        both: missing S means it read S before first's username, so newcomer's
-        username came before T; missing T means the reverse.  One of them arrives.
+        ``first`` sent its username before the newcomer connected, so a server reads it
+        before the newcomer's S in practice, and S alone confirms both: one message, the
+        same traffic every run.  Only when S has not come after PAIR_WAIT does ``first``
+        send T; the server cannot have missed both (missing S means it read S before
+        first's username, so the newcomer's username before T).
         """
         __tracebackhide__ = True
-        tokens = {newcomer: f"{SYNC_PREFIX}{next(self._sync_numbers)}",
-                  first: f"{SYNC_PREFIX}{next(self._sync_numbers)}"}
-        for sender, token in tokens.items():
-            sender.send_raw(encode_frame(token.encode()), "its first message")
+        expected = f"{newcomer.label} and {first.label} get registered"
+        first_token = f"{SYNC_PREFIX}{next(self._sync_numbers)}"
+        newcomer.send_raw(encode_frame(first_token.encode()), "its first message")
+        if self._await_token(first, first_token, min(PAIR_WAIT, self.timeouts.join), expected):
+            return
+        second_token = f"{SYNC_PREFIX}{next(self._sync_numbers)}"
+        first.send_raw(encode_frame(second_token.encode()), "a message")
         deadline = time.monotonic() + self.timeouts.join
         while time.monotonic() < deadline:
-            for reader, sender in ((first, newcomer), (newcomer, first)):
-                if self._await_token(reader, tokens[sender], 0.02, f"{newcomer.label} gets registered"):
-                    return
-        raise CaseFailure(f'{newcomer.label} and {first.label} get registered: "{tokens[newcomer]}" '
-                          f'from {newcomer.label} reaches {first.label}, or "{tokens[first]}" the other way',
-                          f"neither arrived within {self.timeouts.join:g} s",
+            if (self._await_token(newcomer, second_token, 0.02, expected)
+                    or self._await_token(first, first_token, 0.02, expected)):
+                return
+        raise CaseFailure(f'{expected}: "{first_token}" from {newcomer.label} reaches {first.label}, '
+                          f'or "{second_token}" the other way', "neither arrived",
                           "registration has no acknowledgement, so the suite confirms it by "
                           "relaying a message between the two")
 

@@ -9,6 +9,7 @@ newcomer.  The room size and the patience are options (``--room-size``,
 
 from __future__ import annotations
 
+import math
 import socket
 import time
 
@@ -135,10 +136,11 @@ def test_patient_reader(chat_room: Room, chat_settings: SuiteSettings) -> None:
     quiet = chat_room.join("quiet", silent=True)  # confirmed by ana's sync messages: quiet sends nothing
     bea = chat_room.join("bea")
     started = time.monotonic()
-    seq = 0
-    while True:
+    # A fixed number of exchanges, each followed by a pause: the same traffic every run.
+    rounds = max(1, math.ceil(chat_settings.patience / PATIENCE_TICK))
+    for seq in range(rounds + 1):
         elapsed = time.monotonic() - started
-        last = elapsed >= chat_settings.patience
+        last = seq == rounds
         for talker, other in ((ana, bea), (bea, ana)):
             text = f"{talker.name} #{seq}" + (" (the last one)" if last else "")
             talker.send(text)
@@ -150,10 +152,8 @@ def test_patient_reader(chat_room: Room, chat_settings: SuiteSettings) -> None:
                                   f"quiet registered {elapsed:.1f} s earlier and has read every "
                                   "relay since, but sent nothing: a silent reader is a member "
                                   "(only connections that never registered may time out)") from None
-        if last:
-            break
-        seq += 1
-        time.sleep(PATIENCE_TICK)  # the pace of a chat, not a wait for the server
+        if not last:
+            time.sleep(PATIENCE_TICK)  # the pace of a chat, not a wait for the server
     chat_room.found(f"quiet stayed {time.monotonic() - started:.1f} s without sending")
 
 
