@@ -12,7 +12,6 @@ same run.  All processes are started and stopped through reference.target.
 
 from __future__ import annotations
 
-import shlex
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +21,7 @@ import pytest
 
 from bench.calibration import measure_calibration
 from bench.rooms import BenchServer, pingpong_socket
+from reference.process_group import join_command
 from reference.pytest_plugin import target_spec
 from reference.target import ExternalServer, SpawnedServer, TargetSpec, open_target
 
@@ -38,7 +38,7 @@ def target_kind(spec: TargetSpec) -> str:
 
 
 def _spawn_command(script: Path, *args: str) -> str:
-    return shlex.join([sys.executable, str(script), *args])
+    return join_command([sys.executable, str(script), *args])
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

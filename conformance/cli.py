@@ -38,6 +38,7 @@ from conformance.verdicts import (
     build_document,
     summarise,
 )
+from reference.console import tolerate_unencodable
 from reference.signals import terminate_as_interrupt
 from reference.target import (
     ExternalServer,
@@ -171,6 +172,7 @@ def _write_target_error(path: str, spec: TargetSpec, problem: str, strict: bool)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    tolerate_unencodable()  # a non-UTF-8 console shows '?' for what it lacks, not a traceback
     parser = build_parser()
     args = parser.parse_args(argv)
     spec = spec_from_args(parser, args)  # a bad --server or --server-cmd: one line, exit 2

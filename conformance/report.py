@@ -11,13 +11,13 @@ pass in one line each, and the overall outcome from
 
 from __future__ import annotations
 
-import io
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from conformance.requirements import REQUIREMENTS
 from conformance.verdicts import CaseInfo
+from reference.console import EncodedBuffer, stream_encoding
 
 __all__ = ["finding_lines", "problem_lines", "render_report", "requirement_table", "write_list"]
 
@@ -134,7 +134,9 @@ def render_report(reporter: Any, doc: Mapping[str, Any], part: str) -> None:
 
     from reports.render_conformance import conformance_summary
     writer = reporter._tw
-    out = io.StringIO()
+    # Rendered for the terminal's encoding: pytest's writer would otherwise turn the whole
+    # report into one line of escapes at the first character a cp1252 stdout lacks.
+    out = EncodedBuffer(stream_encoding(getattr(writer, "_file", None)))
     console = Console(file=out, width=max(80, writer.fullwidth), force_terminal=writer.hasmarkup,
                       color_system="standard" if writer.hasmarkup else None, highlight=False,
                       soft_wrap=False)

@@ -18,7 +18,6 @@ Results are written as a ``bench`` document (reports/FORMAT.md).
 from __future__ import annotations
 
 import asyncio
-import shlex
 import statistics
 import subprocess
 import sys
@@ -33,8 +32,10 @@ from loadtest.latency import LoadError, run_scenario
 from loadtest.latency_worker import Receipts
 from loadtest.live import LiveStatus
 from loadtest.scenario import Scenario
+from reference import aclient
 from reference.aclient import connect_client
 from reference.client import join_room
+from reference.process_group import join_command
 from reference.stamp import make_payload, receive_limit
 from reference.target import SpawnedServer
 from reports.results import load_document
@@ -43,6 +44,8 @@ __all__ = ["absorb", "bare_round", "calibrate_command", "versus_locust"]
 
 #: The issue's bar: the generator's p50 within 30% of the bare loop's.
 TOLERANCE = 0.30
+#: The room in which the swarm's and chat-load's median latencies are compared.
+ROOM_USERS, ROOM_RATE = 20, 0.8
 
 
 def bare_round(address: tuple[str, int], count: int, rate: float, size: int) -> float:
@@ -92,12 +95,11 @@ async def absorb(address: tuple[str, int], receivers: int, count: int, size: int
     wall_s = (receipts.last_delivery_ns - start) / 1e9
     for c in clients:
         c.close()
-    tracks = [t for per in receipts.tracks.values() for t in per]
     per_s = receipts.unique / wall_s if wall_s > 0 else 0.0
     return {"deliveries": receipts.unique, "expected": count * receivers, "wall_s": round(wall_s, 3),
             "deliveries_per_s": round(per_s), "frames_per_s": round(2 * per_s),
             "cpu_percent": round(100 * cpu_s / wall_s, 1) if wall_s > 0 else None,
-            "reordered": sum(t.reordered for t in tracks), "duplicated": sum(t.duplicated for t in tracks)}
+            **receipts.counts()}
 
 
 def versus_locust(address: tuple[str, int], users: int, rate: float, seconds: float,
@@ -126,13 +128,21 @@ def versus_locust(address: tuple[str, int], users: int, rate: float, seconds: fl
                               warmup_s=0.5)
     record = run_scenario(scenario, server_pid)
     native_cpu_s = record["generator"]["cpu_percent"][0] / 100 * scenario.schedule_s
+    locust_p50 = (swarm.get("latency_us") or {}).get("p50")
+    native_p50 = record["latency_us"]["p50"]
+    native_per = record["deliveries"] / native_cpu_s if native_cpu_s else None
+    locust_per = swarm.get("received_per_cpu_s")
     return {
+        "p50_ratio": round(locust_p50 / native_p50, 2) if locust_p50 and native_p50 else None,
+        "efficiency_ratio": round(native_per / locust_per, 2) if native_per and locust_per else None,
+        "locust_bottleneck": swarm.get("locust_bottleneck"),
+        "native_bottleneck": record["generator"]["bottleneck"],
         "locust_received": swarm["received"], "locust_cpu_s": swarm.get("load_cpu_s"),
         "locust_per_cpu_s": swarm.get("received_per_cpu_s"),
-        "locust_p50_us": (swarm.get("latency_us") or {}).get("p50"), "locust_ok": swarm.get("ok"),
+        "locust_p50_us": locust_p50, "locust_ok": swarm.get("ok"),
         "native_received": record["deliveries"], "native_cpu_s": round(native_cpu_s, 3),
-        "native_per_cpu_s": round(record["deliveries"] / native_cpu_s, 1) if native_cpu_s else None,
-        "native_p50_us": record["latency_us"]["p50"], "native_ok": record["lost"] == 0,
+        "native_per_cpu_s": round(native_per, 1) if native_per else None,
+        "native_p50_us": native_p50, "native_ok": record["lost"] == 0,
         "users": users, "rate_each": rate, "seconds": seconds,
     }
 
@@ -159,16 +169,21 @@ def calibrate_command(args: Any, target: Any, console: Console) -> tuple[str, di
                                              getattr(target, "pid", None)))
             status.update(done=2 * i + 2, generator_p50=f"{generated[-1]:.0f} µs")
         status.update(phase=f"absorb: {args.absorb_clients} connections from a relay firehose")
-        feeder = SpawnedServer(f"{shlex.quote(sys.executable)} -m loadtest.feeder --port {{port}} "
+        feeder = SpawnedServer(f"{join_command([sys.executable])} -m loadtest.feeder --port {{port}} "
                                f"--count {args.absorb_count} --size 64", label="relay firehose")
         try:
             feeder.start()
-            soaked = asyncio.run(absorb(feeder.address, args.absorb_clients, args.absorb_count, 64))
+            soaked = aclient.run(absorb(feeder.address, args.absorb_clients, args.absorb_count, 64))
         finally:
             feeder.close()
-        versus = None
+        versus = room = None
         if args.vs_locust:
-            status.update(phase=f"locust swarm vs chat-load: {args.vs_locust} users")
+            # Latency: the room (20 users, 16 messages/s in all), where neither side is busy.
+            status.update(phase=f"locust swarm vs chat-load, latency: {ROOM_USERS} users x {ROOM_RATE:g}/s")
+            room = versus_locust(target.address, ROOM_USERS, ROOM_RATE, max(10.0, args.seconds * 3),
+                                 getattr(target, "pid", None))
+            # Efficiency: deliveries per CPU-second with every user chatting hard.
+            status.update(phase=f"locust swarm vs chat-load, efficiency: {args.vs_locust} users")
             versus = versus_locust(target.address, args.vs_locust, args.locust_rate, args.seconds * 2,
                                    getattr(target, "pid", None))
     bare_p50, gen_p50 = statistics.median(bare), statistics.median(generated)
@@ -199,4 +214,5 @@ def calibrate_command(args: Any, target: Any, console: Console) -> tuple[str, di
                "ok": abs(ratio - 1) <= TOLERANCE and soaked["deliveries"] == soaked["expected"]}
     if versus is not None:
         summary["versus_locust"] = versus
+        summary["versus_locust_latency"] = room
     return "bench", summary, records

@@ -27,6 +27,7 @@ from rich.console import Console
 from rich.text import Text
 
 from reference.cli_args import positive_float, positive_int
+from reference.console import tolerate_unencodable
 from reference.printable import printable_tree
 from reference.signals import terminate_as_interrupt
 from reference.target import (
@@ -172,6 +173,7 @@ def _run(args: argparse.Namespace, target: Handle, console: Console) -> dict[str
 
 
 def main(argv: Sequence[str] | None = None, console: Console | None = None) -> int:
+    tolerate_unencodable()  # a non-UTF-8 console shows '?' for what it lacks, not a traceback
     parser = build_parser()
     args = parser.parse_args(argv)
     _check(args.subparser, args)

@@ -22,6 +22,7 @@ import threading
 import time
 from collections.abc import Sequence
 
+from loadtest.scenario import client_name
 from reference.protocol import HEADER_LENGTH, Connection, Relay, Role, parse_header
 from reference.stamp import make_payload
 
@@ -43,7 +44,8 @@ def encode_stream(count: int, size: int) -> bytes:
     """``count`` relays from sender 0, stamped now, as one block of bytes."""
     codec = Connection(Role.SERVER)
     now = time.monotonic_ns()
-    return b"".join(codec.send(Relay("feeder", make_payload(0, seq, now, size))) for seq in range(count))
+    sender = client_name(0)  # the name that goes with sender id 0, as a server would label it
+    return b"".join(codec.send(Relay(sender, make_payload(0, seq, now, size))) for seq in range(count))
 
 
 def feed(sock: socket.socket, stream: bytes) -> None:

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import sys
 import time
 from array import array
 from collections.abc import Callable
 from dataclasses import replace
-from multiprocessing.connection import Connection as Pipe
 from multiprocessing.connection import wait
 from pathlib import Path
 from typing import Any
@@ -26,13 +26,21 @@ from rich.console import Console
 from loadtest.latency_worker import worker_main
 from loadtest.live import LiveStatus
 from loadtest.scenario import LAG_TOLERANCE_NS, Scenario
-from loadtest.stats import LatencyHistogram, merge_encoded
+from loadtest.stats import LatencyHistogram, load_average, merge_encoded
 
-__all__ = ["LoadError", "ProcessCpu", "latency_command", "latency_summary", "run_latency", "run_scenario"]
+if sys.platform == "win32":  # what a spawn context's Pipe() gives there
+    from multiprocessing.connection import PipeConnection as Pipe
+else:
+    from multiprocessing.connection import Connection as Pipe
+
+__all__ = ["LoadError", "ProcessCpu", "delayed_ack_signature", "latency_command", "latency_summary",
+           "run_latency", "run_scenario"]
 
 #: A generator process busier than this is too busy to time deliveries faithfully.
 BUSY_CPU_PERCENT = 80.0
 _START_DELAY_NS = 200_000_000
+#: What a receiver can find wrong with relays, beyond loss (reference.sequence's keys).
+RELAY_PROBLEMS = ("duplicated", "reordered", "mislabelled", "unpaired", "echoed", "sequence_jump")
 ProgressCallback = Callable[[dict[str, Any]], None]
 
 
@@ -49,7 +57,7 @@ class ProcessCpu:
         self._wall = time.monotonic()
 
     def _read(self) -> float | None:
-        if self.pid is None:
+        if self.pid is None or sys.platform == "win32":  # no /proc, no sysconf: unknown
             return None
         try:
             fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -177,7 +185,8 @@ def _merge(scenario: Scenario, results: list[dict[str, Any]],
     cpu = [r["cpu_percent"] for r in results]
     unsent = sum(r["unsent"] for r in results)
     lag_p99_us = lag.summary()["p99"] or 0
-    generator = _judge_generator(cpu, lag_p99_us, unsent, server_percent)
+    generator = _judge_generator(cpu, lag_p99_us, unsent, server_percent, latency)
+    generator["event_loop"] = results[0].get("event_loop") if results else None
     disconnected = sorted({reason for r in results for reason in r["disconnected"]})
     record: dict[str, Any] = {
         "clients": scenario.clients, "senders": scenario.senders, "rate": scenario.rate,
@@ -188,8 +197,7 @@ def _merge(scenario: Scenario, results: list[dict[str, Any]],
         "expected_deliveries": expected, "deliveries": deliveries,
         "measured_deliveries": sum(r["measured_unique"] for r in results),
         "lost": expected - deliveries,
-        "duplicated": sum(r["duplicated"] for r in results),
-        "reordered": sum(r["reordered"] for r in results),
+        **{key: sum(r.get(key, 0) for r in results) for key in RELAY_PROBLEMS},
         "unexpected": sum(r["unexpected"] for r in results),
         "disconnected": disconnected,
         "latency_us": latency.summary(), "fanout_us": fanout.summary(),
@@ -210,31 +218,79 @@ def _warmup_share(scenario: Scenario, sender: int) -> int:
     return max(0, -(-(scenario.warmup_count - sender) // scenario.senders))
 
 
-def _judge_generator(cpu: list[float], lag_p99_us: int, unsent: int,
-                     server_percent: float | None) -> dict[str, Any]:
-    reasons = [f"generator process {i} used {c:.0f}% of a CPU core"
-               for i, c in enumerate(cpu) if c >= BUSY_CPU_PERCENT]
-    if lag_p99_us * 1000 > LAG_TOLERANCE_NS:
-        # Late with an idle CPU means the machine did not schedule us in time.
-        load = os.getloadavg()[0]
-        busy = (f", on a machine with load average {load:.1f} on {os.cpu_count()} CPUs"
-                if load >= (os.cpu_count() or 1) else "")
-        reasons.append(f"its sends ran {lag_p99_us / 1000:.1f} ms behind schedule (p99){busy}")
-    if unsent:
-        reasons.append(f"{unsent} scheduled messages were never sent")
+def _judge_generator(cpu: list[float], lag_p99_us: int, unsent: int, server_percent: float | None,
+                     latency: LatencyHistogram | None = None) -> dict[str, Any]:
+    """Who set these latencies: the generator (only when it was busy), the machine, or the server.
+
+    A generator that is late with an idle CPU was not run in time by the
+    machine: that is a note, not "the generator is the bottleneck", and a
+    slow server behind an idle generator never triggers the warning.
+    """
+    busy = [f"generator process {i} used {c:.0f}% of a CPU core"
+            for i, c in enumerate(cpu) if c >= BUSY_CPU_PERCENT]
+    late = lag_p99_us * 1000 > LAG_TOLERANCE_NS
+    late_text = f"its sends ran {lag_p99_us / 1000:.1f} ms behind schedule (p99)"
+    server = f" (the server used {server_percent:.0f}% of a core)" if server_percent is not None else ""
     warning = None
-    if reasons:
-        server = f" (the server used {server_percent:.0f}% of a core)" if server_percent is not None else ""
+    notes: list[str] = []
+    if busy:
+        reasons = busy + ([late_text] if late else []) \
+            + ([f"{unsent} scheduled messages were never sent"] if unsent else [])
         warning = ("THE LOAD GENERATOR, NOT THE SERVER, IS THE BOTTLENECK: " + "; ".join(reasons)
                    + server + ". These latencies include the generator's own delays: "
                    "use more --procs, or a lower --rate or --clients.")
-    return {"cpu_percent": cpu, "bottleneck": bool(reasons), "warning": warning,
+    elif late or unsent:
+        load = load_average()
+        cpus = os.cpu_count() or 1
+        what = " and ".join(([late_text] if late else [])
+                            + ([f"{unsent} scheduled messages were never sent"] if unsent else []))
+        notes.append(f"the generator was idle (at most {max(cpu, default=0):.0f}% of a core) yet {what}: "
+                     f"the machine (load average {load:.1f} on {cpus} CPUs) did not run it on time, so "
+                     "latencies may include up to that wait; the generator is not the bottleneck.")
+    diagnosis = delayed_ack_signature(latency, max(cpu, default=0.0), server_percent) \
+        if latency is not None and not busy else None
+    if diagnosis:
+        notes.append(diagnosis)
+    return {"cpu_percent": cpu, "bottleneck": bool(busy), "warning": warning, "notes": notes,
             "send_lag_p99_us": lag_p99_us}
+
+
+#: Linux delays an ACK by at least 40 ms; a Nagle-held segment waits for it.
+_DELAYED_ACK_BAND_US = (30_000, 60_000)
+_DELAYED_ACK_SHARE = 0.10
+_IDLE_PERCENT = 50.0
+
+
+def delayed_ack_signature(latency: LatencyHistogram, generator_percent: float,
+                          server_percent: float | None) -> str | None:
+    """The plain-words diagnosis when deliveries cluster near 40 ms while nothing is busy.
+
+    Idle generator and idle server, yet a tenth or more of the deliveries
+    took 30-60 ms: the signature of a server writing one relay in several
+    small sends on a socket with Nagle's algorithm on, each later piece
+    waiting for the receiver's delayed ACK.
+    """
+    hist = latency.hist
+    total = int(hist.get_total_count())
+    if total < 20 or generator_percent >= _IDLE_PERCENT or (server_percent or 0.0) >= _IDLE_PERCENT:
+        return None
+    low, high = _DELAYED_ACK_BAND_US
+    banded = sum(int(item.count_added_in_this_iter_step) for item in hist.get_recorded_iterator()
+                 if low <= item.value_iterated_to <= high)
+    if banded < _DELAYED_ACK_SHARE * total:
+        return None
+    server = f"{server_percent:.0f}%" if server_percent is not None else "an unknown share"
+    return (f"DELAYED-ACK SIGNATURE: {100 * banded / total:.0f}% of deliveries took 30-60 ms while the "
+            f"generator used {generator_percent:.0f}% and the server {server} of a core. The server "
+            "most likely writes a relay in several small send() calls on sockets with Nagle's "
+            "algorithm on, so each later piece waits for the receiver's delayed ACK (40 ms on "
+            "Linux). help: set TCP_NODELAY on accepted sockets and write the username frame, "
+            "header and payload with one send().")
 
 
 def latency_summary(records: list[dict[str, Any]], error: str | None = None) -> dict[str, Any]:
     """The document's summary: totals over every scenario."""
-    totals = {k: sum(r[k] for r in records) for k in ("lost", "duplicated", "reordered")}
+    totals = {k: sum(r.get(k, 0) for r in records) for k in ("lost", *RELAY_PROBLEMS)}
     bottleneck = any(r["generator"]["bottleneck"] for r in records)
     ok = error is None and bool(records) and not any(totals.values()) \
         and not any(r["disconnected"] or r["unexpected"] for r in records)

@@ -18,68 +18,86 @@ got message g and the slowest of them) travels back as arrays.
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 from array import array
+from collections import Counter
 from multiprocessing.connection import Connection as Pipe
 from typing import Any
 
-from loadtest.scenario import BARRIER_TEXT, LAG_TOLERANCE_NS, Scenario
+from loadtest.scenario import BARRIER_TEXT, CLIENT_NAMES, LAG_TOLERANCE_NS, Scenario, client_name
 from loadtest.stats import LatencyHistogram
+from reference import aclient
 from reference.aclient import AsyncChatClient, connect_client
 from reference.protocol import Relay
-from reference.sequence import SenderTrack, SequenceFailure
-from reference.stamp import make_payload, parse_payload, receive_limit
+from reference.sequence import RelayChecker, SequenceFailure
+from reference.stamp import make_payload, receive_limit
 
 __all__ = ["Receipts", "worker_main"]
 
 _CONNECT_CONCURRENCY = 100
 _PROGRESS_EVERY_S = 0.5
 _YIELD_EVERY = 32  # sends between yields when behind schedule, so receivers still run
+_START_POLL_S = 0.001  # Windows: how often a worker looks at its pipe while waiting for the start
 
 
 class Receipts:
-    """Everything this worker's receivers observed."""
+    """Everything this worker's receivers observed.
+
+    Each receiver judges its relays with the shared ``RelayChecker`` (label,
+    pairing, then per-sender order); only well-formed, first-copy deliveries
+    of this run's schedule are timed.
+    """
 
     def __init__(self, scenario: Scenario, receivers: list[int]) -> None:
         self.scenario = scenario
         self.latency = LatencyHistogram()
         self.fan_count = array("i", bytes(4 * scenario.measured_count))
         self.fan_max = array("q", bytes(8 * scenario.measured_count))
-        self.tracks: dict[int, list[SenderTrack]] = {
-            r: [SenderTrack() for _ in range(scenario.senders)]
-            for r in receivers}
+        self.checkers = {r: RelayChecker(CLIENT_NAMES, own=r) for r in receivers}
         self.barrier_seen: set[int] = set()
-        self.unique = 0
         self.measured_unique = 0
         self.unexpected = 0
         self.last_delivery_ns = time.monotonic_ns()
         self.last_measured_ns = 0  # when the last timed delivery arrived
 
+    @property
+    def unique(self) -> int:
+        """First copies received, over every receiver."""
+        return sum(c.delivered for c in self.checkers.values())
+
+    def counts(self) -> dict[str, int]:
+        """Each failure kind's total over this worker's receivers; loss is expected - unique."""
+        totals: Counter[SequenceFailure] = Counter()
+        for checker in self.checkers.values():
+            totals.update(checker.counts)
+        return {kind.value: totals[kind] for kind in SequenceFailure if kind is not SequenceFailure.LOST}
+
     def callback(self, receiver: int) -> Any:
         scenario = self.scenario
         senders, warmup, total = scenario.senders, scenario.warmup_count, scenario.total
-        tracks = self.tracks[receiver]
+        check = self.checkers[receiver].check
         record = self.latency.record_ns
         fan_count, fan_max = self.fan_count, self.fan_max
+        reordered = SequenceFailure.REORDERED
 
         def on_relay(relay: Relay, now: int) -> None:
-            stamp = parse_payload(relay.text)
-            if stamp is None:
-                if relay.text == BARRIER_TEXT:
-                    self.barrier_seen.add(receiver)
-                else:
-                    self.unexpected += 1
+            text = relay.text
+            if text == BARRIER_TEXT:
+                self.barrier_seen.add(receiver)
                 return
-            sender, seq = stamp.sender, stamp.seq
-            g = seq * senders + sender
-            if not 0 <= sender < senders or sender == receiver or g >= total or seq < 0:
+            stamp, failures = check(relay.sender, text, now)
+            if stamp is None:
                 self.unexpected += 1
                 return
-            failure = tracks[sender].add(seq)
-            if failure is SequenceFailure.DUPLICATED or failure is SequenceFailure.SEQUENCE_JUMP:
-                return  # counted by the track, not timed
-            self.unique += 1
             self.last_delivery_ns = now
+            sender, seq = stamp.sender, stamp.seq
+            g = seq * senders + sender
+            if sender >= senders or g >= total:
+                self.unexpected += 1   # not a message of this run's schedule
+                return
+            if failures and (len(failures) > 1 or failures[0] is not reordered):
+                return  # counted by the checker, not timed: it is not a good delivery
             if g >= warmup:
                 latency = now - stamp.sent_ns
                 record(latency)
@@ -93,16 +111,37 @@ class Receipts:
         return on_relay
 
 
+def _start_time(message: tuple[Any, ...]) -> int | None:
+    """The start time in a ("start", t0) message; None for any other; raise on ("stop",)."""
+    if message[0] == "stop":
+        raise RuntimeError("stopped by the coordinator")
+    return int(message[1]) if message[0] == "start" else None
+
+
 async def _wait_for_start(ctl: Pipe) -> int:
+    if sys.platform == "win32":
+        # The pipe is a named-pipe handle there, which no asyncio loop can watch: poll it,
+        # far more often than the coordinator's start delay (200 ms) needs.
+        while True:
+            while not ctl.poll():
+                await asyncio.sleep(_START_POLL_S)
+            t0 = _start_time(ctl.recv())
+            if t0 is not None:
+                return t0
     loop = asyncio.get_running_loop()
     started: asyncio.Future[int] = loop.create_future()
 
     def readable() -> None:
         message = ctl.recv()
-        if message[0] == "start" and not started.done():
-            started.set_result(int(message[1]))
-        elif message[0] == "stop" and not started.done():
-            started.set_exception(RuntimeError("stopped by the coordinator"))
+        if started.done():
+            return
+        try:
+            t0 = _start_time(message)
+        except RuntimeError as exc:
+            started.set_exception(exc)
+            return
+        if t0 is not None:
+            started.set_result(t0)
 
     loop.add_reader(ctl.fileno(), readable)
     try:
@@ -117,7 +156,7 @@ async def _connect_all(scenario: Scenario, ids: list[int],
 
     async def one(i: int) -> tuple[int, AsyncChatClient]:
         async with gate:
-            client = await connect_client(scenario.host, scenario.port, name=f"c{i}",
+            client = await connect_client(scenario.host, scenario.port, name=client_name(i),
                                           on_relay=receipts.callback(i),
                                           max_payload=receive_limit(scenario.size),
                                           timeout=scenario.connect_timeout)
@@ -225,7 +264,6 @@ async def run_worker(scenario: Scenario, worker: int, ctl: Pipe) -> dict[str, An
     finally:
         for client in clients.values():
             client.close()
-    all_tracks = [t for tracks in receipts.tracks.values() for t in tracks]
     return {
         "worker": worker,
         "clients": len(ids),
@@ -234,8 +272,7 @@ async def run_worker(scenario: Scenario, worker: int, ctl: Pipe) -> dict[str, An
         "unique": receipts.unique,
         "measured_unique": receipts.measured_unique,
         "last_measured_ns": receipts.last_measured_ns,
-        "duplicated": sum(t.duplicated for t in all_tracks),
-        "reordered": sum(t.reordered for t in all_tracks),
+        **receipts.counts(),
         "unexpected": receipts.unexpected,
         "disconnected": disconnected,
         "latency_hist": receipts.latency.encode(),
@@ -243,13 +280,14 @@ async def run_worker(scenario: Scenario, worker: int, ctl: Pipe) -> dict[str, An
         "fan_count": receipts.fan_count.tobytes(),
         "fan_max": receipts.fan_max.tobytes(),
         "cpu_percent": round(100.0 * cpu_s / wall_s, 1) if wall_s > 0 else 0.0,
+        "event_loop": aclient.event_loop_name(),
     }
 
 
 def worker_main(scenario: Scenario, worker: int, ctl: Pipe) -> None:
     """Process entry point: run, then send ("result", ...) or ("error", text)."""
     try:
-        result = asyncio.run(run_worker(scenario, worker, ctl))
+        result = aclient.run(run_worker(scenario, worker, ctl))
     except KeyboardInterrupt:
         return  # Ctrl-C reaches the whole process group; the coordinator reports it
     except Exception as exc:  # report any failure in words rather than a silent exit

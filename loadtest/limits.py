@@ -10,11 +10,17 @@ plain words (reports/FORMAT.md ``limits``):
 * ``connection-refused``: connects refused, or accepted and closed at once;
 * ``connect-timeout``: connects not answered in time (a full backlog);
 * ``own-fd-limit``: *we* ran out of file descriptors (we raise our soft
-  limit to the hard limit first, and say so);
+  limit as far as allowed first, and say so);
 * ``ephemeral-ports``: no local port left for a new connection (we spread
   source addresses over 127.0.0.x when the target is on loopback);
-* ``latency-deadline``: the probe broadcast came late or not at all;
+* ``latency-deadline``: the probe broadcast came late (but within about ten
+  seconds it still got through: the room is slow, not broken);
+* ``stopped-relaying``: no probe got through at all, though nothing was
+  refused or closed;
 * ``reached-max``: nothing failed up to ``--max``.
+
+``server-died`` and ``stopped-relaying`` are findings, defects rather than the
+size of the room: the summary's ``ok`` is false and the command exits 1.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import math
+import sys
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -31,6 +38,7 @@ from typing import Any
 from rich.console import Console
 
 from loadtest.live import LiveStatus
+from reference import aclient
 from reference.aclient import AsyncChatClient, connect_client
 from reference.protocol import Relay
 from reference.server import raise_fd_limit
@@ -98,6 +106,7 @@ class _Room:
         self.probe_id = 0
         self.probe_received: dict[int, int] = {}  # probe id -> monotonic ns at the probe receiver
         self.probe_last: dict[int, int] = {}  # probe id -> when the last ramp client to get it did
+        self.probe_sent: dict[int, int] = {}  # probe id -> its send time, from its stamp
         self.tx: AsyncChatClient | None = None
         self.probe_sent_ns = 0
         self.rx: AsyncChatClient | None = None
@@ -111,11 +120,21 @@ class _Room:
         stamp = parse_payload(relay.text)
         if stamp is not None and received_ns > self.probe_last.get(stamp.seq, 0):
             self.probe_last[stamp.seq] = received_ns
+            self.probe_sent[stamp.seq] = stamp.sent_ns
 
     def fanout_ms(self, probe_id: int, sent_ns: int) -> float | None:
-        """How long until the last held client had probe ``probe_id``."""
-        last = self.probe_last.get(probe_id)
-        return None if last is None else round((last - sent_ns) / 1e6, 2)
+        """How long until the last held client had probe ``probe_id``.
+
+        If the server read the step's new usernames only after that probe, no
+        held client had it; then the first later probe (``unreached`` repeats
+        them) that held clients did get stands in, timed from its own stamp.
+        """
+        for pid in range(probe_id, self.probe_id + 1):
+            last = self.probe_last.get(pid)
+            if last is not None:
+                sent = sent_ns if pid == probe_id else self.probe_sent[pid]
+                return round((last - sent) / 1e6, 2)
+        return None
 
     async def open_probes(self) -> None:
         host, port, timeout = self.plan.host, self.plan.port, self.plan.connect_timeout
@@ -143,6 +162,27 @@ class _Room:
             await asyncio.sleep(0.002)
         got = self.probe_received.get(probe_id)
         return None if got is None else (got - sent) / 1e9
+
+    async def relays_at_all(self, within_s: float) -> bool:
+        """After a missed probe or unreached clients: does a new probe get through within ``within_s``?
+
+        Tells a slow room (a limit) from one the server no longer relays to
+        (a finding).  Probes already sent count too, so a late one proves it.
+        """
+        assert self.tx is not None
+        # Only probes not yet through count: the last one missed, and the ones sent now.
+        waiting = {self.probe_id} - self.probe_received.keys()
+        end, repeat_at = time.monotonic() + within_s, 0.0
+        while time.monotonic() < end:
+            if not waiting.isdisjoint(self.probe_received):
+                return True
+            if time.monotonic() > repeat_at:
+                self.probe_id += 1
+                waiting.add(self.probe_id)
+                self.tx.send(make_payload(_PROBE_SENDER, self.probe_id, time.monotonic_ns()))
+                repeat_at = time.monotonic() + 1.0
+            await asyncio.sleep(0.01)
+        return False
 
     async def unreached(self, deadline_s: float) -> int:
         """Wait until every held client has had a broadcast; how many never had one.
@@ -201,11 +241,21 @@ class _Room:
         await asyncio.sleep(0)
 
 
+#: Causes that are defects of the server, not the size of its room: the run fails (exit 1).
+FINDINGS = frozenset({"server-died", "stopped-relaying"})
+#: How long a silent room gets to prove it is only slow before it counts as not relaying.
+_SILENCE_CONFIRM_S = 10.0
+
+
 def _failure(room: _Room, errors: list[BaseException], closed: Counter[str],
-             probe_s: float | None, target: Any, unreached: int = 0) -> tuple[str, str] | None:
+             probe_s: float | None, target: Any, unreached: int = 0,
+             silent: bool = False) -> tuple[str, str] | None:
     """The step's failure as (cause, plain words), or None if the step was healthy."""
     if isinstance(target, SpawnedServer) and not target.is_alive():
         return "server-died", target.describe_exit() or "the server process exited"
+    if silent:
+        return "stopped-relaying", (f"the server stopped relaying: no probe broadcast arrived within "
+                                    f"{_SILENCE_CONFIRM_S:g} s, though it refused and closed nothing")
     if errors:
         causes = Counter(_classify(e) for e in errors)
         (cause, words), n = causes.most_common(1)[0]
@@ -242,9 +292,14 @@ async def run_limits(plan: LimitsPlan, target: Any, status: LiveStatus,
             errors = await room.add(max(0, want - room.registered))
             probe_s = None if errors else await room.probe(plan.deadline_s)
             probe_id, probe_sent = room.probe_id, room.probe_sent_ns
+            dead = isinstance(target, SpawnedServer) and not target.is_alive()
             unreached = await room.unreached(plan.deadline_s) if probe_s is not None else 0
+            # A missed probe, or held clients that never got one: slow, or not relaying at all?
+            silent = (not errors and (probe_s is None or unreached > 0) and not dead
+                      and not await room.relays_at_all(_SILENCE_CONFIRM_S))
             await asyncio.sleep(0.05)  # let refusals (accept-then-close) reach us
-            failure = _failure(room, errors, room.closed_by_server(), probe_s, target, unreached)
+            failure = _failure(room, errors, room.closed_by_server(), probe_s, target, unreached,
+                               silent)
             elapsed = round(time.monotonic() - started, 2)
             records.append({"clients": room.registered, "healthy": failure is None,
                             "probe_latency_ms": None if probe_s is None else round(probe_s * 1000, 2),
@@ -256,7 +311,7 @@ async def run_limits(plan: LimitsPlan, target: Any, status: LiveStatus,
                 cause, detail = failure
                 break
     except (OSError, TimeoutError) as exc:
-        cause, detail = ("latency-deadline", str(exc)) if isinstance(exc, _ProbeSilent) else _classify(exc)
+        cause, detail = ("stopped-relaying", str(exc)) if isinstance(exc, _ProbeSilent) else _classify(exc)
         if isinstance(target, SpawnedServer) and not target.is_alive():
             cause, detail = "server-died", target.describe_exit()
         detail = f"before the ramp started: {detail}"
@@ -264,6 +319,7 @@ async def run_limits(plan: LimitsPlan, target: Any, status: LiveStatus,
     finally:
         await room.close()
     summary = {"highest_healthy": _highest(records), "cause": cause, "cause_detail": detail,
+               "ok": cause not in FINDINGS, "finding": cause in FINDINGS,
                "max": plan.max, "step": plan.step, "elapsed_s": round(time.monotonic() - started, 2),
                "fd_limit": _soft_fd_limit(), "fd_note": fd_note,
                "source_addresses": [s or "default" for s in room.sources], "error": error}
@@ -274,7 +330,9 @@ def _highest(records: list[dict[str, Any]]) -> int:
     return max((r["clients"] for r in records if r["healthy"]), default=0)
 
 
-def _soft_fd_limit() -> int:
+def _soft_fd_limit() -> int | None:
+    if sys.platform == "win32":  # no per-process open-file limit (and no ``resource``)
+        return None
     import resource
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
@@ -282,15 +340,19 @@ def _soft_fd_limit() -> int:
 def limits_command(args: Any, target: Any, console: Console) -> tuple[str, dict[str, Any],
                                                                      list[dict[str, Any]]]:
     old, new = raise_fd_limit()
-    fd_note = (f"raised the generator's open-file limit from {old:,} to its hard limit {new:,}"
-               if new != old else f"the generator's open-file limit is {new:,} (already at the hard limit)")
-    if new < args.max + _FD_RESERVE:
-        fd_note += f"; that stops the ramp near {new - _FD_RESERVE:,} clients"
+    if sys.platform == "win32":
+        fd_note = "Windows has no open-file limit to raise; sockets are bounded by memory and ports"
+    else:
+        fd_note = (f"raised the generator's open-file limit from {old:,} to {new:,}"
+                   if new != old
+                   else f"the generator's open-file limit is {new:,} (already at the hard limit)")
+        if new < args.max + _FD_RESERVE:
+            fd_note += f"; that stops the ramp near {new - _FD_RESERVE:,} clients"
     console.print(fd_note)
     plan = LimitsPlan(host=target.address[0], port=target.address[1], max=args.max, step=args.step,
                       deadline_s=args.deadline, connect_timeout=args.connect_timeout,
                       time_limit_s=args.time_limit)
     with LiveStatus(console, f"chat-load limits against {target.label}") as status:
         status.update(done=0, total=plan.max, phase="opening the probe pair")
-        records, summary = asyncio.run(run_limits(plan, target, status, fd_note))
+        records, summary = aclient.run(run_limits(plan, target, status, fd_note))
     return "limits", summary, records

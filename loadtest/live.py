@@ -104,13 +104,22 @@ def calibration_table(doc: Mapping[str, Any]) -> Table:
     table.add_row(f"absorb: {absorbed['deliveries']:,} relays on {absorbed['params']['connections']} "
                   "connections", f"{absorbed['wall_s']} s at {absorbed['cpu_percent']}% CPU",
                   f"{absorbed['frames_per_s']:,} frames/s")
+    room = doc["summary"].get("versus_locust_latency")
+    if room:
+        for side, name in (("locust", "locust swarm"), ("native", "chat-load")):
+            table.add_row(f"latency, {name}: {room['users']} users x {room['rate_each']:g}/s",
+                          f"{room[f'{side}_received']:,} deliveries", f"p50 {room[f'{side}_p50_us']} µs")
+        table.add_row("  swarm p50 / chat-load p50", "the issue's bar: at most 2", f"{room['p50_ratio']}")
     versus = doc["summary"].get("versus_locust")
     if versus:
         for side, name in (("locust", "locust swarm"), ("native", "chat-load")):
-            table.add_row(f"{name}: {versus['users']} users x {versus['rate_each']:g}/s",
+            per = versus[f"{side}_per_cpu_s"]
+            table.add_row(f"efficiency, {name}: {versus['users']} users x {versus['rate_each']:g}/s",
                           f"{versus[f'{side}_received']:,} deliveries in {versus[f'{side}_cpu_s']} CPU s, "
                           f"p50 {versus[f'{side}_p50_us']} µs",
-                          f"{versus[f'{side}_per_cpu_s']:,.0f} per CPU s")
+                          f"{per:,.0f} per CPU s" if per else "-")
+        table.add_row("  chat-load / swarm deliveries per CPU s", "the issue's bar: at least 3",
+                      f"{versus['efficiency_ratio']}")
     return table
 
 

@@ -22,6 +22,10 @@ class Chatter(ChatUser):
 
     weight = 8
 
+    def on_start(self) -> None:
+        super().on_start()
+        self.start_pacing()
+
     def wait_time(self) -> float:
         return self.chat_pace()
 
@@ -46,7 +50,7 @@ class SlowReader(ChatUser):
 
     weight = 1
     broadcast_name = "broadcast to slow readers"
-    latency_in_microseconds = False  # its latency is the queue it builds: milliseconds and up
+    record_latency = False  # its latency is the queue it builds, not the server's
 
     def read_delay(self) -> float:
         return self.options.slow_delay

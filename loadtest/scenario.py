@@ -20,10 +20,17 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-__all__ = ["BARRIER_TEXT", "LAG_TOLERANCE_NS", "Scenario"]
+__all__ = ["BARRIER_TEXT", "CLIENT_NAMES", "LAG_TOLERANCE_NS", "Scenario", "client_name"]
 
 #: Sent by client 0 until everyone has it: proves every client is registered.
 BARRIER_TEXT = "chat-load barrier"
+#: How generator clients are named: the group is the sender id their stamps carry.
+CLIENT_NAMES = r"c(\d+)"
+
+
+def client_name(index: int) -> str:
+    return f"c{index}"
+
 #: A sender this late is behind its schedule, not just waiting for the event
 #: loop's millisecond timer: from then on the scheduled time is the send time.
 LAG_TOLERANCE_NS = 5_000_000

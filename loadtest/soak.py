@@ -24,18 +24,27 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
 from rich.console import Console
 
 from loadtest.live import LiveStatus
+from reference import aclient
 from reference.aclient import AsyncChatClient, connect_client
 from reference.protocol import Relay
-from reference.sequence import SenderTrack
-from reference.stamp import make_payload, parse_payload, receive_limit
+from reference.sequence import RelayChecker, SenderTrack, SequenceFailure
+from reference.stamp import make_payload, receive_limit
 
 __all__ = ["SoakPlan", "run_soak", "soak_command"]
+
+#: How soak members are named: the group is the id their stamps carry.
+_NAMES = r"soak(\d+)"
+
+
+def _name(member_id: int) -> str:
+    return f"soak{member_id}"
 
 
 @dataclass(frozen=True)
@@ -61,10 +70,15 @@ class Member:
     client: AsyncChatClient | None = None
     state: str = "joining"        # joining -> active -> leaving -> gone (or dropped)
     next_seq: int = 0
-    tracks: dict[int, SenderTrack] = field(default_factory=dict)   # as a recipient, by sender
+    # As a recipient: label, pairing and per-sender order; its tracks are keyed by sender id.
+    checker: RelayChecker = field(default_factory=lambda: RelayChecker(_NAMES))
     confirmed: dict[int, int] = field(default_factory=dict)  # recipient -> our first seq it must get
     leave_seq: dict[int, int] = field(default_factory=dict)  # sender -> its next seq when we left
     heard_up_to: int = -1         # highest of our seqs that anyone has received
+
+    @property
+    def tracks(self) -> dict[Hashable, SenderTrack]:
+        return self.checker.sequence.tracks
 
     def window(self, sender: Member) -> tuple[int, int]:
         """[start, end) of ``sender``'s seqs that must reach us."""
@@ -94,16 +108,12 @@ class Soak:
 
     def _on_relay(self, member: Member) -> Any:
         def on_relay(relay: Relay, received_ns: int) -> None:
-            stamp = parse_payload(relay.text)
+            stamp, _ = member.checker.check(relay.sender, relay.text, received_ns)
             sender = self.members.get(stamp.sender) if stamp is not None else None
             if stamp is None or sender is None:
                 return
             self.counts["received"] += 1
             self.last_receipt = received_ns / 1e9  # monotonic_ns and monotonic share a clock
-            track = member.tracks.get(sender.id)
-            if track is None:
-                track = member.tracks[sender.id] = SenderTrack()
-            track.add(stamp.seq)
             if stamp.seq > sender.heard_up_to:
                 sender.heard_up_to = stamp.seq
             # The server registered the sender before relaying this, so from our
@@ -115,7 +125,7 @@ class Soak:
         member = Member(len(self.members))
         self.members[member.id] = member
         try:
-            member.client = await connect_client(self.plan.host, self.plan.port, name=f"soak{member.id}",
+            member.client = await connect_client(self.plan.host, self.plan.port, name=_name(member.id),
                                                  on_relay=self._on_relay(member),
                                                  max_payload=receive_limit(self.plan.size),
                                                  timeout=self.plan.connect_timeout)
@@ -216,8 +226,10 @@ class Soak:
             await asyncio.sleep(0.02)
 
     def accounting(self) -> dict[str, int]:
-        expected = missing = duplicated = reordered = 0
+        expected = missing = duplicated = reordered = mislabelled = unpaired = 0
         for member in self.members.values():
+            mislabelled += member.checker.counts[SequenceFailure.MISLABELLED]
+            unpaired += member.checker.counts[SequenceFailure.UNPAIRED]
             for sender in self.members.values():
                 if sender is member:
                     continue
@@ -228,7 +240,8 @@ class Soak:
                 duplicated += track.duplicated
                 reordered += track.reordered
         return {"expected_deliveries": expected, "delivered": expected - missing, "lost": missing,
-                "duplicated": duplicated, "reordered": reordered}
+                "duplicated": duplicated, "reordered": reordered, "mislabelled": mislabelled,
+                "unpaired": unpaired}
 
 
 async def run_soak(plan: SoakPlan, target: Any, status: LiveStatus) -> dict[str, Any]:
@@ -250,6 +263,7 @@ async def run_soak(plan: SoakPlan, target: Any, status: LiveStatus) -> dict[str,
         await asyncio.sleep(0)
     result = soak.accounting()
     ok = not (result["lost"] or result["duplicated"] or result["reordered"]
+              or result["mislabelled"] or result["unpaired"]
               or soak.counts["dropped"] or soak.counts["join_failures"])
     summary = {"duration_s": round(time.monotonic() - started, 2), "clients": plan.clients,
                "rate": plan.rate, "churn": plan.churn, **soak.counts, **result, "ok": ok,
@@ -265,5 +279,5 @@ def soak_command(args: Any, target: Any, console: Console) -> tuple[str, dict[st
                     size=args.size, seed=args.seed)
     with LiveStatus(console, f"chat-load soak against {target.label}") as status:
         status.update(done=0, total=plan.duration_s)
-        out = asyncio.run(run_soak(plan, target, status))
+        out = aclient.run(run_soak(plan, target, status))
     return "soak", out["summary"], out["records"]

@@ -13,11 +13,13 @@ Pure bookkeeping: no sockets, no clocks, no asyncio.
 
 from __future__ import annotations
 
+import os
+import sys
 from typing import Any
 
 from hdrh.histogram import HdrHistogram  # type: ignore[import-untyped]
 
-__all__ = ["LatencyHistogram", "merge_encoded"]
+__all__ = ["LatencyHistogram", "load_average", "merge_encoded"]
 
 #: 1 us .. 100 s at three significant digits: covers a stalled server without clipping.
 _LOWEST_US = 1
@@ -106,3 +108,14 @@ def merge_encoded(encoded: list[str]) -> LatencyHistogram:
     for text in encoded:
         merged.add_encoded(text)
     return merged
+
+
+def load_average() -> float:
+    """The machine's 1-minute load average; 0.0 on Windows, which keeps none.
+
+    An ``if`` on ``sys.platform``, not a conditional expression, so that mypy's
+    ``--platform win32`` check sees that ``os.getloadavg`` is never called there.
+    """
+    if sys.platform == "win32":
+        return 0.0
+    return os.getloadavg()[0]

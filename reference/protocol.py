@@ -227,6 +227,63 @@ class FrameDecoder:
         return payload
 
 
+def _next_frames(decoder: FrameDecoder, fresh: bytes = b"") -> tuple[list[bytes], RemoteProtocolError | None]:
+    """Every whole frame buffered in ``decoder``, in one pass, and the error that stopped it.
+
+    The batch form of ``FrameDecoder.next_frame`` for receivers that take
+    many frames per read: the same checks, but the buffer is copied and
+    trimmed once, not per frame, and a header seen before is not parsed again
+    (a load test repeats a handful of lengths).  Frames before a bad one are
+    returned with the error.
+    """
+    buf, need, limit = decoder._buf, decoder._need, decoder.max_payload
+    if buf:
+        buf += fresh
+        data = bytes(buf)
+    else:  # nothing left over from the last read: parse the new bytes where they are
+        data = fresh
+    frames: list[bytes] = []
+    pos, end = 0, len(data)
+    known = _KNOWN_HEADERS
+    error: RemoteProtocolError | None = None
+    try:
+        while True:
+            if need < 0:
+                if end - pos < HEADER_LENGTH:
+                    if not _HEADER_BYTES.issuperset(data[pos:]):
+                        raise RemoteProtocolError(
+                            f"header starts with {data[pos:]!r}, which is not a decimal length", "FRAME-3")
+                    break
+                header = data[pos:pos + HEADER_LENGTH]
+                need = known.get(header, -1)
+                if need < 0:
+                    need = parse_header(header)
+                    if len(known) < _KNOWN_HEADERS_MAX:
+                        known[header] = need
+                if need > limit:
+                    raise RemoteProtocolError(
+                        f"declared length {need} exceeds the limit of {limit} bytes", "FRAME-6")
+                pos += HEADER_LENGTH
+            if end - pos < need:
+                break
+            frames.append(data[pos:pos + need])
+            pos += need
+            need = -1
+    except RemoteProtocolError as exc:
+        error = exc
+    if data is fresh:
+        buf += data[pos:]  # only the incomplete tail is kept
+    else:
+        del buf[:pos]
+    decoder._need = need
+    return frames, error
+
+
+#: Valid headers already parsed, and their lengths (only valid ones: a bad header always raises).
+_KNOWN_HEADERS: dict[bytes, int] = {}
+_KNOWN_HEADERS_MAX = 4096
+
+
 def _decode_text(payload: bytes, what: str) -> str:
     try:
         return payload.decode("utf-8")
@@ -255,7 +312,7 @@ class Connection:
     """
 
     __slots__ = ("_closed", "_decoder", "_pending_sender", "_registered_in", "_registered_out",
-                 "our_role", "name")
+                 "_stashed_error", "our_role", "name")
 
     def __init__(self, our_role: Role, *, max_payload: int = DEFAULT_MAX_PAYLOAD) -> None:
         self.our_role = our_role
@@ -264,6 +321,7 @@ class Connection:
         self._registered_in = False   # server side: the peer has sent its username
         self._registered_out = False  # client side: we have sent our username
         self._pending_sender: str | None = None  # client side: first half of a Relay
+        self._stashed_error: RemoteProtocolError | None = None  # next_relays: raised on the next call
         #: The peer's username (server side) or our own (client side), once known.
         self.name: str | None = None
 
@@ -301,6 +359,55 @@ class Connection:
             return self.next_event()
         sender, self._pending_sender = self._pending_sender, None
         return Relay(sender, text)
+
+    def receive_relays(self, data: bytes) -> list[Relay]:
+        """Client side: :meth:`receive_data` then :meth:`next_relays`, without copying ``data``
+        into the buffer first when nothing was left over from the previous read."""
+        if not data or self._closed or self._stashed_error is not None:
+            self.receive_data(data)
+            return self.next_relays()
+        return self.next_relays(data)
+
+    def next_relays(self, _fresh: bytes = b"") -> list[Relay]:
+        """Client side: every whole relay buffered now, decoded in one pass ([] when none).
+
+        For receivers that get many relays per read (load generators): the
+        same checks as :meth:`next_event`, without a call per frame.  A bad
+        frame raises RemoteProtocolError on the call after the one that
+        returns the relays before it, so nothing good is lost to it.
+        """
+        if self.our_role is not Role.CLIENT:
+            raise LocalProtocolError("only a client receives relays")
+        stashed = self._stashed_error
+        if stashed is not None:
+            raise stashed
+        frames, error = _next_frames(self._decoder, _fresh)
+        relays: list[Relay] = []
+        pending = self._pending_sender
+        try:
+            for payload in frames:
+                try:
+                    text = payload.decode("utf-8")
+                except UnicodeDecodeError:
+                    text = _decode_text(payload, "relayed frame")  # raises with the details
+                if pending is None:
+                    pending = text
+                else:
+                    relays.append(Relay(pending, text))
+                    pending = None
+        except RemoteProtocolError as exc:
+            error = exc
+        self._pending_sender = pending
+        if error is not None:
+            if not relays:
+                raise error
+            self._stashed_error = error
+        return relays
+
+    @property
+    def error_pending(self) -> bool:
+        """Whether the next :meth:`next_relays` raises (a bad frame after good relays)."""
+        return self._stashed_error is not None
 
     @property
     def registered(self) -> bool:

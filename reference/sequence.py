@@ -242,7 +242,8 @@ class SequenceChecker:
         track = self.tracks.get(sender)
         if track is None:
             track = self.tracks[sender] = SenderTrack()
-        high = track.high
+        ends = track._ends
+        high = ends[-1] - 1 if ends else -1
         failure = track.add(seq)
         if failure is None and high >= 0 and seq > high + 1:
             if seq - high - 1 > MAX_TRACKED_GAP:
@@ -288,6 +289,7 @@ class RelayChecker:
         self.sequence = SequenceChecker(loss_grace_ns)
         self.counts: Counter[SequenceFailure] = Counter()
         self.unstamped = 0
+        self.delivered = 0   # first copies of load messages, wherever in the relay their stamp was
         self._ids: dict[str, int | None] = {}  # label -> id, a cache bounded by _MAX_LABELS
 
     def sender_id(self, label: str) -> int | None:
@@ -307,7 +309,7 @@ class RelayChecker:
         stamp = parse_payload(text)
         failures: list[SequenceFailure] = []
         if stamp is None:
-            swapped = parse_payload(label)
+            swapped = parse_payload(label) if ":" in label else None
             if swapped is None and self.sender_id(text) is None:
                 self.unstamped += 1       # not a load message: someone else in the room
                 return None, failures
@@ -315,7 +317,7 @@ class RelayChecker:
             if swapped is not None:
                 self._sequence(swapped, now_ns, failures)
             stamp = swapped
-        elif (swapped := parse_payload(label)) is not None:
+        elif ":" in label and (swapped := parse_payload(label)) is not None:
             failures.append(SequenceFailure.UNPAIRED)   # a message frame in the username's place
             self._sequence(swapped, now_ns, failures)
             self._sequence(stamp, now_ns, failures)
@@ -325,13 +327,18 @@ class RelayChecker:
             if self.sender_id(label) != stamp.sender:
                 failures.append(SequenceFailure.MISLABELLED)
             self._sequence(stamp, now_ns, failures)
-        self.counts.update(failures)
+        if failures:
+            self.counts.update(failures)
         return stamp, failures
 
     def _sequence(self, stamp: Stamp, now_ns: int, failures: list[SequenceFailure]) -> None:
         failure = self.sequence.observe(stamp.sender, stamp.seq, now_ns)
-        if failure is not None:
+        if failure is None:
+            self.delivered += 1
+        else:
             failures.append(failure)
+            if failure is SequenceFailure.REORDERED:
+                self.delivered += 1
 
     def overdue(self, now_ns: int) -> int:
         """Gaps past their grace, counted as lost (and returned)."""

@@ -25,7 +25,6 @@ import collections
 import errno
 import logging
 import os
-import resource
 import selectors
 import signal
 import socket
@@ -50,10 +49,14 @@ from reference.protocol import (
 )
 from reference.version import add_version_argument
 
+if sys.platform != "win32":  # no RLIMIT_NOFILE on Windows: see raise_fd_limit
+    import resource
+
 log = logging.getLogger("chat-server")
 
-#: select() cannot watch file descriptors at or above this number.
-FD_SETSIZE = 1024
+#: POSIX select() cannot watch file descriptors at or above this number; Windows'
+#: select() takes any socket handle but at most this many sockets in all.
+FD_SETSIZE = 512 if sys.platform == "win32" else 1024
 _RECV_SIZE = 64 * 1024  # below glibc's mmap threshold: a larger recv() costs an mmap+munmap per call
 _ACCEPTS_PER_WAKEUP = 256
 _WAKEUP = object()  # selector data of the self-pipe
@@ -158,9 +161,13 @@ class ChatServer:
             pass
 
     def install_signal_handlers(self) -> None:
-        """SIGINT and SIGTERM stop the loop promptly (closing every connection)."""
+        """SIGINT and SIGTERM (and SIGBREAK, from CTRL_BREAK_EVENT, on Windows) stop the
+        loop promptly (closing every connection)."""
         signal.set_wakeup_fd(self._wakeup_w.fileno(), warn_on_full_buffer=False)
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        signals = [signal.SIGINT, signal.SIGTERM]
+        if sys.platform == "win32":
+            signals.append(signal.SIGBREAK)  # how reference.process_group stops a server there
+        for sig in signals:
             signal.signal(sig, lambda signum, frame: self.stop())
 
     def _drain_wakeup(self) -> None:
@@ -196,7 +203,8 @@ class ChatServer:
                 if exc.errno in (errno.EMFILE, errno.ENFILE):
                     self._shed_one(exc)
                     return
-                if exc.errno in (errno.ECONNABORTED, errno.EPROTO):
+                # Windows' accept() may report a peer that reset while queued as WSAECONNRESET
+                if exc.errno in (errno.ECONNABORTED, errno.ECONNRESET, errno.EPROTO):
                     continue
                 raise
             reason = self._refusal_reason(sock)
@@ -215,8 +223,8 @@ class ChatServer:
     def _refusal_reason(self, sock: socket.socket) -> str | None:
         if len(self.clients) >= self.config.max_clients:
             return f"--max-clients {self.config.max_clients} reached"
-        if self.fd_limit is not None and sock.fileno() >= self.fd_limit:
-            return f"select() cannot watch fd {sock.fileno()} (FD_SETSIZE is {self.fd_limit})"
+        if self.fd_limit is not None:
+            return select_refusal(sock.fileno(), len(self.selector.get_map()), self.fd_limit)
         return None
 
     def _shed_one(self, exc: OSError) -> None:
@@ -356,16 +364,48 @@ class ChatServer:
             log.log(level, "%s dropped before registering: %s", client.label, reason)
 
 
+def select_refusal(fileno: int, watched: int, limit: int, platform: str | None = None) -> str | None:
+    """Why select() cannot take one more socket (``fileno``, with ``watched`` already
+    registered), or None: on POSIX an fd at or above ``limit``, on Windows a
+    ``limit``-th socket."""
+    if (platform or sys.platform) == "win32":
+        if watched >= limit:
+            return f"select() on Windows watches at most {limit} sockets (FD_SETSIZE is {limit})"
+        return None
+    if fileno >= limit:
+        return f"select() cannot watch fd {fileno} (FD_SETSIZE is {limit})"
+    return None
+
+
 # --------------------------------------------------------------------------
 # Command line
 # --------------------------------------------------------------------------
+#: The soft open-file limit to ask for when the hard limit is "unlimited", as it is on macOS,
+#: which refuses more than OPEN_MAX (10240) there and starts shells at 256.
+UNLIMITED_FD_TARGET = 10240
+
+
+def fd_limit_target(soft: int, hard: int, unlimited: int) -> int:
+    """The soft RLIMIT_NOFILE to raise to: the hard limit, or OPEN_MAX when that is ``unlimited``."""
+    return max(soft, UNLIMITED_FD_TARGET if hard == unlimited else hard)
+
+
 def raise_fd_limit() -> tuple[int, int]:
-    """Raise RLIMIT_NOFILE's soft limit to the hard limit; return (old, new)."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if hard != resource.RLIM_INFINITY and soft < hard:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-        return soft, hard
-    return soft, soft
+    """Raise RLIMIT_NOFILE's soft limit as far as allowed (:func:`fd_limit_target`); return (old, new).
+
+    Windows has no such limit (and no ``resource`` module): (0, 0)."""
+    if sys.platform == "win32":
+        return 0, 0
+    else:  # the checker skips this branch for Windows, where ``resource`` is not imported
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        target = fd_limit_target(soft, hard, resource.RLIM_INFINITY)
+        if target > soft:
+            try:
+                resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            except (ValueError, OSError):  # a system that allows less than OPEN_MAX
+                return soft, soft
+            return soft, target
+        return soft, soft
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -406,7 +446,9 @@ def main(argv: Sequence[str] | None = None, server_class: type[ChatServer] = Cha
     try:
         server = server_class(config)
     except OSError as exc:
-        reason = os.strerror(exc.errno) if exc.errno else str(exc)
+        # On Windows errno is a WSAE* code that os.strerror() calls "Unknown error": use the text
+        posix_errno = exc.errno if sys.platform != "win32" else None
+        reason = os.strerror(posix_errno) if posix_errno else (exc.strerror or str(exc))
         print(f"chat-server: cannot listen on {config.host}:{config.port}: {reason}", file=sys.stderr)
         return 2
     except ValueError as exc:

@@ -20,6 +20,7 @@ makes SIGTERM do the same and remembers which signal came::
 from __future__ import annotations
 
 import signal
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -52,7 +53,8 @@ class CaughtSignal:
 
 @contextmanager
 def terminate_as_interrupt() -> Iterator[CaughtSignal]:
-    """Within the block SIGTERM and SIGINT raise KeyboardInterrupt; the previous handlers come back after.
+    """Within the block SIGTERM and SIGINT (and SIGBREAK on Windows) raise KeyboardInterrupt; the
+    previous handlers come back after.
 
     A second signal while the first is being handled is ignored, so the
     clean-up that the first started (stopping a server group, writing a
@@ -70,7 +72,10 @@ def terminate_as_interrupt() -> Iterator[CaughtSignal]:
         caught.happened = True
         raise KeyboardInterrupt
 
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    signals = [signal.SIGINT, signal.SIGTERM]
+    if sys.platform == "win32":  # reference.process_group stops a tool's group with CTRL_BREAK_EVENT there
+        signals.append(signal.SIGBREAK)
+    previous = {sig: signal.signal(sig, handler) for sig in signals}
     try:
         yield caught
     finally:

@@ -11,7 +11,8 @@ scorecard) talks to a *target* through this module, in one of three forms:
   ``chat-server --port 0`` does.
 
 A spawned server runs in its own process group and is always torn down with
-SIGTERM, a bounded wait, then SIGKILL -- also on Ctrl-C and at interpreter
+SIGTERM, a bounded wait, then SIGKILL (on Windows: CTRL_BREAK_EVENT, a bounded
+wait, then ``taskkill /T /F`` of the tree) -- also on Ctrl-C and at interpreter
 exit.  Its stdout and stderr go to files so a chatty server never blocks on a
 full pipe, and so we can quote its last stderr line when it dies.  Those logs
 are read boundedly (the first ``LOG_HEAD_BYTES`` of stdout for the address,
@@ -31,9 +32,7 @@ import argparse
 import atexit
 import os
 import re
-import shlex
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -47,6 +46,15 @@ from pathlib import Path
 from typing import Protocol
 
 from reference.printable import printable_text
+from reference.process_group import (
+    DEFAULT_STOP_TIMEOUT,
+    describe_returncode,
+    join_command,
+    process_group_start,
+    program_of,
+    split_command,
+    stop_process_group,
+)
 from reference.protocol import DEFAULT_HOST
 
 __all__ = [
@@ -69,30 +77,11 @@ __all__ = [
 
 _LISTENING = re.compile(rb"listening on \[?([0-9A-Za-z.:_-]+?)\]?:(\d+)\b")
 DEFAULT_START_TIMEOUT = 10.0
-DEFAULT_STOP_TIMEOUT = 3.0
 #: How much of a spawned server's stdout is searched for its "listening on" line.
 LOG_HEAD_BYTES = 64 * 1024
 #: How much of the end of its stderr is read for the last line.
 LOG_TAIL_BYTES = 4096
 
-
-def stop_process_group(proc: subprocess.Popen[bytes], timeout: float = DEFAULT_STOP_TIMEOUT) -> None:
-    """SIGTERM the group led by ``proc`` (started with start_new_session=True),
-    wait up to ``timeout``, then SIGKILL; finally kill stragglers of the group."""
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.killpg(proc.pid, sig)
-        except (ProcessLookupError, PermissionError):
-            pass
-        try:
-            proc.wait(timeout)
-            break
-        except subprocess.TimeoutExpired:
-            continue
-    try:  # children that outlived their leader
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 class TargetError(RuntimeError):
@@ -143,7 +132,7 @@ def wait_until_accepting(host: str, port: int, timeout: float,
 def reference_command(*extra: str) -> str:
     """The command line that starts the embedded reference server on a free port."""
     args = [sys.executable, "-m", "reference.server", "--port", "0", *extra]
-    return shlex.join(args)
+    return join_command(args)
 
 
 @dataclass(frozen=True)
@@ -314,18 +303,19 @@ class SpawnedServer:
         if port is not None:
             argv_text = argv_text.replace("{port}", str(port))
         try:
-            argv = shlex.split(argv_text)
+            argv = split_command(argv_text)
         except ValueError as exc:
             raise TargetError(f"cannot parse --server-cmd {self.command!r}: {exc}") from None
-        if not argv:
-            raise TargetError("--server-cmd is empty")
+        program = program_of(argv)
+        group = process_group_start()
         self._stopped_by_us = False
         with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
             try:
-                self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out,
-                                             stderr=err, start_new_session=True, cwd=self.cwd)
+                self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+                                             start_new_session=group.start_new_session,
+                                             creationflags=group.creationflags, cwd=self.cwd)
             except OSError as exc:
-                raise TargetError(f"cannot run {argv[0]!r}: {exc.strerror or exc}") from None
+                raise TargetError(f"cannot run {program!r}: {exc.strerror or exc}") from None
         _LIVE_SERVERS.add(self)
         try:
             if port is None:
@@ -362,7 +352,7 @@ class SpawnedServer:
         self.start()
 
     def stop(self, timeout: float = DEFAULT_STOP_TIMEOUT) -> None:
-        """SIGTERM the process group, wait, then SIGKILL it."""
+        """Stop the process group: SIGTERM, wait, SIGKILL (Windows: Ctrl-Break, wait, kill the tree)."""
         proc = self.proc
         if proc is None:
             return
@@ -393,8 +383,7 @@ class SpawnedServer:
         """
         if self.proc is None or self.proc.poll() is None:
             return ""
-        code = self.proc.returncode
-        how = f"killed by signal {-code}" if code < 0 else f"exited with status {code}"
+        how = describe_returncode(self.proc.returncode)
         last = self.last_stderr_line()
         text = f"server process {how}" + (f"; last stderr line: {last}" if last else "")
         if not self._stopped_by_us:

@@ -31,6 +31,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
 from reference.cli_args import positive_float, positive_int
+from reference.console import tolerate_unencodable
 from reference.printable import printable_text
 from reference.signals import terminate_as_interrupt
 from reference.target import TargetError, add_target_arguments, spec_from_args
@@ -256,6 +257,7 @@ _COMMANDS: dict[str, Callable[[argparse.ArgumentParser, argparse.Namespace], int
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    tolerate_unencodable()  # a non-UTF-8 console shows '?' for what it lacks, not a traceback
     parser = build_parser()
     args = parser.parse_args(argv)
     return int(args.handler(args.subparser, args))

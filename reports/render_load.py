@@ -120,15 +120,20 @@ def _generator_warnings(doc: Document) -> list[Text]:
         if generator.get("warning") or generator.get("bottleneck"):
             message = generator.get("warning") or "the load generator was CPU-bound"
             warnings.append(Text(f"{fmt_count(record.get('clients'))} clients: {message}", style="yellow"))
+        for note in generator.get("notes") or []:
+            warnings.append(Text(f"{fmt_count(record.get('clients'))} clients: {note}", style="yellow"))
     return warnings
+
+
+#: The relay checks' counts (reference.sequence), in the order a reader wants them.
+_RELAY_COUNTS = ("lost", "duplicated", "reordered", "mislabelled", "unpaired", "echoed", "sequence_jump")
 
 
 def latency_renderables(doc: Document) -> list[RenderableType]:
     summary = doc.get("summary") or {}
-    line = Text.assemble(("Correctness: ", "bold"), _ok_text(summary.get("ok")),
-                         f"  (lost {fmt_count(summary.get('lost'))}, duplicated "
-                         f"{fmt_count(summary.get('duplicated'))}, reordered "
-                         f"{fmt_count(summary.get('reordered'))})")
+    counts = ", ".join(f"{key} {fmt_count(summary.get(key))}" for key in _RELAY_COUNTS
+                       if key in summary or key in ("lost", "duplicated", "reordered"))
+    line = Text.assemble(("Correctness: ", "bold"), _ok_text(summary.get("ok")), f"  ({counts})")
     out: list[RenderableType] = [document_header(doc, "Latency"), line]
     if summary.get("error"):
         out.append(Text(f"The run did not finish: {summary['error']}", style="bold red"))
@@ -142,9 +147,10 @@ def limits_renderables(doc: Document) -> list[RenderableType]:
     summary = doc.get("summary") or {}
     headline = Text.assemble(("Highest healthy client count: ", "bold"),
                              (fmt_count(summary.get("highest_healthy")), "bold cyan"),
-                             ("  stopped by: ", "bold"),
+                             ("  FINDING: " if summary.get("finding") else "  stopped by: ", "bold"),
                              (str(summary.get("cause") or MISSING),
-                              "green" if summary.get("cause") == "reached-max" else "yellow"))
+                              "bold red" if summary.get("finding")
+                              else "green" if summary.get("cause") == "reached-max" else "yellow"))
     facts = _key_values("Limits probe", [
         ("cause", str(summary.get("cause_detail") or summary.get("cause") or MISSING)),
         ("ramp", f"up to {fmt_count(summary.get('max'))} clients "
@@ -182,6 +188,7 @@ def soak_renderables(doc: Document) -> list[RenderableType]:
         ("lost", _correctness(summary.get("lost"))),
         ("duplicated", _correctness(summary.get("duplicated"))),
         ("reordered", _correctness(summary.get("reordered"))),
+        *((key, _correctness(summary.get(key))) for key in ("mislabelled", "unpaired") if key in summary),
         ("server memory", f"{fmt_bytes(summary.get('rss_start_bytes'))} -> "
                           f"{fmt_bytes(summary.get('rss_end_bytes'))} "
                           f"(growth {fmt_bytes(summary.get('rss_growth_bytes'))})"),

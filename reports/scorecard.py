@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from reference.printable import printable_text
+from reference.process_group import process_group_start
 from reference.target import (
     ExternalServer,
     SpawnedServer,
@@ -149,7 +150,7 @@ def default_steps(config: ScorecardConfig) -> list[Step]:
              "latency.json", config.latency_timeout_s),
         Step("limits", f"Limits probe (up to {config.limits_max} clients)", "chat-load",
              ("limits", "--max", str(config.limits_max), "--step", str(config.limits_step)),
-             "limits.json", config.limits_timeout_s),
+             "limits.json", config.limits_timeout_s, result_codes=frozenset({0, 1})),
     ]
 
 
@@ -186,8 +187,10 @@ def run_step(step: Step, prefix: Sequence[str] | None, target_args: Sequence[str
     with log_path.open("wb") as log:
         log.write(f"$ {' '.join(argv)}\n".encode())
         log.flush()
+        group = process_group_start()
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                env=env, start_new_session=True)
+                                env=env, start_new_session=group.start_new_session,
+                                creationflags=group.creationflags)
         try:
             timed_out = True
             while time.monotonic() - started < step.timeout_s:
@@ -221,6 +224,9 @@ def run_step(step: Step, prefix: Sequence[str] | None, target_args: Sequence[str
         outcome.status, outcome.detail = "no-results", f"exited {code} but wrote no {json_path.name}"
     if outcome.status == "ok" and code != 0:
         outcome.status, outcome.detail = "failures", f"exit status {code}: the results show failures"
+    elif outcome.status == "ok" and (outcome.document or {}).get("summary", {}).get("ok") is False:
+        # a producer that exited 0 yet judged its own results not ok: believe the results
+        outcome.status, outcome.detail = "failures", "the results show failures"
     return outcome
 
 

@@ -88,7 +88,10 @@ def _limits_headline(doc: Document) -> Text:
     summary = doc.get("summary") or {}
     cause = summary.get("cause") or "?"
     text = Text(f"held {fmt_count(summary.get('highest_healthy'))} clients", style="bold")
-    text.append(f"; stopped by {cause}", style="green" if cause == "reached-max" else "yellow")
+    if summary.get("finding"):
+        text.append(f"; FINDING: {cause}", style="bold red")
+    else:
+        text.append(f"; stopped by {cause}", style="green" if cause == "reached-max" else "yellow")
     if summary.get("cause_detail"):
         text.append(f" ({summary['cause_detail']})", style="dim")
     return text

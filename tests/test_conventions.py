@@ -56,9 +56,7 @@ def test_help_fits_80_columns(argv: list[str]) -> None:
     assert not wide, "\n".join(wide)
 
 
-@pytest.mark.parametrize("script", [pytest.param(s, marks=pytest.mark.xfail(
-    strict=True, reason="chat-swarm hands unknown options to locust, which it starts first"))
-    if s == "chat-swarm" else s for s in SCRIPTS])
+@pytest.mark.parametrize("script", SCRIPTS)
 def test_a_bad_option_is_one_line_and_exit_2(script: str) -> None:
     result = run([script, "--no-such-option-anywhere"])
     assert result.returncode == 2

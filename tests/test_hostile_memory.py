@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import resource
-import shlex
 import subprocess
 import sys
 import textwrap
@@ -23,10 +21,17 @@ import pytest
 
 from conformance.wire import MAX_KEPT_BYTES, RecordingSocket, Wire
 from reference.aclient import connect_client
+from reference.process_group import join_command
 from reference.stamp import receive_limit
 from reference.target import SpawnedServer, TargetSpec, open_target
 
+if sys.platform != "win32":
+    import resource
+
 SERVERS = Path(__file__).parent / "servers"
+#: run_capped's address-space cap is POSIX, and only Linux enforces RLIMIT_AS.
+CAPPED = pytest.mark.skipif(sys.platform != "linux", reason="caps the address space with RLIMIT_AS, "
+                            "which only Linux enforces (and Windows lacks)")
 #: The harness's documented memory bound (README): address space, so it is a hard limit.
 MEMORY_BOUND = 200 * 1024 * 1024
 
@@ -50,9 +55,10 @@ def run_capped(argv: list[str], limit: int = MEMORY_BOUND,
 
 
 def _server_cmd(name: str, *args: str) -> str:
-    return shlex.join([sys.executable, str(SERVERS / name), *args])
+    return join_command([sys.executable, str(SERVERS / name), *args])
 
 
+@CAPPED
 def test_huge_server_logs_are_read_within_the_bound() -> None:
     """1 GiB of stdout before nothing and of stderr before the last line: both read in bounded memory."""
     script = textwrap.dedent(f"""
@@ -128,6 +134,7 @@ def test_load_generator_connections_refuse_a_flood_at_its_header(frame_flood: Sp
         assert buffered <= 2 * receive_limit(64) + 64 * 1024
 
 
+@CAPPED
 @pytest.mark.slow
 @pytest.mark.parametrize("mode", ["frames", "garbage"])
 def test_chat_load_stays_within_the_bound_against_a_flood(mode: str) -> None:

@@ -10,12 +10,17 @@ What it reports (request type ``chat``):
 
 * ``connect``, ``register``, ``send``: time of the socket call, in ms;
 * ``broadcast``: one event per message received, with the one-way latency from
-  the send time carried in the payload (``reference.stamp``), in ms, plus the
-  same latency in whole microseconds for the ``broadcast latency in µs`` entry,
+  the send time carried in the payload (``reference.stamp``), in ms, as locust
+  shows it; the same latency in µs goes to the reporter's chat statistics
+  (``loadtest.swarm.chat``: an HDR histogram, shown in the web UI's chat tab),
   because locust rounds response times below 100 ms to whole milliseconds;
 * failures: a server that closes on us, and every lost, duplicated, reordered,
   echoed, mislabelled or unpaired message (RELAY-2/3/4), checked by
   ``reference.sequence``.
+
+Each read takes whatever the socket holds and times every relay in it at the
+moment the bytes arrived, so a relay is never charged for the time spent on
+the ones before it in the same read.
 
 Latency needs the sender's and the receiver's clocks to be one clock:
 ``time.monotonic_ns()`` is per boot, so every username starts with this boot's
@@ -31,7 +36,7 @@ from pathlib import Path
 from typing import Protocol
 
 from reference import client as reference_client
-from reference.protocol import DEFAULT_HOST, DEFAULT_PORT, ProtocolError, Relay
+from reference.protocol import DEFAULT_HOST, DEFAULT_PORT, ConnectionClosed, ProtocolError, Relay
 from reference.sequence import RelayChecker, SequenceFailure
 from reference.stamp import make_payload, receive_limit
 from reference.target import parse_address
@@ -45,7 +50,6 @@ __all__ = [
     "DisconnectedError",
     "Reporter",
     "clock_domain",
-    "latency_entry_name",
     "target_address",
 ]
 
@@ -53,15 +57,9 @@ REQUEST_TYPE = "chat"
 BROADCAST = "broadcast"
 OTHER_CLOCK = "broadcast from another machine (no latency)"
 UNSTAMPED = "broadcast not from this swarm (no latency)"
-_US_SUFFIX = " latency in µs"
 #: Swarm usernames: clock domain, "-", sender id (the id the stamps carry).
 _NAMES = r"[0-9A-Za-z]+-(\d+)"
 _RECEIVE_POLL_S = 1.0
-
-
-def latency_entry_name(broadcast_name: str) -> str:
-    """The stats entry holding ``broadcast_name``'s latency in microseconds."""
-    return broadcast_name + _US_SUFFIX
 
 
 class Reporter(Protocol):
@@ -70,7 +68,9 @@ class Reporter(Protocol):
     def request(self, name: str, response_time_ms: float | None, length: int,
                 exception: Exception | None = None) -> None: ...
 
-    def microseconds(self, name: str, microseconds: int) -> None: ...
+    def delivered(self, latency_ns: int | None) -> None: ...
+
+    def failed(self, kind: SequenceFailure) -> None: ...
 
 
 class DisconnectedError(ConnectionError):
@@ -113,14 +113,14 @@ class ChatClient:
 
     def __init__(self, address: tuple[str, int], reporter: Reporter, *, size: int = 64,
                  timeout: float = 10.0, loss_grace: float = 2.0,
-                 broadcast_name: str = BROADCAST, record_microseconds: bool = True) -> None:
+                 broadcast_name: str = BROADCAST, record_latency: bool = True) -> None:
         self.address = address
         self.reporter = reporter
         self.size = size
         self.timeout = timeout
         self.broadcast_name = broadcast_name
-        #: None when this client's latencies are long enough for whole milliseconds.
-        self.latency_name = latency_entry_name(broadcast_name) if record_microseconds else None
+        #: False for slow readers: their latency is the queue they build, not the server's.
+        self.record_latency = record_latency
         #: Random, so that users of many workers and machines never share a name.
         self.sender_id = random.randrange(1, 2**31)
         self.name = f"{_CLOCK_DOMAIN}-{self.sender_id}"
@@ -183,12 +183,12 @@ class ChatClient:
 
     # -- receiving ----------------------------------------------------------
     def receive_one(self, timeout: float = _RECEIVE_POLL_S) -> bool:
-        """Wait up to ``timeout`` s for one message and report it; False if none came."""
+        """Wait up to ``timeout`` s for a read; report every relay it completed. False if none came."""
         chat = self._chat
         if chat is None or chat.closed:
             return False
         try:
-            relay = chat.receive(timeout)
+            first = chat.receive(timeout)
         except TimeoutError:
             self._report_lost(self.checker.overdue(time.monotonic_ns()))
             return False
@@ -196,26 +196,51 @@ class ChatClient:
             # ServerClosedError is an OSError; a codec error means garbage on the wire.
             self._lost_connection(exc)
             return False
-        self.on_relay(relay, time.monotonic_ns())
+        now = time.monotonic_ns()  # the read that completed ``first`` completed the rest too
+        batch, closed = [first], False
+        try:
+            while True:
+                event = chat.conn.next_event()
+                if isinstance(event, Relay):
+                    batch.append(event)
+                    continue
+                closed = isinstance(event, ConnectionClosed)
+                break
+        except ProtocolError as exc:
+            for relay in batch:
+                self.on_relay(relay, now)
+            self._lost_connection(exc)
+            return True
+        for relay in batch:
+            self.on_relay(relay, now)
+        if closed:
+            self._lost_connection(reference_client.ServerClosedError("server closed the connection"))
         return True
 
     def on_relay(self, relay: Relay, now_ns: int) -> None:
         """Check one received message and report it as one ``broadcast`` event."""
         self.received += 1
         length = len(relay.text)
+        before = self.checker.delivered
         stamp, failures = self.checker.check(relay.sender, relay.text, now_ns)
+        delivered = self.checker.delivered - before
+        reporter = self.reporter
         if stamp is None:
-            self.reporter.request(UNSTAMPED, None, length)
+            reporter.request(UNSTAMPED, None, length)
         elif failures:
             for failure in failures:
-                self.reporter.request(self.broadcast_name, None, length, failure.error())
+                reporter.request(self.broadcast_name, None, length, failure.error())
+                reporter.failed(failure)
         elif relay.sender.partition("-")[0] != _CLOCK_DOMAIN:
-            self.reporter.request(OTHER_CLOCK, None, length)
+            reporter.request(OTHER_CLOCK, None, length)
         else:
             latency_ns = now_ns - stamp.sent_ns
-            self.reporter.request(self.broadcast_name, latency_ns / 1e6, length)
-            if self.latency_name is not None:
-                self.reporter.microseconds(self.latency_name, round(latency_ns / 1e3))
+            reporter.request(self.broadcast_name, latency_ns / 1e6, length)
+            if self.record_latency:
+                reporter.delivered(latency_ns)
+                delivered -= 1
+        for _ in range(delivered):
+            reporter.delivered(None)
         self._report_lost(self.checker.overdue(now_ns))
 
     def finish(self) -> None:
@@ -235,6 +260,7 @@ class ChatClient:
     def _report_lost(self, count: int) -> None:
         for _ in range(count):
             self.reporter.request(self.broadcast_name, None, 0, SequenceFailure.LOST.error())
+            self.reporter.failed(SequenceFailure.LOST)
 
     def _report_elapsed(self, name: str, start: float, length: int,
                         exception: Exception | None = None) -> None:

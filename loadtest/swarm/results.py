@@ -5,8 +5,9 @@ end of a run (on the master, or the only process), copies them into the plain
 :class:`EntryStats` and ``{error text: occurrences}`` shapes below, and calls
 :func:`make_locust_document`.  All times in the document are microseconds
 (reports/FORMAT.md); an entry measured in milliseconds says so in ``unit`` and
-keeps locust's resolution of 1 ms below 100 ms, while the ``... latency in µs``
-entries have about two significant digits.  No locust import here.
+keeps locust's resolution of 1 ms below 100 ms.  The broadcast latency in the
+summary comes from the swarm's own HDR histogram in µs (``loadtest.swarm.chat``),
+not from locust's table.  No locust import here.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from loadtest.swarm.client import BROADCAST, OTHER_CLOCK, latency_entry_name
+from loadtest.swarm.client import BROADCAST, OTHER_CLOCK
 from reference.sequence import SequenceFailure
 from reference.version import tool_name
 from reports.results import Document, make_document, target_info
@@ -30,6 +31,8 @@ __all__ = [
 ]
 
 TOOL = tool_name("chat-harness locust swarm")
+#: Swarms before the chat statistics logged µs latencies as a request entry named so.
+_US_SUFFIX = " latency in µs"
 #: Percentiles asked of every entry, by their key in the results format.
 PERCENTILES: Mapping[str, float] = {"p50": 0.5, "p90": 0.9, "p99": 0.99, "p99_9": 0.999}
 
@@ -51,7 +54,7 @@ class EntryStats:
 
     @property
     def in_microseconds(self) -> bool:
-        return self.name.endswith(latency_entry_name(""))
+        return self.name.endswith(_US_SUFFIX)
 
 
 def entry_record(entry: EntryStats) -> dict[str, Any]:
@@ -111,7 +114,7 @@ def summarize(entries: Iterable[EntryStats], errors: Mapping[str, int],
         "received": received,
         "received_per_s": round(received / duration_s, 1) if duration_s > 0 else 0.0,
         "received_without_latency": by_name[OTHER_CLOCK].num_requests if OTHER_CLOCK in by_name else 0,
-        "latency_us": _latency_block(by_name.get(latency_entry_name(BROADCAST))),
+        "latency_us": _latency_block(by_name.get(BROADCAST + _US_SUFFIX)),
         "duration_s": round(duration_s, 3),
     }
     summary["ok"] = summary["failures"] == 0 and received > 0
@@ -149,11 +152,23 @@ def summary_line(summary: Mapping[str, Any]) -> str:
 def make_locust_document(entries: Iterable[EntryStats], errors: Mapping[str, int], *,
                          host: str, address: tuple[str, int] | None, duration_s: float,
                          users: int, cpu_warning: bool, options: Mapping[str, Any],
-                         load_cpu_s: float | None = None) -> Document:
-    """The whole document; ``load_cpu_s`` is the CPU time of the processes that ran users."""
+                         load_cpu_s: float | None = None, latency_us: Mapping[str, Any] | None = None,
+                         locust_process: Mapping[str, Any] | None = None) -> Document:
+    """The whole document.
+
+    ``load_cpu_s`` is the CPU time of the processes that ran users;
+    ``latency_us`` the broadcast latency block from the swarm's own HDR
+    histogram (``loadtest.swarm.chat``); ``locust_process`` locust's verdict
+    on itself (``judge_locust``).
+    """
     rows = sorted(entries, key=lambda row: (row.name, row.type))
     summary = summarize(rows, errors, duration_s)
     summary.update(users=users, cpu_warning=cpu_warning)
+    if latency_us is not None and latency_us.get("count"):
+        summary["latency_us"] = dict(latency_us)
+    if locust_process is not None:
+        summary["locust_bottleneck"] = bool(locust_process.get("bottleneck"))
+        summary["locust_process"] = dict(locust_process)
     if load_cpu_s:
         # Messages one fully busy locust core handles: the per-core rate.
         summary["load_cpu_s"] = round(load_cpu_s, 3)

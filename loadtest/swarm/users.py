@@ -14,12 +14,13 @@ master, or the only process), one summary line goes to the console and, with
 from __future__ import annotations
 
 import logging
+import random
 import sys
 import time
 from typing import Any
 
 import gevent
-from locust import User, between, constant_throughput, events
+from locust import User, between, events
 from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
 from locust.stats import StatsError
@@ -27,6 +28,7 @@ from locust.stats import StatsError
 from loadtest.swarm.client import REQUEST_TYPE, ChatClient, target_address
 from loadtest.swarm.options import ChatOptions, add_chat_options
 from loadtest.swarm.results import PERCENTILES, EntryStats, make_locust_document, summary_line
+from loadtest.swarm.watch import CHAT, EVENTS, locust_verdict
 from reports.results import write_document
 
 __all__ = ["ChatUser", "LocustReporter"]
@@ -35,22 +37,19 @@ logger = logging.getLogger("chat-swarm")
 
 
 class LocustReporter:
-    """The ChatClient's Reporter: locust request events, plus the µs latency entries."""
+    """The ChatClient's Reporter: locust request events, and this process's chat statistics."""
 
     def __init__(self, environment: Environment) -> None:
-        self._stats = environment.stats
         self._fire = environment.events.request.fire
+        self.delivered = CHAT.delivered
+        self.failed = CHAT.failed
 
     def request(self, name: str, response_time_ms: float | None, length: int,
                 exception: Exception | None = None) -> None:
-        self._fire(request_type=REQUEST_TYPE, name=name, response_time=response_time_ms,
-                   response_length=length, exception=exception, context={})
-
-    def microseconds(self, name: str, microseconds: int) -> None:
-        # Logged straight into its own stats entry, not fired as a request, so the
-        # "Aggregated" row counts each message once.  Workers ship every entry to the
-        # master, so it reaches the merged statistics like any other.
-        self._stats.get(name, REQUEST_TYPE).log(microseconds, 0)
+        # Queued, not fired here: see loadtest.swarm.watch._DeferredEvents.
+        EVENTS.add(self._fire, {"request_type": REQUEST_TYPE, "name": name,
+                                "response_time": response_time_ms, "response_length": length,
+                                "exception": exception, "context": {}})
 
 
 class ChatUser(User):
@@ -59,8 +58,8 @@ class ChatUser(User):
     abstract = True
     #: Name of this user's ``broadcast`` entry (slow readers keep theirs apart).
     broadcast_name = "broadcast"
-    #: Also record the broadcast latency in whole µs (locust shows ms below 100 ms as 0, 1, 2...).
-    latency_in_microseconds = True
+    #: Time deliveries into the chat statistics (µs, shown in the web UI's chat tab).
+    record_latency = True
     wait_time = between(0.5, 1.5)
 
     def __init__(self, environment: Environment) -> None:
@@ -93,7 +92,7 @@ class ChatUser(User):
         options = self.options
         self.client = ChatClient(address, reporter, size=options.size, timeout=options.timeout,
                                  loss_grace=options.loss_grace, broadcast_name=self.broadcast_name,
-                                 record_microseconds=self.latency_in_microseconds)
+                                 record_latency=self.record_latency)
         if not self.client.connect():
             return False
         self._reader = gevent.spawn(self._read_forever, self.client)
@@ -116,12 +115,27 @@ class ChatUser(User):
             self._reader = None
 
     # -- pacing -----------------------------------------------------------------
+    def start_pacing(self) -> None:
+        """Wait a random part of one period before the first message.
+
+        Users spawned together would otherwise send together, every period,
+        and each burst makes the server queue a room's worth of relays: the
+        swarm would measure its own synchronisation, not the server.
+        """
+        gevent.sleep(random.uniform(0.0, 1.0 / self.options.rate))
+        self._next_due = time.monotonic()
+
     def chat_pace(self) -> float:
-        """wait_time for senders: ``--chat-rate`` messages per second per user."""
-        pace = getattr(self, "_chat_pace", None)
-        if pace is None:
-            pace = self._chat_pace = constant_throughput(self.options.rate)
-        return float(pace(self))
+        """wait_time for senders: ``--chat-rate`` messages per second, on a fixed schedule."""
+        due = getattr(self, "_next_due", None)
+        now = time.monotonic()
+        if due is None:
+            due = now
+        due += 1.0 / self.options.rate
+        if due < now - 1.0:
+            due = now  # far behind (a stall): start afresh rather than send a burst
+        self._next_due = due
+        return max(0.0, due - now)
 
 
 # -- locust hooks ---------------------------------------------------------------
@@ -197,6 +211,7 @@ def _report(environment: Environment, **_: Any) -> None:
     """Summarise the merged statistics once, where they are merged."""
     if isinstance(environment.runner, WorkerRunner) or environment.runner is None:
         return
+    EVENTS.flush()
     stats = environment.stats
     entries = [_entry_stats(e) for e in stats.entries.values() if e.method == REQUEST_TYPE]
     errors: dict[str, int] = {}
@@ -211,6 +226,7 @@ def _report(environment: Environment, **_: Any) -> None:
     except ValueError:  # a bad host typed into the web UI: every connect failed
         address = None
     options = ChatOptions.from_namespace(environment.parsed_options)
+    verdict = locust_verdict()
     doc = make_locust_document(
         entries, errors, host=host or "{}:{}".format(*target_address(None)), address=address,
         duration_s=max(0.0, last - stats.total.start_time),
@@ -218,8 +234,12 @@ def _report(environment: Environment, **_: Any) -> None:
         cpu_warning=bool(environment.runner.cpu_warning_emitted
                          or getattr(environment.runner, "worker_cpu_warning_emitted", False)),
         options={k: v for k, v in vars(options).items() if k != "json"},
+        latency_us=CHAT.latency.summary(), locust_process=verdict,
         load_cpu_s=_load_cpu.from_workers if isinstance(environment.runner, MasterRunner)
         else _load_cpu.own())
     logger.info(summary_line(doc["summary"]))
+    for text in [verdict["warning"], *verdict["notes"]]:
+        if text:
+            logger.warning(text)
     if options.json:
         logger.info("chat swarm results written to %s", write_document(options.json, doc))

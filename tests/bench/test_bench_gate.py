@@ -22,7 +22,6 @@ even under load) become several times slower.
 from __future__ import annotations
 
 import json
-import shlex
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ from typing import Any
 
 import pytest
 
+from reference.process_group import join_command
 from reference.target import TargetSpec, open_target
 from reports.results import load_document
 
@@ -71,7 +71,7 @@ def gate_runs(tmp_path_factory: pytest.TempPathFactory) -> GateRuns:
         base = run_bench(f"--chat-server={host}:{port}", f"--benchmark-json={tmp / 'base.json'}",
                          storage, "--benchmark-save=base")
     assert base.returncode == 0, base.stdout[-3000:] + base.stderr[-3000:]
-    slow_cmd = shlex.join([sys.executable, str(SLOW_SERVER), "{port}", "--delay-ms", "5"])
+    slow_cmd = join_command([sys.executable, str(SLOW_SERVER), "{port}", "--delay-ms", "5"])
     slow = run_bench(f"--chat-server-cmd={slow_cmd}", f"--benchmark-json={tmp / 'slow.json'}", storage,
                      "--benchmark-compare=0001", "--benchmark-compare-fail=median:100%")
     return GateRuns(tmp / "base.json", tmp / "slow.json", slow.stdout + slow.stderr, slow.returncode)

@@ -8,7 +8,6 @@ Every server is started through reference.target, every wait is bounded.
 
 from __future__ import annotations
 
-import shlex
 import subprocess
 import sys
 import time
@@ -18,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from reference.client import ChatClient
+from reference.process_group import join_command
 from reference.target import SpawnedServer, TargetSpec, open_target
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -28,7 +28,7 @@ TIMEOUT = 10.0
 
 @pytest.fixture
 def naive() -> Iterator[SpawnedServer]:
-    command = shlex.join([sys.executable, str(NAIVE), "--port", "0"])
+    command = join_command([sys.executable, str(NAIVE), "--port", "0"])
     with open_target(TargetSpec(command=command)) as handle:
         assert isinstance(handle, SpawnedServer)
         yield handle
@@ -67,7 +67,7 @@ def test_naive_server_says_what_is_wrong_with_its_arguments() -> None:
 
 
 def test_slow_server_delays_every_relay_and_still_relays_correctly() -> None:
-    command = shlex.join([sys.executable, str(SLOW), "{port}", "--delay-ms", "200"])
+    command = join_command([sys.executable, str(SLOW), "{port}", "--delay-ms", "200"])
     with open_target(TargetSpec(command=command)) as handle, \
             ChatClient.connect(*handle.address, name="ana", timeout=TIMEOUT) as ana, \
             ChatClient.connect(*handle.address, name="bo", timeout=TIMEOUT) as bo:

@@ -34,6 +34,7 @@ from conformance.scenarios import CUTS, first_non_canonical
 from conformance.selection import ExpectationsError, load_expectations, matches, matching
 from conformance.verdicts import CaseInfo, exit_status, judge
 from conformance.wire import HEAD_EVENTS, TAIL_EVENTS, Wire, printable
+from reference.process_group import join_command
 from reference.protocol import MIN_MAX_PAYLOAD, encode_frame
 from reference.target import TargetSpec, open_target
 from reports.results import load_document
@@ -292,7 +293,7 @@ def test_dead_target_exits_3_with_one_clear_line(tmp_path: Path) -> None:
     assert f"nothing accepted connections on 127.0.0.1:{port}" in line
     summary = load_document(tmp_path / "r.json", kind="conformance")["summary"]
     assert summary["exit_status"] == 3 and summary["total"] == 0 and summary["target_error"] in line
-    result = run_cli("--server-cmd", f"{sys.executable} -c 'raise SystemExit(7)' {{port}}")
+    result = run_cli("--server-cmd", join_command([sys.executable, "-c", "raise SystemExit(7)"]) + " {port}")
     assert result.returncode == 3 and result.stdout == ""
     (line,) = result.stderr.strip().splitlines()
     assert "exited with status 7" in line

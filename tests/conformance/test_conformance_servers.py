@@ -245,6 +245,8 @@ def _processes_with(marker: str) -> list[int]:
     return pids
 
 
+@pytest.mark.skipif(sys.platform != "linux", reason="sends POSIX signals and finds the server's "
+                    "processes in /proc (Linux only)")
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 def test_interrupted_run_stops_the_server_it_started(tmp_path: Path, sig: signal.Signals) -> None:
     marker = f"conformance-interrupt-{sig.name}-{os.getpid()}"

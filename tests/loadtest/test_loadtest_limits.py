@@ -7,7 +7,6 @@ proof is a documented run in the README, not a default test.
 from __future__ import annotations
 
 import io
-import resource
 import socket
 import subprocess
 import sys
@@ -50,7 +49,7 @@ def test_select_server_that_crashes_at_fd_setsize_is_reported_as_died(tmp_path: 
     cmd = f"{sys.executable} {SERVERS / 'select_crash_server.py'} --port {{port}}"
     _, doc = run_limits(["--max", "1500", "--step", "250", "--server-cmd", cmd], tmp_path)
     summary = doc["summary"]
-    assert summary["cause"] == "server-died"
+    assert summary["cause"] == "server-died" and summary["finding"] and not summary["ok"]
     assert "filedescriptor out of range in select()" in summary["cause_detail"]
     assert summary["highest_healthy"] == 1000
     assert doc["records"][-1]["healthy"] is False
@@ -65,10 +64,23 @@ def test_reference_with_select_refuses_cleanly_past_fd_setsize(tmp_path: Path) -
     assert summary["highest_healthy"] == 1000
 
 
+def test_a_server_that_stops_relaying_mid_ramp_is_a_finding_and_exit_1(tmp_path: Path) -> None:
+    # 2 probe clients + 100 held relay; the first registration of the next step stops it
+    cmd = f"{sys.executable} {SERVERS / 'stops_relaying_server.py'} --stop-after 102 --port {{port}}"
+    status, doc = run_limits(["--max", "300", "--step", "100",
+                              "--server-cmd", cmd], tmp_path)
+    summary = doc["summary"]
+    assert status == 1 and summary["cause"] == "stopped-relaying", summary
+    assert summary["finding"] and not summary["ok"]
+    assert summary["highest_healthy"] == 100 and doc["records"][-1]["healthy"] is False
+
+
 def _low_fd_limit() -> None:
+    import resource  # POSIX only: the test below is skipped elsewhere
     resource.setrlimit(resource.RLIMIT_NOFILE, (150, 150))
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="Windows has no open-file limit (RLIMIT_NOFILE) to lower")
 def test_own_fd_limit_is_named_not_blamed_on_the_server(tmp_path: Path) -> None:
     out = tmp_path / "limits.json"
     with open_target(TargetSpec()) as target:  # the server keeps its own, normal limit
@@ -91,7 +103,8 @@ def test_server_that_accepts_but_never_relays_fails_before_the_ramp(tmp_path: Pa
                                   "--server", f"127.0.0.1:{port}"], tmp_path)
     summary = doc["summary"]
     assert status == 1 and summary["highest_healthy"] == 0 and not doc["records"]
-    assert summary["cause"] == "latency-deadline" and "does not relay" in summary["cause_detail"]
+    assert summary["cause"] == "stopped-relaying" and "does not relay" in summary["cause_detail"]
+    assert summary["finding"] and not summary["ok"]
 
 
 def test_dead_target_is_reported_in_one_line_not_waited_on() -> None:

@@ -54,6 +54,11 @@ FAKE_PRODUCER = textwrap.dedent("""
         sys.exit(3)
     doc = {{"conformance": lambda: conformance_doc(broken=mode == "fail"), "latency": latency_doc,
             "limits": limits_doc}}[kind]()
+    if mode == "finding" and kind == "limits":  # chat-load limits: the server stopped relaying
+        doc["summary"].update(cause="stopped-relaying", cause_detail="no probe got through",
+                              ok=False, finding=True)
+        write_document(out, dict(doc, reachable=reachable))
+        sys.exit(1)
     write_document(out, dict(doc, reachable=reachable))
     sys.exit(1 if mode == "fail" else 0)
 """)
@@ -203,3 +208,15 @@ def test_cli_scorecard_rejects_bad_options_with_one_line(
         main(["scorecard", *argv])
     assert exit_info.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_a_limits_finding_is_a_failed_step_not_a_green_ok(tmp_path: Path, fake: Path) -> None:
+    config = small_config(tmp_path)
+    steps = default_steps(config)[2:]
+    run = run_scorecard(config, tools=fake_tools(fake, load="finding"), steps=steps)
+    (outcome,) = run.outcomes
+    assert outcome.status == "failures" and outcome.document is not None
+    assert run.exit_status == 1
+    text = recorded_report(run)
+    assert "FINDING" in text and "stopped-relaying" in text
+    assert "every step ran and passed" not in text

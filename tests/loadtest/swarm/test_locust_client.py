@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from loadtest.swarm.chat import ChatStats, judge_locust
 from loadtest.swarm.cli import main as swarm_main
 from loadtest.swarm.client import (
     BROADCAST,
@@ -26,7 +27,6 @@ from loadtest.swarm.client import (
     UNSTAMPED,
     ChatClient,
     DisconnectedError,
-    latency_entry_name,
     target_address,
 )
 from loadtest.swarm.options import ChatOptions, add_chat_options
@@ -44,7 +44,8 @@ SECOND = 1_000_000_000
 @dataclass
 class RecordingReporter:
     requests: list[tuple[str, float | None, int, Exception | None]] = field(default_factory=list)
-    micros: list[tuple[str, int]] = field(default_factory=list)
+    latencies: list[int | None] = field(default_factory=list)
+    failures: list[SequenceFailure] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def request(self, name: str, response_time_ms: float | None, length: int,
@@ -52,9 +53,13 @@ class RecordingReporter:
         with self.lock:
             self.requests.append((name, response_time_ms, length, exception))
 
-    def microseconds(self, name: str, microseconds: int) -> None:
+    def delivered(self, latency_ns: int | None) -> None:
         with self.lock:
-            self.micros.append((name, microseconds))
+            self.latencies.append(latency_ns)
+
+    def failed(self, kind: SequenceFailure) -> None:
+        with self.lock:
+            self.failures.append(kind)
 
     def named(self, name: str) -> list[tuple[str, float | None, int, Exception | None]]:
         with self.lock:
@@ -70,9 +75,10 @@ def server() -> Iterator[SpawnedServer | ExternalServer]:
 def _receive(client: ChatClient, count: int, timeout: float = 10.0) -> None:
     __tracebackhide__ = True
     deadline = time.monotonic() + timeout
-    got = 0
-    while got < count and time.monotonic() < deadline:
-        got += client.receive_one(timeout=0.5)
+    start = client.received
+    while client.received - start < count and time.monotonic() < deadline:
+        client.receive_one(timeout=0.5)
+    got = client.received - start
     assert got == count, f"received {got} of {count} messages within {timeout} s"
 
 
@@ -95,11 +101,10 @@ def test_client_reports_connect_register_send_and_one_broadcast_per_message(serv
     assert len(sends) == 5 and all(r[2] == 100 and r[3] is None for r in sends)
     broadcasts = reporter.named(BROADCAST)
     assert len(broadcasts) == 5 and all(r[3] is None for r in broadcasts)
-    # The same latencies, in ms for locust's row and in whole µs for the µs row.
-    assert len(reporter.micros) == 5
-    for (_, ms, _, _), (name, us) in zip(broadcasts, reporter.micros, strict=True):
-        assert name == latency_entry_name(BROADCAST)
-        assert ms is not None and 0 < ms < 10_000 and abs(us - ms * 1000) <= 1
+    # The same latencies, in ms for locust's row and in ns for the chat statistics.
+    assert len(reporter.latencies) == 5
+    for (_, ms, _, _), ns in zip(broadcasts, reporter.latencies, strict=True):
+        assert ms is not None and ns is not None and 0 < ms < 10_000 and abs(ns / 1e6 - ms) < 1e-6
 
 
 def test_server_closing_on_us_is_one_disconnect_failure(server) -> None:
@@ -155,7 +160,9 @@ def test_relay_checks_echo_mislabelling_loss_and_clock_domains() -> None:
         (UNSTAMPED, None, True),
         (BROADCAST, "LostMessage", True),
     ]
-    assert len(reporter.micros) == 2
+    # two timed deliveries, the other machine's untimed, the mislabelled one delivered too
+    assert reporter.latencies.count(None) == 2 and len(reporter.latencies) == 4
+    assert reporter.failures == [SequenceFailure.ECHOED, SequenceFailure.MISLABELLED, SequenceFailure.LOST]
 
 
 # -- options, host, results ---------------------------------------------------------------
@@ -192,29 +199,55 @@ def test_host_forms() -> None:
         target_address("http://example.com")
 
 
-def test_results_count_failures_by_kind_and_use_microsecond_latency() -> None:
+def test_results_count_failures_by_kind_and_take_latency_from_the_chat_histogram() -> None:
     entries = [
         EntryStats("chat", BROADCAST, num_requests=103, num_failures=3, num_none_requests=3,
                    mean=0.4, min=0.1, max=2.0, percentiles={"p50": 0, "p90": 1, "p99": 2, "p99_9": 2}),
-        EntryStats("chat", latency_entry_name(BROADCAST), num_requests=100, num_failures=0,
-                   mean=412.5, min=120, max=2010,
-                   percentiles={"p50": 380, "p90": 900, "p99": 2100, "p99_9": 2100}),
         EntryStats("chat", "send", num_requests=50, num_failures=0),
     ]
     errors = {repr(LostMessage()): 2, repr(SequenceFailure.DUPLICATED.error()): 1, "OSError()": 4}
     summary = summarize(entries, errors, duration_s=2.0)
     assert (summary["lost"], summary["duplicated"], summary["reordered"]) == (2, 1, 0)
     assert (summary["requests"], summary["failures"], summary["received"]) == (153, 3, 100)
-    assert summary["latency_us"]["p50"] == 380
-    assert summary["latency_us"]["p99"] == 2010  # a bucketed percentile never passes the max
     assert not summary["ok"]
     assert "2 lost, 1 duplicated" in summary_line(summary)
+    chat = ChatStats()
+    for us in range(1, 101):
+        chat.delivered(us * 10_000)  # 10 .. 1000 µs
+    verdict = judge_locust([{"name": "the locust process", "cpu_percent": 97.0, "lag_p99_us": 12_000}])
     doc = make_locust_document(entries, errors, host="127.0.0.1:1", address=("127.0.0.1", 1),
-                               duration_s=2.0, users=3, cpu_warning=False, options={})
+                               duration_s=2.0, users=3, cpu_warning=False, options={},
+                               latency_us=chat.latency.summary(), locust_process=verdict)
     assert doc["kind"] == "locust"
-    ms_row, us_row = doc["records"][0], doc["records"][1]
-    assert (ms_row["unit"], ms_row["mean_us"]) == ("ms", 400.0)
-    assert (us_row["unit"], us_row["median_us"], us_row["mean_us"]) == ("µs", 380, 412.5)
+    assert doc["summary"]["latency_us"]["p50"] == 500 and doc["summary"]["latency_us"]["max"] == 1000
+    assert doc["summary"]["locust_bottleneck"]
+    assert doc["summary"]["locust_process"]["warning"].startswith("THE LOCUST PROCESS, NOT THE SERVER")
+    # µs never sit in locust's request table: every record is one of locust's ms entries
+    assert [r["unit"] for r in doc["records"]] == ["ms", "ms"]
+    assert doc["records"][0]["mean_us"] == 400.0
+
+
+def test_locust_watches_itself_like_chat_load_watches_its_generator() -> None:
+    idle_late = judge_locust([{"name": "worker 1", "cpu_percent": 4.0, "lag_p99_us": 20_000}])
+    assert not idle_late["bottleneck"] and idle_late["warning"] is None
+    assert "did not run it on time" in idle_late["notes"][0]
+    fine = judge_locust([{"name": "the locust process", "cpu_percent": 30.0, "lag_p99_us": 800}])
+    assert not fine["bottleneck"] and not fine["notes"]
+
+
+def test_chat_stats_ship_deltas_from_workers_and_add_up_exactly() -> None:
+    workers, master, whole = [ChatStats(), ChatStats()], ChatStats(), ChatStats()
+    for i in range(1000):
+        workers[i % 2].delivered(i * 7_919)
+        whole.delivered(i * 7_919)
+    workers[1].failed(SequenceFailure.MISLABELLED)
+    for worker in workers:
+        master.add_delta(worker.take_delta())
+        assert worker.take_delta()["deliveries"] == 0   # a delta is sent once
+    assert master.latency.summary() == whole.latency.summary()
+    assert master.deliveries == 1000 and master.failures == {"mislabelled": 1}
+    row = master.row()
+    assert row["mislabelled"] == 1 and row["lost"] == 0 and row["p99_us"] == whole.latency.summary()["p99"]
 
 
 def test_swarm_cli_refuses_bad_input_in_one_line(capsys) -> None:
@@ -228,7 +261,7 @@ def test_swarm_cli_refuses_bad_input_in_one_line(capsys) -> None:
 def test_only_locust_side_modules_import_locust() -> None:
     """Importing the gevent-free modules must not monkey-patch the process."""
     code = ("import sys, loadtest, loadtest.swarm.client, loadtest.swarm.options, "
-            "loadtest.swarm.results, loadtest.swarm.cli, reference.sequence; "
+            "loadtest.swarm.results, loadtest.swarm.cli, loadtest.swarm.chat, reference.sequence; "
             "print(sorted(m for m in ('locust', 'gevent') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
                          check=True)

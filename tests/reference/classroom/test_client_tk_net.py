@@ -7,7 +7,6 @@ turns argv into a config or a one-line usage error.
 
 from __future__ import annotations
 
-import shlex
 import socket
 import sys
 import threading
@@ -21,6 +20,7 @@ from reference.classroom.demo import BOT_NAMES, DemoPace, DemoRoom
 from reference.classroom.model import ChatLine, ChatModel, ConnectionState, LineKind
 from reference.classroom.session import ConnectParams
 from reference.client import ChatClient
+from reference.process_group import join_command
 from reference.protocol import Relay
 from reference.target import SpawnedServer, TargetSpec, find_free_port, open_target
 
@@ -96,7 +96,7 @@ def test_unreachable_server_says_why() -> None:
 
 def test_server_going_away_is_shown_and_reconnect_works() -> None:
     port = find_free_port()
-    command = shlex.join([sys.executable, "-m", "reference.server", "--port", str(port)])
+    command = join_command([sys.executable, "-m", "reference.server", "--port", str(port)])
     handle = SpawnedServer(command)  # a fixed port, so the restarted server is where we were
     handle.start()
     try:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import os
 import re
 import select
-import shlex
 import shutil
 import signal
 import subprocess
@@ -33,6 +32,7 @@ from reference.classroom.model import THEMES, ChatModel
 from reference.classroom.session import ConnectParams
 from reference.classroom.view import ChatWindow
 from reference.client import ChatClient
+from reference.process_group import join_command
 from reference.protocol import Relay
 from reference.target import SpawnedServer, TargetSpec, find_free_port, open_target
 
@@ -211,7 +211,7 @@ def test_closing_the_window_hangs_up_cleanly(display: str, server: tuple[str, in
 
 def test_server_loss_is_shown_and_the_reconnect_button_rejoins(display: str) -> None:
     port = find_free_port()
-    handle = SpawnedServer(shlex.join([sys.executable, "-m", "reference.server", "--port", str(port)]))
+    handle = SpawnedServer(join_command([sys.executable, "-m", "reference.server", "--port", str(port)]))
     handle.start()  # a fixed port, so the restarted server is where the window reconnects
     root = tk.Tk(screenName=display)
     win = ChatWindow(root, ChatModel())

@@ -1,0 +1,89 @@
+"""``Connection.next_relays``: the batched client-side decode agrees with ``next_event`` exactly."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from reference.protocol import (
+    NEED_DATA,
+    Connection,
+    Relay,
+    RemoteProtocolError,
+    Role,
+    encode_frame,
+)
+
+WIRE = b"".join(encode_frame(s.encode()) + encode_frame(t.encode())
+                for s, t in [("ana", "hi"), ("bo", ""), ("cé", "ü" * 300), ("d", "x" * 5000)])
+EXPECTED = [Relay("ana", "hi"), Relay("bo", ""), Relay("cé", "ü" * 300), Relay("d", "x" * 5000)]
+
+
+def _one_by_one(conn: Connection) -> list[Relay]:
+    out = []
+    while (event := conn.next_event()) is not NEED_DATA:
+        assert isinstance(event, Relay)
+        out.append(event)
+    return out
+
+
+def _batched(conn: Connection) -> list[Relay]:
+    out: list[Relay] = []
+    while relays := conn.next_relays():
+        out.extend(relays)
+    return out
+
+
+@given(st.lists(st.integers(min_value=1, max_value=len(WIRE)), max_size=12))
+def test_batched_relays_equal_event_by_event_for_any_split(cuts: list[int]) -> None:
+    points = sorted({0, len(WIRE), *cuts})
+    batched, single, direct = Connection(Role.CLIENT), Connection(Role.CLIENT), Connection(Role.CLIENT)
+    got_batched: list[Relay] = []
+    got_single: list[Relay] = []
+    got_direct: list[Relay] = []
+    for a, b in zip(points, points[1:], strict=False):
+        batched.receive_data(WIRE[a:b])
+        single.receive_data(WIRE[a:b])
+        got_batched += _batched(batched)
+        got_single += _one_by_one(single)
+        got_direct += direct.receive_relays(WIRE[a:b])  # parsed in place when nothing is left over
+    assert got_batched == got_single == got_direct == EXPECTED
+    assert not batched.mid_frame and not direct.mid_frame
+
+
+def test_trailing_bytes_stay_buffered_for_the_next_read() -> None:
+    conn = Connection(Role.CLIENT)
+    conn.receive_data(WIRE + b"7         ab")
+    assert conn.next_relays() == EXPECTED and conn.next_relays() == []
+    assert conn.mid_frame and conn.buffered == 2
+    conn.receive_data(b"cdefg" + encode_frame(b"text"))
+    assert conn.next_relays() == [Relay("abcdefg", "text")]
+
+
+@pytest.mark.parametrize(("bad", "requirement"), [
+    (b"-1        ", "FRAME-3"),                     # a sign in the header
+    (b"12x", "FRAME-3"),                            # a partial header that can never be valid
+    (encode_frame(b"\xff\xfe"), "FRAME-4"),         # not UTF-8
+    (b"99999999  ", "FRAME-6"),                     # above the payload limit
+])
+def test_good_relays_before_a_bad_frame_come_first_then_the_error(bad: bytes, requirement: str) -> None:
+    conn = Connection(Role.CLIENT, max_payload=1 << 20)
+    conn.receive_data(WIRE + bad)
+    assert conn.next_relays() == EXPECTED
+    with pytest.raises(RemoteProtocolError) as exc:
+        conn.next_relays()
+    assert exc.value.requirement == requirement
+    fresh = Connection(Role.CLIENT, max_payload=1 << 20)
+    fresh.receive_data(bad)
+    with pytest.raises(RemoteProtocolError):      # nothing good before it: raised at once
+        fresh.next_relays()
+
+
+def test_receive_relays_keeps_a_partial_tail_and_reports_errors_like_next_relays() -> None:
+    conn = Connection(Role.CLIENT)
+    assert conn.receive_relays(WIRE[:-3]) == EXPECTED[:-1] and conn.mid_frame
+    assert conn.receive_relays(WIRE[-3:]) == EXPECTED[-1:] and not conn.mid_frame
+    assert conn.receive_relays(WIRE + b"-1        ") == EXPECTED
+    with pytest.raises(RemoteProtocolError):
+        conn.receive_relays(b"")
