@@ -29,10 +29,6 @@ from test_conformance_servers import JUDGED, SERVERS, Run, run_suite, server_cmd
 
 RUNS = 5
 PARALLEL_RUNS = 3
-#: Targets that are not judged here: one that answers nothing (every case waits out its
-#: timeouts: minutes a run; its verdict is "everything fails") and a deliberately slow one
-#: (a benchmark fixture, not a defect the suite judges).
-NOT_HERE = {"hang_server.py", "slow_server.py"}
 #: Servers whose own output is decided by thread scheduling: which incidental cases meet an
 #: interleaved relay is chance, in the server, not in the suite.  For these only the cases of
 #: their own requirement must fail every run; the cases that varied are printed.
@@ -43,7 +39,10 @@ CORRECT = {
     "reference-select": ("--server-cmd", f"{sys.executable} -m reference.server --selector select "
                                          "--port {port}"),
 }
-ZOO = sorted(p.name for p in SERVERS.glob("*_server.py") if p.name not in NOT_HERE)
+#: The conformance zoo: every server JUDGED names, and the select() crasher, whose defect
+#: (LIMIT-1, at 1,000 clients) the suite cannot see, so it must pass every run.  The other
+#: servers in tests/servers/ are fixtures of the load tools (a hanging, a slow, a flooding one).
+ZOO = sorted({j.server for j in JUDGED} | {"select_crash_server.py"})
 PORT_ARGS = {j.server: j.port_arg for j in JUDGED}
 TARGETS = {**CORRECT, **{name: ("--server-cmd", server_cmd(name, PORT_ARGS.get(name, "--port {port}")))
                           for name in ZOO}}
@@ -94,9 +93,5 @@ def test_same_server_same_verdict(runs: dict[str, list[Future[Run]]], target: st
         assert sets[0], f"{target}: the suite found nothing wrong"
 
 
-def test_every_zoo_server_is_judged_somewhere() -> None:
-    """Each zoo server here has its own cases in JUDGED, so 'fails its own requirement' is checked."""
-    judged = {j.server for j in JUDGED}
-    # select_crash_server's defect shows at 1,000 clients: chat-load limits judges it.
-    assert set(ZOO) - judged == {"select_crash_server.py"}
-    assert all((SERVERS / name).exists() for name in judged)
+def test_every_zoo_server_exists() -> None:
+    assert all((SERVERS / name).exists() for name in ZOO) and len(ZOO) >= 23
