@@ -9,6 +9,7 @@ bytes are spelled out here, once.
 from __future__ import annotations
 
 import functools
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 from conformance.corpus import sizes_to_probe
 from conformance.peer import CaseFailure, Peer, Room, describe
 from reference.client import ServerClosedError
-from reference.protocol import HEADER_LENGTH, Relay, encode_frame, encode_header
+from reference.protocol import HEADER_LENGTH, Relay, RemoteProtocolError, encode_frame, encode_header
 
 __all__ = [
     "BAD_HEADERS",
@@ -27,6 +28,7 @@ __all__ = [
     "closed",
     "expect_verbatim",
     "first_non_canonical",
+    "leave_cleanly",
     "probe_largest",
     "room_still_works",
 ]
@@ -135,6 +137,24 @@ def expect_verbatim(reader: Peer, sender: str, text: str, timeout: float | None 
                               f"(sent {a[at:at + 12]!r}, relayed {b[at:at + 12]!r})",
                               "a server relays exactly the bytes it read: no trimming, cleaning, "
                               "re-encoding or cutting")
+
+
+def leave_cleanly(peer: Peer) -> None:
+    """Leave cleanly (FIN) and wait, bounded, until the server has closed its side too.
+
+    Once the server has closed it, the leave is behind it: the stream goes on
+    without a race between the leave and the next relay, which would make the
+    verdict of a server that mishandles writes to a departing client a matter
+    of luck (lifecycle.reset-during-fanout provokes that on purpose).
+    """
+    peer.sock.shutdown(socket.SHUT_WR)
+    deadline = time.monotonic() + peer.timeouts.close
+    while time.monotonic() < deadline:
+        try:
+            peer.receive(max(0.0, deadline - time.monotonic()))
+        except (TimeoutError, ServerClosedError, CaseFailure, RemoteProtocolError):
+            break
+    peer.close()
 
 
 def room_still_works(room: Room, a: Peer, b: Peer, newcomer: str = "newt") -> None:

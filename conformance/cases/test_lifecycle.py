@@ -8,7 +8,7 @@ import pytest
 
 from conformance.peer import CaseFailure, Peer, Room
 from conformance.requirements import case
-from conformance.scenarios import room_still_works
+from conformance.scenarios import leave_cleanly, room_still_works
 from reference.client import ServerClosedError
 from reference.protocol import Relay, encode_frame
 
@@ -17,11 +17,17 @@ from reference.protocol import Relay, encode_frame
 @pytest.mark.parametrize("how", ["clean-close", "reset"])
 def test_leave(chat_room: Room, how: str) -> None:
     """RELAY-6: after a client leaves (FIN or RST) the others keep chatting and newcomers can join."""
-    ana, bea, cy = chat_room.join_all("ana", "bea", "cy")
+    ana, bea = chat_room.join_all("ana", "bea")
     if how == "clean-close":
-        cy.close()
+        # Left, and the server has closed its side too, before anyone speaks again: a race
+        # between the FIN and the next relay would make the verdict a matter of luck.
+        leave_cleanly(chat_room.join("cy"))
     else:
-        cy.abort()
+        # A reset always lands while the server is relaying to cy (twice), never by luck
+        # just before or just after: see lifecycle.reset-during-fanout.
+        for round_number in range(2):
+            cy = chat_room.join(f"cy{round_number}", rcvbuf=LEAVER_RCVBUF)
+            _reset_while_relaying(ana, bea, cy, f"round {round_number + 1} of 2")
     for number in range(3):
         ana.send(f"after cy left {number}")
         bea.expect_relay("ana", f"after cy left {number}")
@@ -46,17 +52,23 @@ def test_reset_during_fanout(chat_room: Room) -> None:
     ana, bea = chat_room.join_all("ana", "bea")
     for round_number in range(RESET_ROUNDS):
         leaver = chat_room.join(f"leaver{round_number}", rcvbuf=LEAVER_RCVBUF)
-        texts = [f"round {round_number} fan-out {n} ".ljust(FANOUT_SIZE, "~")
-                 for n in range(FANOUT_MESSAGES)]
-        ana.send_raw(b"".join(encode_frame(t.encode()) for t in texts), f"{FANOUT_MESSAGES} messages")
-        leaver.abort()
-        try:
-            bea.expect_relays([Relay("ana", t) for t in texts], timeout=bea.timeouts.arrive * 2)
-        except CaseFailure as exc:
-            raise CaseFailure(exc.expected, exc.got, f"round {round_number + 1} of {RESET_ROUNDS}: "
-                              f"{leaver.label} reset its connection while the server was relaying "
-                              f"{FANOUT_MESSAGES} messages of ana to it") from None
+        _reset_while_relaying(ana, bea, leaver, f"round {round_number + 1} of {RESET_ROUNDS}")
     room_still_works(chat_room, ana, bea)
+
+
+def _reset_while_relaying(sender: Peer, reader: Peer, leaver: Peer, which: str) -> None:
+    """``sender`` sends a 2,000-message burst in one go, ``leaver`` resets right after; all arrive."""
+    __tracebackhide__ = True
+    texts = [f"{which} fan-out {n} ".ljust(FANOUT_SIZE, "~") for n in range(FANOUT_MESSAGES)]
+    sender.send_raw(b"".join(encode_frame(t.encode()) for t in texts), f"{FANOUT_MESSAGES} messages")
+    leaver.abort()
+    try:
+        reader.expect_relays([Relay(str(sender.name), t) for t in texts],
+                             timeout=reader.timeouts.arrive * 2)
+    except CaseFailure as exc:
+        raise CaseFailure(exc.expected, exc.got, f"{which}: {leaver.label} reset its connection while "
+                          f"the server was relaying {FANOUT_MESSAGES} messages of {sender.label} "
+                          "to it") from None
 
 
 @case("lifecycle.closed-client-sent-nothing", "RELAY-6")

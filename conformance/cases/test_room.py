@@ -10,14 +10,12 @@ newcomer.  The room size and the patience are options (``--room-size``,
 from __future__ import annotations
 
 import math
-import socket
 import time
 
 from conformance.options import SuiteSettings
 from conformance.peer import CaseFailure, Peer, Room, describe
 from conformance.requirements import case
-from reference.client import ServerClosedError
-from reference.protocol import RemoteProtocolError
+from conformance.scenarios import leave_cleanly
 
 #: The silent reader's room chats at this pace: slow enough to last, fast enough to matter.
 PATIENCE_TICK = 0.25
@@ -80,24 +78,6 @@ def test_big_room(chat_room: Room, chat_settings: SuiteSettings) -> None:
         raise CaseFailure(f"ana receives bea's messages 0..{count - 1} in order", "another order")
 
 
-def _leave(peer: Peer) -> None:
-    """Leave cleanly (FIN) and wait, bounded, until the server has closed its side too.
-
-    Once the server has closed it, the leave is behind it: the stream goes on
-    without a race between the leave and the next relay, which would make the
-    verdict of a server that mishandles writes to a departing client a matter
-    of luck (lifecycle.reset-during-fanout provokes that on purpose).
-    """
-    peer.sock.shutdown(socket.SHUT_WR)
-    deadline = time.monotonic() + peer.timeouts.close
-    while time.monotonic() < deadline:
-        try:
-            peer.receive(max(0.0, deadline - time.monotonic()))
-        except (TimeoutError, ServerClosedError, CaseFailure, RemoteProtocolError):
-            break
-    peer.close()
-
-
 @case("relay.join-leave-mid-stream", "RELAY-8")
 def test_join_leave_mid_stream(chat_room: Room) -> None:
     """RELAY-8: while ana streams 30 messages, two clients leave and one joins; nobody loses any."""
@@ -107,7 +87,7 @@ def test_join_leave_mid_stream(chat_room: Room) -> None:
     total, newt = 30, None
     for seq in range(total):
         if seq in (10, 15):
-            _leave(leavers.pop(0))
+            leave_cleanly(leavers.pop(0))
         elif seq == 20:
             newt = chat_room.join("newt")
         ana.send(f"ana #{seq}")

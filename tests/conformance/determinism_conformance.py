@@ -29,10 +29,14 @@ from test_conformance_servers import JUDGED, SERVERS, Run, run_suite, server_cmd
 
 RUNS = 5
 PARALLEL_RUNS = 3
-#: Servers whose own output is decided by thread scheduling: which incidental cases meet an
-#: interleaved relay is chance, in the server, not in the suite.  For these only the cases of
-#: their own requirement must fail every run; the cases that varied are printed.
-RANDOM_BY_NATURE = {"threaded_interleave_server.py"}
+#: Servers whose own output is decided by chance inside the server, not by what the suite
+#: sends: for these only the cases of their own requirement must fail every run, and the
+#: incidental cases that varied are printed.
+RANDOM_BY_NATURE = {
+    "threaded_interleave_server.py": "thread scheduling decides when two relays interleave",
+    "reordering_server.py": "a held relay is released by a 0.5 s timer or by the next message, "
+                            "whichever comes first",
+}
 #: Correct servers: they must pass five times out of five.
 CORRECT = {
     "reference-embedded": (),
@@ -81,7 +85,7 @@ def test_same_server_same_verdict(runs: dict[str, list[Future[Run]]], target: st
           f"{len(sets[0])} cases not passed: {sorted(sets[0])}")
     differing = {case for s in sets for case in s} - set.intersection(*map(set, sets))
     if target in RANDOM_BY_NATURE:
-        print(f"{target}: varied (the server's thread scheduling): {sorted(differing)}")
+        print(f"{target}: varied ({RANDOM_BY_NATURE[target]}): {sorted(differing)}")
         differing = set()
     assert not differing, f"{target}: verdicts changed between runs for {sorted(differing)}: " + \
         "; ".join(f"run {n + 1}: {sorted(s & differing)}" for n, s in enumerate(sets))
