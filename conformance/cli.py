@@ -100,6 +100,8 @@ def pytest_args(args: argparse.Namespace) -> list[str]:
         out.append("--chat-strict")
     if args.json:
         out += ["--chat-json", args.json]
+    if args.no_preflight:
+        out.append("--chat-no-preflight")
     if args.expectations:
         out += ["--chat-expectations", args.expectations]
     if args.junitxml:

@@ -63,6 +63,9 @@ def add_suite_options(add: Callable[..., Any], prefix: str = "") -> None:
     add(f"--{prefix}timeout", metavar="SECONDS", type=positive_seconds,
         default=Timeouts.arrive,
         help="how long a relay that should come may take (default %(default)s)")
+    add(f"--{prefix}no-preflight", action="store_true", default=False,
+        help="run every case even when the preflight finds that the target does not speak "
+             "the protocol (silent, another dialect, never accepts)")
     add(f"--{prefix}case-timeout", metavar="SECONDS", type=positive_seconds,
         default=DEFAULT_CASE_TIMEOUT,
         help="hard limit per case, a backstop through pytest-timeout (default %(default)s; "
@@ -89,6 +92,7 @@ class SuiteSettings:
     case_timeout: float = DEFAULT_CASE_TIMEOUT
     patience: float = DEFAULT_PATIENCE
     room_size: int = DEFAULT_ROOM_SIZE
+    preflight: bool = True
 
     @classmethod
     def from_options(cls, get: Callable[[str], Any]) -> SuiteSettings:
@@ -109,4 +113,5 @@ class SuiteSettings:
             case_timeout=max(float(get("chat_case_timeout")), float(get("chat_patience")) + 30),
             patience=float(get("chat_patience")),
             room_size=int(get("chat_room_size")),
+            preflight=not get("chat_no_preflight"),
         )

@@ -5,16 +5,19 @@ it does nothing to a session that collects no conformance case.  The target
 server comes from ``reference.pytest_plugin`` (``--chat-server``,
 ``--chat-server-cmd``, fixture ``chat_target``); this plugin adds
 ``--chat-strict``, ``--chat-json``, ``--chat-expectations``, ``--chat-list``,
-``--chat-case``, ``--chat-timeout``, ``--chat-case-timeout``, ``--chat-patience`` and
-``--chat-room-size``::
+``--chat-case``, ``--chat-timeout``, ``--chat-no-preflight``, ``--chat-case-timeout``,
+``--chat-patience`` and ``--chat-room-size``::
 
     pytest --pyargs conformance --chat-server-cmd 'python3 myserver.py {port}'
 
-Per case it keeps the target healthy (a spawned server that died, or that
-failed the previous case, is started afresh; an external one that died stops
-the run, saying so), opens a :class:`~conformance.peer.Room` with a wire
-transcript, turns the outcome into a verdict (:mod:`conformance.verdicts`),
-and at the end prints the report and writes the results document.
+Before the first case the preflight (:mod:`conformance.preflight`) classifies
+the target and stops the run unless it speaks the protocol.  Per case it keeps
+the target healthy (a spawned server that died, or that failed the previous
+case, is started afresh; an external one that died stops the run, saying so),
+charges a death to the case that caused it (:mod:`conformance.crashes`),
+opens a :class:`~conformance.peer.Room` with a wire transcript, turns the
+outcome into a verdict (:mod:`conformance.verdicts`), and at the end prints
+the report and writes the results document.
 """
 
 from __future__ import annotations
@@ -28,13 +31,15 @@ from typing import Any
 
 import pytest
 
-from conformance.dialects import probe
+from conformance.crashes import CrashWatch, settle
 from conformance.options import SuiteSettings, add_suite_options
 from conformance.peer import CaseFailure, Room
+from conformance.preflight import Preflight, run_preflight
 from conformance.report import render_report, write_list
-from conformance.requirements import REQUIREMENTS, Marker
+from conformance.requirements import REQUIREMENTS, Level, Marker
 from conformance.selection import ExpectationsError, matches, matching
 from conformance.verdicts import (
+    EXIT_FAILED,
     EXIT_INTERNAL,
     EXIT_INTERRUPTED,
     EXIT_NO_CASES,
@@ -60,6 +65,10 @@ CASE_KEY = pytest.StashKey[CaseInfo]()
 ROOM_KEY = pytest.StashKey[Room]()
 
 _CITATION = re.compile(r"^[A-Z]+-\d+:\s*")
+#: How long after the preflight's clients close an external server is asked if it still accepts.
+PREFLIGHT_GRACE = 0.2
+#: How a death noticed in a case that had not yet done anything is worded (not its doing).
+INHERITED = "not judged"
 #: Exceptions that mean "the server misbehaved", as opposed to a bug in the suite.
 SERVER_FAULTS = (AssertionError, OSError, ProtocolError, pytest.fail.Exception)
 
@@ -72,6 +81,10 @@ class SuiteState:
         self.started = time.monotonic()
         self.results: dict[str, CaseResult] = {}
         self.dialects: list[str] | None = None
+        self.preflight: Preflight | None = None
+        self.preflight_stopped = False
+        self.crashes = CrashWatch()
+
         self.handle: SpawnedServer | ExternalServer | None = None
         self.restart_reason: str | None = None
         self.restarts: list[str] = []
@@ -79,6 +92,13 @@ class SuiteState:
         self.stop_reason: str | None = None
         self.unmatched_expectations: list[str] = []
         self.document: dict[str, Any] | None = None
+
+    def charge_crash(self, info: CaseInfo, wire: Wire | None, when: str, action: str = "") -> None:
+        """Record the target's death as a failure of its own (see conformance.crashes)."""
+        if self.handle is not None:
+            record = self.crashes.charge(self.handle, info, wire, when, action)
+            if record is not None:
+                self.results[f"crash::{info.id}::{len(self.results)}"] = record
 
 
 def suite_state(config: pytest.Config) -> SuiteState:
@@ -191,8 +211,12 @@ def _make_ready(request: pytest.FixtureRequest, state: SuiteState, case_id: str)
     if not isinstance(handle, SpawnedServer):
         return
     reason = None
-    if not handle.is_alive():
-        reason = f"the server was not running ({handle.describe_exit() or 'it stopped'})"
+    if state.crashes.dying(handle):
+        reason = (f"the server was not running ({handle.describe_exit() or 'it stopped'})"
+                  if not handle.is_alive() else "the server stopped accepting connections")
+        if state.crashes.last_case is not None:
+            # Died after the last case's call: as its clients closed, or on its way out.
+            state.charge_crash(*state.crashes.last_case, "after")
     elif state.restart_reason:
         reason = state.restart_reason
     if reason is None:
@@ -221,19 +245,67 @@ def chat_room(request: pytest.FixtureRequest) -> Iterator[Room]:
     handle = _target(request, state)
     case_id = info.id if info else request.node.name
     _make_ready(request, state, case_id)
-    if state.dialects is None:
-        state.dialects = probe(handle.address, timeout=state.settings.timeouts.join)
-        _make_ready(request, state, case_id)
+    if state.preflight is None:
+        _preflight(request, state, handle, case_id)
     room = Room(handle.address, Wire(), state.settings.timeouts)
     request.node.stash[ROOM_KEY] = room
     try:
         yield room
     finally:
         room.close()
+        if info is not None:
+            _check_after_close(request, state, info, room.wire)
+            state.crashes.last_case = (info, room.wire)
+
+
+def _preflight(request: pytest.FixtureRequest, state: SuiteState,
+               handle: SpawnedServer | ExternalServer, case_id: str) -> None:
+    """Classify the target once, before the first case; stop the run unless it speaks the protocol."""
+    state.preflight = result = run_preflight(handle.address, timeout=state.settings.timeouts.join)
+    state.dialects = list(result.dialects)
+    # The probe clients have just closed: give a server that dies of that its moment (a
+    # spawned one is watched; an external one is asked once, a connection being a disturbance).
+    if isinstance(handle, SpawnedServer):
+        settle(handle.pid)
+    else:
+        time.sleep(PREFLIGHT_GRACE)
+    preflight = CaseInfo("preflight", REQUIREMENTS["ROBUST-7"], Level.MUST,
+                         "the server survives the preflight's two probe clients")
+    wire = Wire()
+    wire.note("preflight", f"client: {result.steps[-1]}, then closed")
+    state.crashes.last_case = (preflight, wire)  # a death noticed by the first case is its
+    if not handle.is_alive():
+        state.charge_crash(preflight, wire, "during")
+        if isinstance(handle, ExternalServer):
+            state.stop_reason = (f"the server at {handle.label} stopped accepting connections "
+                                 "during the preflight; it was not started by this suite, so "
+                                 "no case was run")
+            pytest.exit(state.stop_reason, returncode=EXIT_FAILED)
+    elif result.stops_run and state.settings.preflight:
+        state.preflight_stopped = True
+        pytest.exit(f"preflight: {result.headline}", returncode=EXIT_FAILED)
+    _make_ready(request, state, case_id)
+
+
+def _check_after_close(request: pytest.FixtureRequest, state: SuiteState, info: CaseInfo,
+                       wire: Wire) -> None:
+    """Charge a death at the case's teardown (its clients closing) to the case itself."""
+    handle = state.handle
+    if handle is None or state.stop_reason is not None or not state.crashes.dead_after_close(handle):
+        return
+    state.charge_crash(*state.crashes.blame(info, wire, "at the end of"))
+    if isinstance(handle, ExternalServer):
+        state.stop_reason = (f"the server at {handle.label} stopped accepting connections at the "
+                             f"end of {info.id}; it was not started by this suite, so the "
+                             "remaining cases were not run")
+        request.session.shouldstop = state.stop_reason
 
 
 def _death(item: pytest.Item, state: SuiteState, cut_off: bool) -> str:
-    """How the target died during the case ('' if it is alive)."""
+    """How the target died during the case ('' if it is alive).
+
+    Starts with :data:`INHERITED` when it had died before the case did anything.
+    """
     handle = state.handle
     if cut_off and handle is not None:
         # A crash takes a moment (a traceback to print): give it that, to blame the right case.
@@ -242,6 +314,13 @@ def _death(item: pytest.Item, state: SuiteState, cut_off: bool) -> str:
             time.sleep(0.05)
     if handle is None or handle.is_alive():
         return ""
+    room = item.stash.get(ROOM_KEY, None)
+    culprit, wire, when = state.crashes.blame(item.stash[CASE_KEY],
+                                              room.wire if room is not None else None)
+    state.charge_crash(culprit, wire, when)
+    if culprit is not item.stash[CASE_KEY]:
+        return (f"{INHERITED}: the server had died after {culprit.id} (see crash[{culprit.id}]) "
+                "before this case could connect")
     if isinstance(handle, SpawnedServer):
         return f"the server died during this case: {handle.describe_exit() or 'it stopped'}"
     state.stop_reason = (f"the server at {handle.label} stopped accepting connections during "
@@ -269,9 +348,15 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]
         state.results[item.nodeid] = CaseResult(info, "skipped", detail=str(report.longrepr))
         return report
     # A connection the server closed or reset is how a crash shows from outside.
-    cut_off = isinstance(exc, OSError) or (isinstance(exc, CaseFailure)
-                                           and any(w in exc.got for w in ("closed", "reset")))
+    cut_off = isinstance(exc, OSError) or (isinstance(exc, CaseFailure) and any(
+        w in exc.got for w in ("closed", "reset", "connect failed")))
     died = _death(item, state, cut_off) if call.when == "call" else ""
+    if died.startswith(INHERITED):
+        # Not this case's doing: the crash is charged to the case before; this one is not judged.
+        state.results[item.nodeid] = CaseResult(info, "skipped", report.duration, died)
+        report.outcome = "skipped"
+        report.longrepr = (str(item.path), 0, died)
+        return report
     held = report.passed and not died
     verdict = judge(info, held=held, server_fault=exc is None or isinstance(exc, SERVER_FAULTS))
     if call.when == "teardown" and verdict != "error":
@@ -309,7 +394,8 @@ def _shape_report(report: pytest.TestReport, result: CaseResult, exc: BaseExcept
         report.outcome = "skipped"
         report.wasxfail = reason
         return
-    if verdict == "non-strict" and not strict:
+    if verdict == "non-strict" and not strict or verdict == "informational":
+        # A MAY case that raised is reported, not judged (its detail says what happened).
         report.outcome = "passed"
         report.longrepr = None
         return
@@ -341,6 +427,8 @@ def pytest_report_teststatus(report: pytest.TestReport,
 def _exit_status(state: SuiteState, pytest_status: int) -> int:
     if state.target_error is not None:
         return EXIT_TARGET
+    if state.preflight_stopped:
+        return EXIT_FAILED
     if pytest_status in (pytest.ExitCode.USAGE_ERROR, pytest.ExitCode.NO_TESTS_COLLECTED):
         return EXIT_NO_CASES
     if pytest_status == pytest.ExitCode.INTERNAL_ERROR:
@@ -356,7 +444,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     state = session.config.stash.get(STATE_KEY, None)
     if state is None or state.settings.list_only:
         return
-    if not state.results and state.target_error is None and state.settings.json_path is None:
+    if (not state.results and state.target_error is None and state.preflight is None
+            and state.settings.json_path is None):
         return
     handle = state.handle
     extra: dict[str, Any] = {"restarts": state.restarts}
@@ -371,6 +460,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         # Never a PASS: the cases that did not run might have failed.
         extra["incomplete"] = (f"interrupted after {len(state.results)} of {len(session.items)} "
                                "selected cases")
+    if state.preflight is not None:
+        extra["preflight"] = state.preflight.record(stopped=state.preflight_stopped)
     summary = summarise(state.results.values(), strict=state.settings.strict,
                         started=state.started, dialects=state.dialects or [],
                         status=status, **extra)

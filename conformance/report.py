@@ -109,7 +109,13 @@ def _head_lines(doc: Mapping[str, Any]) -> list[tuple[str, str]]:
     where = f" at {address}" if address and address != target.get("label") else ""
     lines = [(f"chat-conformance judged {target.get('label')}{where}: "
               f"{summary.get('total', 0)} cases", "bold")]
-    for dialect in summary.get("dialects") or []:
+    preflight = summary.get("preflight") or {}
+    if preflight.get("stopped"):
+        lines.append((f"Preflight: {preflight.get('headline')}", "bold red"))
+        lines.append((f"  evidence: {preflight.get('evidence')}", ""))
+        lines.append(("  the cases were not run: each would fail at its first join; "
+                      "--no-preflight runs them all", ""))
+    for dialect in [] if preflight.get("stopped") else summary.get("dialects") or []:
         lines.append((f"Dialect recognised -- {dialect}", "bold yellow"))
     if summary.get("target_error"):
         lines.append((f"Target unavailable: {summary['target_error']}", "bold red"))

@@ -84,6 +84,8 @@ REQUIREMENTS: dict[str, Requirement] = _table(
                              "closed after a registration timeout."),
     ("JOIN-5", Level.MUST, "A client receives only messages read after it registered: no history "
                            "is replayed to a newcomer."),
+    ("JOIN-6", Level.SHOULD, "Usernames have a length limit of at least 64 bytes; a longer one is "
+                             "refused from its header alone."),
     ("RELAY-1", Level.MUST, "Each message is relayed to every other registered client as a "
                             "username frame and a message frame, byte for byte."),
     ("RELAY-2", Level.MUST, "A message is never sent back to its sender."),
@@ -108,10 +110,16 @@ REQUIREMENTS: dict[str, Requirement] = _table(
                              "the others carry on."),
     ("ROBUST-6", Level.MUST, "The server survives a reset from any client at any moment and a "
                              "burst of hundreds of connections."),
+    ("ROBUST-7", Level.MUST, "The server keeps running and accepting connections whatever its "
+                             "clients do; it never exits or stops accepting on its own."),
+    ("ROBUST-8", Level.SHOULD, "A reader who keeps reading is never disconnected for a backlog; "
+                               "the client whose traffic fills the queue is."),
     ("LIMIT-1", Level.MUST, "Beyond its capacity the server refuses new connections by closing "
                             "them and keeps serving the clients it has."),
     ("LIMIT-2", Level.SHOULD, "The server logs each refusal and each dropped client with the "
                               "reason."),
+    ("LIMIT-3", Level.SHOULD, "Server memory is bounded by what clients send and by a "
+                              "server-wide budget; closed connections are freed at once."),
     ("ADDR-1", Level.SHOULD, "Without configuration the server listens on 127.0.0.1:1234."),
 )
 

@@ -26,6 +26,8 @@ HEAD_EVENTS = 60
 TAIL_EVENTS = 30
 
 SEND, RECV, NOTE = ">>", "<<", "--"
+#: Notes that record what the server did or what failed, rather than a client's action.
+_NOT_ACTIONS = ("the server", "read ", "send ", "connect failed")
 #: A peer opened with keep_received keeps at most this many bytes of its stream, so a
 #: server that floods it cannot grow the suite past its memory bound
 #: (README, "When the server under test is hostile").
@@ -75,6 +77,16 @@ class Wire:
 
     def note(self, conn: str, text: str) -> None:
         self._add(WireEvent(self._clock() - self.start, conn, NOTE, 0, b"", text))
+
+    def last_action(self) -> str:
+        """What a client last did (sent bytes, closed, reset), in words; '' if none did."""
+        for event in reversed([*self.head, *self.tail]):
+            if event.direction == SEND:
+                return (f'{event.conn} sent {event.size} B "{printable(event.head)}" '
+                        f"at +{event.t:.3f}s")
+            if event.direction == NOTE and not event.note.startswith(_NOT_ACTIONS):
+                return f"{event.conn}: {event.note} at +{event.t:.3f}s"
+        return ""
 
     def render(self) -> str:
         """The transcript as text ('' when nothing happened on the wire)."""

@@ -27,9 +27,11 @@ from typing import Final
 __all__ = [
     "DEFAULT_HOST",
     "DEFAULT_MAX_PAYLOAD",
+    "DEFAULT_MAX_USERNAME",
     "DEFAULT_PORT",
     "HEADER_LENGTH",
     "MIN_MAX_PAYLOAD",
+    "MIN_MAX_USERNAME",
     "NEED_DATA",
     "Connection",
     "ConnectionClosed",
@@ -55,6 +57,12 @@ DEFAULT_PORT: Final = 1234
 MIN_MAX_PAYLOAD: Final = 1024 * 1024
 #: The reference implementation's default limit: comfortably above the minimum.
 DEFAULT_MAX_PAYLOAD: Final = 4 * 1024 * 1024
+#: Every server must accept usernames of at least this many bytes (JOIN-6).
+MIN_MAX_USERNAME: Final = 64
+#: The reference's username limit (JOIN-6): a username is relayed with every
+#: message, so its length multiplies what a sender makes the server owe each
+#: reader; 256 bytes bounds that to 27 times a zero-length message's 10 bytes.
+DEFAULT_MAX_USERNAME: Final = 256
 #: The largest length a 10-digit header can express.
 _MAX_HEADER_VALUE: Final = 10**HEADER_LENGTH - 1
 
@@ -170,12 +178,16 @@ class FrameDecoder:
     holds a byte that can never be part of a valid header.
     """
 
-    __slots__ = ("_buf", "_need", "max_payload")
+    __slots__ = ("_buf", "_need", "limit_rule", "limit_what", "max_payload")
 
     def __init__(self, max_payload: int = DEFAULT_MAX_PAYLOAD) -> None:
         self._buf = bytearray()
         self._need = -1  # payload length of the frame being read, -1 = in header
         self.max_payload = max_payload
+        #: The rule (and the word for the frame) an over-limit length breaks:
+        #: FRAME-6 for payloads, JOIN-6 while a server awaits the username.
+        self.limit_rule = "FRAME-6"
+        self.limit_what = "declared length"
 
     def feed(self, data: bytes) -> None:
         self._buf += data
@@ -209,8 +221,8 @@ class FrameDecoder:
             need = parse_header(bytes(buf[:HEADER_LENGTH]))
             if need > self.max_payload:
                 raise RemoteProtocolError(
-                    f"declared length {need} exceeds the limit of {self.max_payload} bytes",
-                    "FRAME-6",
+                    f"{self.limit_what} {need} exceeds the limit of {self.max_payload} bytes",
+                    self.limit_rule,
                 )
             del buf[:HEADER_LENGTH]
             self._need = need
@@ -262,7 +274,8 @@ def _next_frames(decoder: FrameDecoder, fresh: bytes = b"") -> tuple[list[bytes]
                         known[header] = need
                 if need > limit:
                     raise RemoteProtocolError(
-                        f"declared length {need} exceeds the limit of {limit} bytes", "FRAME-6")
+                        f"{decoder.limit_what} {need} exceeds the limit of {limit} bytes",
+                        decoder.limit_rule)
                 pos += HEADER_LENGTH
             if end - pos < need:
                 break
@@ -282,6 +295,16 @@ def _next_frames(decoder: FrameDecoder, fresh: bytes = b"") -> tuple[list[bytes]
 #: Valid headers already parsed, and their lengths (only valid ones: a bad header always raises).
 _KNOWN_HEADERS: dict[bytes, int] = {}
 _KNOWN_HEADERS_MAX = 4096
+
+
+def _encode_text(text: str, what: str) -> bytes:
+    """UTF-8 bytes of ``text``; a lone surrogate is our caller's error, not a UnicodeError."""
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise LocalProtocolError(
+            f"{what} cannot be sent as UTF-8 (FRAME-4): {text[exc.start:exc.end]!r} "
+            f"at index {exc.start} is a lone surrogate") from None
 
 
 def _decode_text(payload: bytes, what: str) -> str:
@@ -309,19 +332,32 @@ class Connection:
 
     As the SERVER we receive Register then Messages and send Relays.
     As the CLIENT we send Register then Messages and receive Relays.
+
+    After the peer breaks the protocol the connection is in an ERROR state,
+    as h11's is: the stream can no longer be framed, so every later
+    ``next_event`` raises RemoteProtocolError again instead of pairing stale
+    state (half a relay, half a header) with whatever bytes come next.
     """
 
-    __slots__ = ("_closed", "_decoder", "_pending_sender", "_registered_in", "_registered_out",
-                 "_stashed_error", "our_role", "name")
+    __slots__ = ("_closed", "_decoder", "_error", "_max_payload", "_pending_sender",
+                 "_registered_in", "_registered_out", "our_role", "name")
 
-    def __init__(self, our_role: Role, *, max_payload: int = DEFAULT_MAX_PAYLOAD) -> None:
+    def __init__(self, our_role: Role, *, max_payload: int = DEFAULT_MAX_PAYLOAD,
+                 max_username: int = DEFAULT_MAX_USERNAME) -> None:
         self.our_role = our_role
         self._decoder = FrameDecoder(max_payload)
+        self._max_payload = max_payload
+        if our_role is Role.SERVER:
+            # The username's declared length is checked from its header alone,
+            # before buffering it (JOIN-6), as FRAME-6 does for messages.
+            self._decoder.max_payload = min(max_username, max_payload)
+            self._decoder.limit_rule = "JOIN-6"
+            self._decoder.limit_what = "declared username length"
         self._closed = False
+        self._error: RemoteProtocolError | None = None
         self._registered_in = False   # server side: the peer has sent its username
         self._registered_out = False  # client side: we have sent our username
         self._pending_sender: str | None = None  # client side: first half of a Relay
-        self._stashed_error: RemoteProtocolError | None = None  # next_relays: raised on the next call
         #: The peer's username (server side) or our own (client side), once known.
         self.name: str | None = None
 
@@ -331,39 +367,69 @@ class Connection:
         if data:
             if self._closed:
                 raise LocalProtocolError("receive_data after end of stream")
-            self._decoder.feed(data)
+            if self._error is None:  # in ERROR nothing is parsed: do not hold it either
+                self._decoder.feed(data)
         else:
             self._closed = True
 
     def next_event(self) -> Event | NeedData:
-        payload = self._decoder.next_frame()
-        if payload is NEED_DATA:
-            if self._closed:
-                if self._decoder.mid_frame or self._pending_sender is not None:
-                    raise RemoteProtocolError("connection closed in the middle of a frame", "FRAME-1")
-                return ConnectionClosed()
-            return NEED_DATA
-        assert isinstance(payload, bytes)
-        if self.our_role is Role.SERVER:
-            if self._registered_in:
-                return Message(_decode_text(payload, "message"), payload)
-            name = _decode_text(payload, "username")
-            if not name:
-                raise RemoteProtocolError("username is empty", "JOIN-2")
-            self._registered_in = True
-            self.name = name
-            return Register(name)
-        text = _decode_text(payload, "relayed frame")
-        if self._pending_sender is None:
-            self._pending_sender = text
-            return self.next_event()
-        sender, self._pending_sender = self._pending_sender, None
-        return Relay(sender, text)
+        if self._error is not None:
+            raise RemoteProtocolError(
+                f"connection is in ERROR state after: {self._error.reason}",
+                self._error.requirement)
+        try:
+            return self._next_event()
+        except RemoteProtocolError as exc:
+            self._enter_error(exc)
+            raise
+
+    def _enter_error(self, exc: RemoteProtocolError) -> None:
+        # A copy without the traceback: the traceback's frames hold the
+        # caller's objects (a server's client), and keeping them here would
+        # make a reference cycle that only the garbage collector frees.
+        self._error = RemoteProtocolError(exc.reason, exc.requirement)
+        self._pending_sender = None
+        self._decoder = FrameDecoder(0)  # free the buffered bytes now
+
+    def _next_event(self) -> Event | NeedData:
+        while True:
+            payload = self._decoder.next_frame()
+            if payload is NEED_DATA:
+                if self._closed:
+                    if self._decoder.mid_frame or self._pending_sender is not None:
+                        raise RemoteProtocolError("connection closed in the middle of a frame",
+                                                  "FRAME-1")
+                    return ConnectionClosed()
+                return NEED_DATA
+            assert isinstance(payload, bytes)
+            if self.our_role is Role.SERVER:
+                if self._registered_in:
+                    return Message(_decode_text(payload, "message"), payload)
+                name = _decode_text(payload, "username")
+                if not name:
+                    raise RemoteProtocolError("username is empty", "JOIN-2")
+                self._registered_in = True
+                self._decoder.max_payload = self._max_payload
+                self._decoder.limit_rule = "FRAME-6"
+                self._decoder.limit_what = "declared length"
+                self.name = name
+                return Register(name)
+            text = _decode_text(payload, "relayed frame")
+            if self._pending_sender is None:
+                self._pending_sender = text
+                continue
+            sender, self._pending_sender = self._pending_sender, None
+            return Relay(sender, text)
+
+    @property
+    def errored(self) -> bool:
+        """Whether the peer broke the protocol (no further event will be parsed)."""
+        return self._error is not None
 
     def receive_relays(self, data: bytes) -> list[Relay]:
         """Client side: :meth:`receive_data` then :meth:`next_relays`, without copying ``data``
         into the buffer first when nothing was left over from the previous read."""
-        if not data or self._closed or self._stashed_error is not None:
+        if not data or self._closed or self._error is not None:
             self.receive_data(data)
             return self.next_relays()
         return self.next_relays(data)
@@ -378,9 +444,9 @@ class Connection:
         """
         if self.our_role is not Role.CLIENT:
             raise LocalProtocolError("only a client receives relays")
-        stashed = self._stashed_error
-        if stashed is not None:
-            raise stashed
+        if self._error is not None:
+            raise RemoteProtocolError(
+                f"connection is in ERROR state after: {self._error.reason}", self._error.requirement)
         frames, error = _next_frames(self._decoder, _fresh)
         relays: list[Relay] = []
         pending = self._pending_sender
@@ -399,15 +465,15 @@ class Connection:
             error = exc
         self._pending_sender = pending
         if error is not None:
+            self._enter_error(error)  # the next call raises; relays before the bad frame are kept
             if not relays:
                 raise error
-            self._stashed_error = error
         return relays
 
     @property
     def error_pending(self) -> bool:
-        """Whether the next :meth:`next_relays` raises (a bad frame after good relays)."""
-        return self._stashed_error is not None
+        """Whether the next :meth:`next_relays` raises (a bad frame came after good relays)."""
+        return self._error is not None
 
     @property
     def registered(self) -> bool:
@@ -427,18 +493,20 @@ class Connection:
         """The bytes that put ``event`` on the wire."""
         if self.our_role is Role.SERVER:
             if isinstance(event, Relay):
-                return encode_frame(event.sender.encode()) + encode_frame(event.text.encode())
+                return (encode_frame(_encode_text(event.sender, "sender"))
+                        + encode_frame(_encode_text(event.text, "message")))
             raise LocalProtocolError(f"a server cannot send {type(event).__name__}")
         if isinstance(event, Register):
             if self._registered_out:
                 raise LocalProtocolError("already registered")
             if not event.name:
                 raise LocalProtocolError("username must not be empty")
+            wire = encode_frame(_encode_text(event.name, "username"))
             self._registered_out = True
             self.name = event.name
-            return encode_frame(event.name.encode())
+            return wire
         if isinstance(event, Message):
             if not self._registered_out:
                 raise LocalProtocolError("send Register before any Message")
-            return encode_frame(event.payload or event.text.encode())
+            return encode_frame(event.payload or _encode_text(event.text, "message"))
         raise LocalProtocolError(f"a client cannot send {type(event).__name__}")

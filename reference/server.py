@@ -7,9 +7,16 @@ around ``select``), with the fixes that PROTOCOL.md's ROBUST rules demand:
   (the codec), so a header split across packets or a client that says
   nothing never blocks the loop (ROBUST-1, ROBUST-2);
 * every connection has its own output buffer: we write directly when the
-  socket takes it, keep only the remainder, and drop a client whose backlog
-  passes ``max_backlog`` (ROBUST-3);
-* a peer's protocol error drops that peer only (ROBUST-4);
+  socket takes it, keep only the remainder, and when a backlog passes
+  ``max_backlog`` we drop whoever causes it: the reader if it reads slower
+  than the sender sends, else the sender whose relays fill the queue
+  (ROBUST-3, ROBUST-4, ROBUST-8);
+* usernames are short (JOIN-6), so a sender cannot make the server owe its
+  readers far more than it sent; all buffered bytes and connections count
+  against one server-wide budget, ``--max-memory`` (LIMIT-3);
+* a peer's protocol error drops that peer only (ROBUST-5);
+* an event for a connection closed earlier in the same batch of selector
+  events is ignored, even when a newcomer already has its fd number;
 * with ``--selector select`` we refuse connections whose fd select() cannot
   watch instead of crashing at FD_SETSIZE, and on EMFILE we shed the new
   connection instead of spinning (LIMIT-1, LIMIT-2).
@@ -21,7 +28,6 @@ on stdout names the address it listens on, so a harness can read the port.
 from __future__ import annotations
 
 import argparse
-import collections
 import errno
 import logging
 import os
@@ -37,16 +43,18 @@ from reference.cli_args import port_number, positive_int
 from reference.protocol import (
     DEFAULT_HOST,
     DEFAULT_MAX_PAYLOAD,
+    DEFAULT_MAX_USERNAME,
     DEFAULT_PORT,
-    Connection,
+    HEADER_LENGTH,
     ConnectionClosed,
     Message,
     Register,
     RemoteProtocolError,
-    Role,
     encode_frame,
     encode_header,
 )
+from reference.server_output import CLIENT_OVERHEAD, DEAD_CONNECTION, OutputQueues
+from reference.server_output import Client as Client  # re-exported: test servers subclass with it
 from reference.version import add_version_argument
 
 if sys.platform != "win32":  # no RLIMIT_NOFILE on Windows: see raise_fd_limit
@@ -60,6 +68,10 @@ FD_SETSIZE = 512 if sys.platform == "win32" else 1024
 _RECV_SIZE = 64 * 1024  # below glibc's mmap threshold: a larger recv() costs an mmap+munmap per call
 _ACCEPTS_PER_WAKEUP = 256
 _WAKEUP = object()  # selector data of the self-pipe
+_ACCEPT_BACKOFF = 0.1  # seconds the listener rests after an accept() error we cannot shed
+#: Connections are refused once this share of --max-memory is held, so that
+#: the clients already in have room for their frames.
+_ACCEPT_SHARE = 0.75
 SELECTORS = {
     "select": getattr(selectors, "SelectSelector", None),
     "poll": getattr(selectors, "PollSelector", None),
@@ -76,35 +88,20 @@ class ServerConfig:
     max_payload: int = DEFAULT_MAX_PAYLOAD
     max_clients: int = 100_000
     max_backlog: int = 16 * 1024 * 1024
+    max_username: int = DEFAULT_MAX_USERNAME
+    max_memory: int = 1024 * 1024 * 1024
     register_timeout: float = 60.0
     selector: str = "auto"
     backlog: int = 4096
 
 
-class Client:
-    """One accepted connection: its socket, codec and output queue."""
-
-    __slots__ = ("addr", "conn", "fd", "label", "name_frame", "out", "out_bytes", "sock",
-                 "accepted_at", "writing")
-
-    def __init__(self, sock: socket.socket, addr: tuple[str, int], max_payload: int, now: float):
-        self.sock = sock
-        self.fd = sock.fileno()
-        self.addr = addr
-        self.conn = Connection(Role.SERVER, max_payload=max_payload)
-        self.name_frame = b""          # the encoded username frame, once registered
-        self.out: collections.deque[memoryview] = collections.deque()
-        self.out_bytes = 0             # total bytes waiting in ``out``
-        self.accepted_at = now
-        self.writing = False           # registered for EVENT_WRITE
-        self.label = f"{addr[0]}:{addr[1]}"
-
-
-class ChatServer:
+class ChatServer(OutputQueues):
     """The event loop.  ``serve_forever`` runs until ``stop`` or a signal."""
 
     def __init__(self, config: ServerConfig) -> None:
         self.config = config
+        self.max_backlog = config.max_backlog
+        self.max_memory = config.max_memory
         selector_cls = SELECTORS.get(config.selector)
         if selector_cls is None:
             raise ValueError(f"selector {config.selector!r} is not available on this platform")
@@ -117,7 +114,14 @@ class ChatServer:
         self.address: tuple[str, int] = self.listener.getsockname()[:2]
         self.clients: dict[int, Client] = {}
         self.registered: dict[int, Client] = {}
-        self._pending_registration: collections.deque[Client] = collections.deque()
+        # Connections yet to send their username, oldest first (dicts keep
+        # insertion order); a closed one leaves at once, so that one silent
+        # connection cannot keep later closed ones in memory (JOIN-4).
+        self._unregistered: dict[int, Client] = {}
+        #: Bytes held for clients (queued output, partial input frames) plus
+        #: CLIENT_OVERHEAD per connection: what --max-memory bounds (LIMIT-3).
+        self.memory_held = 0
+        self._accept_resume = 0.0      # monotonic time to resume accepting, 0 = accepting
         self._running = False
         # Self-pipe: a signal handler only clears ``_running``; the byte that
         # signal.set_wakeup_fd writes here wakes select() so we notice at once.
@@ -132,25 +136,39 @@ class ChatServer:
     # -- main loop ----------------------------------------------------------
     def serve_forever(self) -> None:
         self._running = True
-        select = self.selector.select
         try:
             while self._running:
-                for key, mask in select(1.0):
-                    client = key.data
-                    if client is None:
-                        self._accept()
-                        continue
-                    if client is _WAKEUP:
-                        self._drain_wakeup()
-                        continue
-                    if mask & selectors.EVENT_READ:
-                        self._on_readable(client)
-                    if mask & selectors.EVENT_WRITE and client.fd in self.clients:
-                        self._flush(client)
-                self._expire_unregistered()
+                self.run_once(_ACCEPT_BACKOFF if self._accept_resume else 1.0)
         finally:
             log.info("shutting down")
             self.close()
+
+    def run_once(self, timeout: float | None) -> None:
+        """Wait up to ``timeout`` for one batch of selector events and handle it.
+
+        ``serve_forever`` is this in a loop; tests call it to step the server.
+        """
+        for key, mask in self.selector.select(timeout):
+            client = key.data
+            if client is None:
+                self._accept()
+                continue
+            if client is _WAKEUP:
+                self._drain_wakeup()
+                continue
+            # A client dropped earlier in this batch (while relaying, say)
+            # still has its events here, and its fd number may already be a
+            # newcomer's: test the object, never the fd.  One attribute test.
+            if client.closed:
+                continue
+            if mask & selectors.EVENT_READ:
+                self._on_readable(client)
+            if mask & selectors.EVENT_WRITE and not client.closed:
+                self._flush(client)
+        self._expire_unregistered()
+        if self._accept_resume and time.monotonic() >= self._accept_resume:
+            self._accept_resume = 0.0
+            self.selector.register(self.listener, selectors.EVENT_READ, None)
 
     def stop(self) -> None:
         """Leave the loop at the next wakeup; safe to call from a signal handler."""
@@ -182,7 +200,7 @@ class ChatServer:
             self._drop(client, "server shutting down", level=logging.DEBUG)
         try:
             self.selector.unregister(self.listener)
-        except (KeyError, ValueError):
+        except (KeyError, ValueError):  # resting after an accept() error
             pass
         self.listener.close()
         self.selector.close()
@@ -204,9 +222,12 @@ class ChatServer:
                     self._shed_one(exc)
                     return
                 # Windows' accept() may report a peer that reset while queued as WSAECONNRESET
-                if exc.errno in (errno.ECONNABORTED, errno.ECONNRESET, errno.EPROTO):
-                    continue
-                raise
+                if exc.errno in (errno.ECONNABORTED, errno.ECONNRESET, errno.EPROTO, errno.EPERM):
+                    continue  # that one connection is gone (or a firewall said no)
+                # ENOBUFS, ENOMEM or anything else: never die for the room; the
+                # listener stays readable, so rest it instead of spinning.
+                self._rest_listener(f"accept() failed ({exc.strerror or exc})")
+                return
             reason = self._refusal_reason(sock)
             if reason:
                 log.warning("refused %s:%s: %s", addr[0], addr[1], reason)
@@ -214,15 +235,20 @@ class ChatServer:
                 continue
             sock.setblocking(False)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            client = Client(sock, addr, self.config.max_payload, time.monotonic())
+            client = Client(sock, addr, self.config.max_payload, self.config.max_username,
+                            time.monotonic())
             self.clients[client.fd] = client
-            self._pending_registration.append(client)
+            self._unregistered[client.fd] = client
+            self.memory_held += CLIENT_OVERHEAD
             self.selector.register(sock, selectors.EVENT_READ, client)
             log.debug("connection from %s", client.label)
 
     def _refusal_reason(self, sock: socket.socket) -> str | None:
         if len(self.clients) >= self.config.max_clients:
             return f"--max-clients {self.config.max_clients} reached"
+        if self.memory_held + CLIENT_OVERHEAD > self.config.max_memory * _ACCEPT_SHARE:
+            return (f"server memory budget reached ({self.memory_held} bytes held, "
+                    f"--max-memory {self.config.max_memory})")
         if self.fd_limit is not None:
             return select_refusal(sock.fileno(), len(self.selector.get_map()), self.fd_limit)
         return None
@@ -230,16 +256,26 @@ class ChatServer:
     def _shed_one(self, exc: OSError) -> None:
         """Out of file descriptors: free the spare, accept and close one, retake it."""
         log.warning("out of file descriptors (%s): refusing a connection", exc.strerror)
-        if self._spare_fd is None:
+        if self._spare_fd is None:  # lost earlier: rest, or the readable listener spins us
+            self._rest_listener("no spare file descriptor to shed with")
             return
         os.close(self._spare_fd)
+        self._spare_fd = None
         try:
             sock, _ = self.listener.accept()
             sock.close()
         except OSError:
             pass
-        finally:
+        try:
             self._spare_fd = os.open(os.devnull, os.O_RDONLY)
+        except OSError:  # ENFILE: the system, not we, is out; try again next time
+            pass
+
+    def _rest_listener(self, reason: str) -> None:
+        """Stop accepting for _ACCEPT_BACKOFF seconds: the listener stays readable meanwhile."""
+        log.warning("%s; not accepting for %g s", reason, _ACCEPT_BACKOFF)
+        self.selector.unregister(self.listener)
+        self._accept_resume = time.monotonic() + _ACCEPT_BACKOFF
 
     # -- reading ----------------------------------------------------------------
     def _on_readable(self, client: Client) -> None:
@@ -263,101 +299,83 @@ class ChatServer:
                     self._drop(client, "closed by peer", level=logging.INFO)
                     return
                 else:  # NEED_DATA
-                    return
-                if client.fd not in self.clients:  # dropped while broadcasting
+                    break
+                if client.closed:  # dropped for flooding while relaying (ROBUST-8)
                     return
         except RemoteProtocolError as exc:
             if not data:
                 self._drop(client, "closed by peer mid-frame", level=logging.INFO)
             else:
                 self._drop(client, f"protocol error: {exc}")
+            return
+        # Part of a frame stays in the codec: count it against --max-memory.
+        held = conn.buffered
+        if held != client.in_bytes:
+            self.memory_held += held - client.in_bytes
+            client.in_bytes = held
+            if self.memory_held > self.config.max_memory:
+                self._over_budget()
 
     def _on_register(self, client: Client, name: str) -> None:
         client.name_frame = encode_frame(name.encode())
         client.label = f"{name!r} ({client.addr[0]}:{client.addr[1]})"
         self.registered[client.fd] = client
+        del self._unregistered[client.fd]
+        # The name is held about four times (codec, frame, log label, repr's
+        # escapes): count it, so that JOIN-6-sized names stay within LIMIT-3.
+        self.memory_held += 4 * len(client.name_frame)
         log.info("%s joined; %d registered", client.label, len(self.registered))
 
     def _broadcast(self, sender: Client, payload: bytes) -> None:
         # Encode once (one copy of the payload), write the same bytes to every
         # recipient (RELAY-1).
         data = b"".join((sender.name_frame, encode_header(len(payload)), payload))
+        # What the sender has sent, this message included: ROBUST-8 compares
+        # it with what a reader has taken (two stores per message, not per reader).
+        sender.received_before = sender.received
+        sender.received += HEADER_LENGTH + len(payload)
         sender_fd = sender.fd
         for fd, client in list(self.registered.items()):
-            if fd != sender_fd:
-                self._write(client, data)
-
-    # -- writing ----------------------------------------------------------------
-    def _write(self, client: Client, data: bytes) -> None:
-        if not client.out:
-            try:
-                sent = client.sock.send(data)
-            except (BlockingIOError, InterruptedError):
-                sent = 0
-            except OSError as exc:
-                self._drop(client, f"send failed: {exc.strerror or exc}")
-                return
-            if sent == len(data):
-                return
-            data = memoryview(data)[sent:]  # type: ignore[assignment]
-        if client.out_bytes + len(data) > self.config.max_backlog:
-            self._drop(client, f"not reading: output backlog would exceed {self.config.max_backlog} bytes")
-            return
-        client.out.append(memoryview(data))
-        client.out_bytes += len(data)
-        if not client.writing:
-            client.writing = True
-            self.selector.modify(client.sock, selectors.EVENT_READ | selectors.EVENT_WRITE, client)
-
-    def _flush(self, client: Client) -> None:
-        out = client.out
-        while out:
-            chunk = out[0]
-            try:
-                sent = client.sock.send(chunk)
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError as exc:
-                self._drop(client, f"send failed: {exc.strerror or exc}")
-                return
-            client.out_bytes -= sent
-            if sent < len(chunk):
-                out[0] = chunk[sent:]
-                return
-            out.popleft()
-        client.writing = False
-        self.selector.modify(client.sock, selectors.EVENT_READ, client)
+            # ``closed``: a reader may be dropped as this loop runs (ROBUST-8).
+            if fd != sender_fd and not client.closed:
+                self._write(client, data, sender)
 
     # -- dropping -----------------------------------------------------------------
     def _expire_unregistered(self) -> None:
         """Close connections that never sent a username (JOIN-4).
 
-        ``_pending_registration`` is in accept order, so it is oldest first:
-        settled entries (registered or already gone) are discarded from the
-        front, and the first one still waiting within its time ends the scan.
+        ``_unregistered`` is in accept order, so it is oldest first and the
+        first one still within its time ends the scan.
         """
-        pending = self._pending_registration
+        pending = self._unregistered
+        if not pending:
+            return
         cutoff = time.monotonic() - self.config.register_timeout
         while pending:
-            client = pending[0]
-            waiting = self.clients.get(client.fd) is client and not client.conn.registered
-            if waiting and client.accepted_at >= cutoff:
+            client = next(iter(pending.values()))
+            if client.accepted_at >= cutoff:
                 return
-            pending.popleft()
-            if waiting:
-                self._drop(client, f"no username within {self.config.register_timeout:g} s")
+            self._drop(client, f"no username within {self.config.register_timeout:g} s")
 
     def _drop(self, client: Client, reason: str, level: int = logging.WARNING) -> None:
-        if self.clients.get(client.fd) is not client:
+        if client.closed:
             return
+        client.closed = True
         del self.clients[client.fd]
+        self._unregistered.pop(client.fd, None)
         was_registered = self.registered.pop(client.fd, None) is not None
         try:
             self.selector.unregister(client.sock)
         except (KeyError, ValueError):
             pass
         client.sock.close()
+        # Free what it holds now: only a small shell stays while other
+        # queues still owe its relays (they name it in ``queued_from``).
+        self.memory_held -= client.out_bytes + client.in_bytes + CLIENT_OVERHEAD + 4 * len(client.name_frame)
         client.out.clear()
+        client.out_bytes = client.in_bytes = 0
+        client.queued_from.clear()
+        client.conn = DEAD_CONNECTION
         if was_registered:
             log.log(level, "%s left: %s; %d registered", client.label, reason, len(self.registered))
         else:
@@ -421,6 +439,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-backlog", type=positive_int, default=ServerConfig.max_backlog,
                    help="drop a client whose unsent output exceeds this many bytes "
                         "(default %(default)s)")
+    p.add_argument("--max-username", type=positive_int, default=ServerConfig.max_username,
+                   help="close a client whose username is longer than this many bytes, "
+                        "from its header alone (JOIN-6; default %(default)s)")
+    p.add_argument("--max-memory", type=positive_int, default=ServerConfig.max_memory,
+                   help="server-wide budget in bytes for buffered data plus "
+                        f"{CLIENT_OVERHEAD} bytes per connection; past 3/4 of it new "
+                        "connections are refused, past it the biggest holder is dropped "
+                        "(LIMIT-3; default %(default)s)")
     p.add_argument("--register-timeout", type=float, default=ServerConfig.register_timeout,
                    help="close connections that send no username within this many seconds "
                         "(default %(default)s)")
@@ -439,6 +465,7 @@ def main(argv: Sequence[str] | None = None, server_class: type[ChatServer] = Cha
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
     config = ServerConfig(host=args.host, port=args.port, max_payload=args.max_payload,
                           max_clients=args.max_clients, max_backlog=args.max_backlog,
+                          max_username=args.max_username, max_memory=args.max_memory,
                           register_timeout=args.register_timeout, selector=args.selector)
     old, new = raise_fd_limit()
     if new != old:

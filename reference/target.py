@@ -72,6 +72,7 @@ __all__ = [
     "reference_command",
     "spec_from_args",
     "stop_process_group",
+    "tail_lines",
     "wait_until_accepting",
 ]
 
@@ -82,6 +83,15 @@ LOG_HEAD_BYTES = 64 * 1024
 #: How much of the end of its stderr is read for the last line.
 LOG_TAIL_BYTES = 4096
 
+
+
+def tail_lines(path: Path, lines: int, max_bytes: int = LOG_TAIL_BYTES) -> list[str]:
+    """The last ``lines`` non-empty lines of a log file, reading only its last ``max_bytes``."""
+    data = read_tail(path, max_bytes)
+    text = data.decode("utf-8", "replace").split("\n")
+    if len(data) == max_bytes:
+        text = text[1:]  # the first line read is probably cut
+    return [line.rstrip() for line in text if line.strip()][-lines:]
 
 
 class TargetError(RuntimeError):
@@ -360,6 +370,10 @@ class SpawnedServer:
         if proc.poll() is None:
             self._stopped_by_us = True
         stop_process_group(proc, timeout)
+
+    def stderr_tail(self, lines: int = 5) -> list[str]:
+        """The last ``lines`` lines of the server's stderr, read from the file's end only."""
+        return tail_lines(self.stderr_path, lines)
 
     def close(self) -> None:
         """Stop the server and remove its log folder (kept if describe_exit named it)."""

@@ -93,8 +93,12 @@ def conformance_summary(doc: Mapping[str, Any]) -> RenderableType:
             line.append(f"{number} {verdict}", style=VERDICT_STYLES.get(verdict, ""))
     total = summary.get("total", len(records))
     failed = (summary.get("fail") or counts.get("fail", 0)) + (summary.get("error") or counts.get("error", 0))
+    preflight = summary.get("preflight") or {}
     incomplete = summary.get("incomplete")
-    if incomplete and not failed:  # an interrupted run is never a PASS
+    if preflight.get("stopped"):
+        outcome = Text(f"FAIL: the target does not speak the protocol (preflight: "
+                       f"{preflight.get('class')}); no case was run", style="bold red")
+    elif incomplete and not failed:  # an interrupted run is never a PASS
         outcome = Text(f"INCOMPLETE: {incomplete}; no verdict on the server", style="bold yellow")
     else:
         outcome = Text("FAIL: a MUST requirement is broken" if failed else "PASS: no MUST requirement broken",
@@ -113,7 +117,7 @@ def conformance_summary(doc: Mapping[str, Any]) -> RenderableType:
         extras.append(f"exit status {summary.get('exit_status')}")
     if extras:
         parts.append(Text(", ".join(extras), style="dim"))
-    for dialect in summary.get("dialects") or []:
+    for dialect in [] if preflight.get("stopped") else summary.get("dialects") or []:
         parts.append(Text(f"Recognised dialect: {dialect}", style="bold yellow"))
     return Group(*parts)
 

@@ -53,8 +53,12 @@ TARGETS = {**CORRECT, **{name: ("--server-cmd", server_cmd(name, PORT_ARGS.get(n
 
 
 def not_passed(run: Run) -> frozenset[str]:
-    return frozenset(case for case, verdict in run.verdicts.items()
-                     if verdict not in ("pass", "informational"))
+    """The verdict of a run: the cases that did not pass, and a preflight that stopped the run."""
+    assert run.doc is not None
+    preflight = run.doc["summary"].get("preflight") or {}
+    stopped = {f"preflight:{preflight.get('class')}"} if preflight.get("stopped") else set()
+    return frozenset(stopped | {case for case, verdict in run.verdicts.items()
+                                if verdict not in ("pass", "informational")})
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +82,7 @@ def test_same_server_same_verdict(runs: dict[str, list[Future[Run]]], target: st
     results = [future.result() for future in runs[target]]
     for run in results:
         assert run.doc is not None, run.output[-3000:]
-        assert run.doc["summary"]["total"] == len(run.verdicts) >= 80
+        assert run.doc["summary"]["total"] == len(run.verdicts)
     sets = [not_passed(run) for run in results]
     seconds = sum(run.seconds for run in results)
     print(f"\n{target}: {len(results)} runs, {seconds:.0f} s in all, "

@@ -1,4 +1,4 @@
-"""Unit tests of the conformance suite's parts: requirements, selection, verdicts, wire, dialects, CLI.
+"""Unit tests of the conformance suite's parts: requirements, selection, verdicts, wire, preflight, CLI.
 
 The suite's judgement of real servers is tested in test_conformance_servers.py;
 here each building block is checked on its own, quickly.
@@ -26,9 +26,9 @@ from conformance.cases import (
 )
 from conformance.cli import build_parser, pytest_args
 from conformance.corpus import NAMES, PAYLOADS, sizes_to_probe
-from conformance.dialects import detect, parse_frames
 from conformance.options import SuiteSettings
 from conformance.peer import CaseFailure, Room, Timeouts
+from conformance.preflight import detect, parse_frames
 from conformance.requirements import REQUIREMENTS, Level, Marker
 from conformance.scenarios import CUTS, first_non_canonical
 from conformance.selection import ExpectationsError, load_expectations, matches, matching
@@ -306,7 +306,8 @@ def test_patience_and_room_size_reach_the_suite() -> None:
     assert argv[argv.index("--chat-room-size") + 1] == "64"
     values = {"chat_patience": 65.0, "chat_room_size": 64, "chat_case_timeout": 60.0,
               "chat_timeout": 2.5, "chat_strict": False, "chat_json": None,
-              "chat_expectations": None, "chat_list": False, "chat_case": []}
+              "chat_expectations": None, "chat_list": False, "chat_case": [],
+              "chat_no_preflight": False}
     settings = SuiteSettings.from_options(values.__getitem__)
     assert (settings.patience, settings.room_size) == (65.0, 64)
     assert settings.case_timeout == 95.0  # the backstop leaves the patient reader its time

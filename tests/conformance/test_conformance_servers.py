@@ -47,6 +47,7 @@ class Judged:
     passes: tuple[str, ...] = ()                # controls: must be "pass"
     non_strict: tuple[str, ...] = ()
     dialect: str | None = None                  # a phrase the report must use
+    crashes: tuple[str, ...] = ()               # cases charged with the server's death (ROBUST-7)
     extra: tuple[str, ...] = ()                 # more chat-conformance arguments
     port_arg: str = "{port}"                    # how the server takes its port
     exit_status: int = 1
@@ -61,13 +62,16 @@ JUDGED = [
            fails=("relay.basic[one-byte-per-send]", "relay.basic[header-split-at-4]",
                   "frame.large-message", "frame.invalid-utf8[message]", "robust.non-reader",
                   "frame.lenient-header-relayed-canonically"),
-           passes=("relay.basic[whole-frames]", "relay.no-echo")),
+           passes=("relay.basic[whole-frames]", "relay.no-echo"),
+           crashes=("frame.invalid-utf8[message]",)),
     Judged("echo_server.py", fails=("relay.no-echo",),
            passes=("relay.basic[whole-frames]", "frame.large-message"), dialect="echo:"),
+    # --no-preflight: the cases still judge a dialect (the preflight alone stops the run).
     Judged("single_frame_server.py", fails=("relay.basic[whole-frames]",),
-           dialect="single-frame relay"),
+           dialect="single-frame relay", extra=("--no-preflight",)),
     Judged("header_width_server.py", fails=("relay.basic[whole-frames]",),
-           dialect="other header width: the server's frames have 8-byte headers"),
+           dialect="other header width: the server's frames have 8-byte headers",
+           extra=("--no-preflight",)),
     Judged("unregistered_relay_server.py",
            fails=("join.unregistered-receives-nothing[silent]",
                   "join.unregistered-receives-nothing[half-sent-name]"),
@@ -75,7 +79,9 @@ JUDGED = [
     Judged("utf8_crash_server.py",
            fails=("frame.invalid-utf8[message]", "robust.protocol-error-isolated[invalid-utf8-name]"),
            # Both run after a crash: they pass only if the server was started afresh.
-           passes=("frame.over-limit", "relay.no-echo")),
+           passes=("frame.over-limit", "relay.no-echo"),
+           crashes=("frame.invalid-utf8[message]",
+                    "robust.protocol-error-isolated[invalid-utf8-name]")),
     Judged("blocking_send_server.py", fails=("robust.non-reader",),
            passes=("relay.basic[one-byte-per-send]", "relay.basic[header-split-at-3]")),
     Judged("single_recv_payload_server.py", fails=("frame.large-message",),
@@ -95,10 +101,12 @@ JUDGED = [
     Judged("truncating_server.py", fails=("relay.largest-accepted", "relay.corpus[exactly-1-mib]"),
            passes=("relay.corpus[one-byte]", "relay.adjacent-frames")),
     Judged("reset_crash_server.py", fails=("lifecycle.reset-during-fanout",),
-           passes=("relay.basic[whole-frames]", "robust.reset-any-moment")),
+           passes=("relay.basic[whole-frames]", "robust.reset-any-moment"),
+           crashes=("lifecycle.reset-during-fanout",)),
     Judged("threaded_interleave_server.py", fails=("relay.concurrent-pairs",),
            passes=("relay.basic[whole-frames]", "frame.large-message")),
-    Judged("line_server.py", fails=("relay.basic[whole-frames]",)),
+    Judged("line_server.py", fails=("relay.basic[whole-frames]",), dialect="newline-delimited lines",
+           extra=("--no-preflight",)),
     Judged("lossy_server.py", fails=("relay.burst-order",), port_arg="--port {port}"),
     Judged("reordering_server.py", fails=("relay.burst-order",), port_arg="--port {port}"),
     Judged("empty_message_drop_server.py", fails=(), passes=("relay.basic[whole-frames]",),
@@ -146,8 +154,8 @@ def _jobs(out: Path) -> dict[str, tuple[str, ...]]:
     jobs = {_judged_id(j): ("--server-cmd", server_cmd(j.server, j.port_arg), *j.extra, *j.cases)
             for j in JUDGED}
     jobs["reference"] = ("--junitxml", str(out / "reference" / "junit.xml"))
-    jobs["hanging"] = ("--server-cmd", server_cmd("hang_server.py"), "relay.no-echo", "frame.over-limit",
-                    "robust.non-reader")
+    jobs["hanging"] = ("--server-cmd", server_cmd("hang_server.py"), "--no-preflight", "relay.no-echo",
+                       "frame.over-limit", "robust.non-reader")
     return jobs
 
 
@@ -171,7 +179,8 @@ def test_broken_server_fails_on_the_right_cases(runs: dict[str, Future[Run]], ju
     run = runs[_judged_id(judged)].result(timeout=RUN_TIMEOUT)
     assert run.doc is not None, run.output[-3000:]
     expected = {**{c: "fail" for c in judged.fails}, **{c: "pass" for c in judged.passes},
-                **{c: "non-strict" for c in judged.non_strict}}
+                **{c: "non-strict" for c in judged.non_strict},
+                **{f"crash[{c}]": "fail" for c in judged.crashes}}
     assert run.verdicts == expected, run.output[-4000:]
     assert run.status == judged.exit_status == run.doc["summary"]["exit_status"]
     dialects = run.doc["summary"]["dialects"]
@@ -183,7 +192,10 @@ def test_broken_server_fails_on_the_right_cases(runs: dict[str, Future[Run]], ju
         assert dialects == []
     for record in run.doc["records"]:
         if record["verdict"] == "fail":
-            assert "expected:" in record["detail"] or "died" in record["detail"], record
+            if record["id"].startswith("crash["):  # a death: what preceded it, the server's words
+                assert "last action before it:" in record["detail"], record
+            else:
+                assert "expected:" in record["detail"] or "died" in record["detail"], record
             assert record["transcript"] and "client to server" in record["transcript"]
     if judged.server == "utf8_crash_server.py":
         restarts = run.doc["summary"]["restarts"]
@@ -216,7 +228,8 @@ def test_reference_server_passes_everything(runs: dict[str, Future[Run]]) -> Non
 
 
 def test_hanging_server_still_finishes_with_failures(runs: dict[str, Future[Run]]) -> None:
-    """A server that accepts and then never answers: every case fails on a timeout, none hangs."""
+    """A server that accepts and then never answers, past the preflight (--no-preflight):
+    every case fails on a timeout, none hangs."""
     run = runs["hanging"].result(timeout=RUN_TIMEOUT)
     assert run.status == 1 and run.doc is not None
     assert run.verdicts == {"relay.no-echo": "fail", "frame.over-limit": "fail", "robust.non-reader": "fail"}
@@ -229,7 +242,9 @@ def test_expectations_turn_known_failures_into_xfail(tmp_path: Path) -> None:
                      '[[expected-failure]]\ncase = "relay.no-echo"\nreason = "listed by mistake"\n')
     run = run_suite(tmp_path / "run", "--server-cmd", server_cmd("utf8_crash_server.py"),
                     "--expectations", str(known), "frame.invalid-utf8[message]", "relay.no-echo")
-    assert run.verdicts == {"frame.invalid-utf8[message]": "xfail", "relay.no-echo": "xpass"}
+    # The crash it causes is part of the known failure: expected too.
+    assert run.verdicts == {"frame.invalid-utf8[message]": "xfail", "relay.no-echo": "xpass",
+                            "crash[frame.invalid-utf8[message]]": "xfail"}
     assert run.status == 0, run.output[-3000:]
     assert "XPASS" in run.output or "xpass" in run.output
 
@@ -265,7 +280,7 @@ def test_interrupted_run_stops_the_server_it_started(tmp_path: Path, sig: signal
         assert len(seen) == 2, f"server processes seen: {seen}"
         time.sleep(1.0)  # into the cases
         proc.send_signal(sig)
-        assert proc.wait(timeout=30) == 130
+        assert proc.wait(timeout=30) == 128 + sig  # 130 after Ctrl-C, 143 after SIGTERM
         deadline = time.monotonic() + 5
         while _processes_with(marker) and time.monotonic() < deadline:
             time.sleep(0.1)
@@ -286,7 +301,8 @@ def test_external_server_that_dies_stops_the_run_and_says_so(tmp_path: Path) -> 
     finally:
         server.stop()
     assert run.status == 1 and run.doc is not None
-    assert run.verdicts == {"frame.invalid-utf8[message]": "fail"}  # relay.no-echo never ran
+    assert run.verdicts == {"frame.invalid-utf8[message]": "fail",  # relay.no-echo never ran
+                            "crash[frame.invalid-utf8[message]]": "fail"}
     assert "not started by this suite" in run.doc["summary"]["stopped"]
     assert f"the server at {host}:{port} died during this case" in json.dumps(run.doc["records"])
     assert "Stopped early" in run.output

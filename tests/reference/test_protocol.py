@@ -13,7 +13,9 @@ from hypothesis import strategies as st
 
 from reference.protocol import (
     DEFAULT_MAX_PAYLOAD,
+    DEFAULT_MAX_USERNAME,
     MIN_MAX_PAYLOAD,
+    MIN_MAX_USERNAME,
     NEED_DATA,
     Connection,
     ConnectionClosed,
@@ -190,6 +192,66 @@ def test_local_misuse() -> None:
     server.receive_data(b"")
     with pytest.raises(LocalProtocolError):
         server.receive_data(b"x")
+
+
+@pytest.mark.parametrize(("role", "wire", "then"), [
+    # Client side: a FRAME-4 error in a relay's message frame left its sender
+    # pending, and the next frame became a message from that stale sender.
+    (Role.CLIENT, b"3         ana1         \xff", b"2         bo2         hi"),
+    # Server side: after a bad header nothing later can be framed (FRAME-3).
+    (Role.SERVER, b"3         anaGET / HTTP/1.1", b"2         hi"),
+    # Server side: a refused username (JOIN-2) refuses what follows it too.
+    (Role.SERVER, b"0         ", b"3         ana2         hi"),
+])
+def test_no_event_after_a_protocol_error(role: Role, wire: bytes, then: bytes) -> None:
+    """After a RemoteProtocolError the connection is in ERROR, as in h11: no event ever again."""
+    conn = Connection(role)
+    conn.receive_data(wire)
+    with pytest.raises(RemoteProtocolError) as first:
+        drain(conn)
+    assert conn.errored
+    conn.receive_data(then)
+    for _ in range(2):  # it stays refused
+        with pytest.raises(RemoteProtocolError) as again:
+            conn.next_event()
+        assert again.value.requirement == first.value.requirement
+        assert "ERROR state" in str(again.value)
+    assert conn.buffered == 0  # nothing is held for a stream that can no longer be parsed
+
+
+@pytest.mark.parametrize("text", ["\ud800", "ok \udfff", "\udc80x"])
+def test_lone_surrogate_is_a_local_protocol_error(text: str) -> None:
+    """A str that is not encodable as UTF-8 is our caller's error, not a UnicodeEncodeError."""
+    client = Connection(Role.CLIENT)
+    with pytest.raises(LocalProtocolError, match="lone surrogate"):
+        client.send(Register(text))
+    assert client.send(Register("ana")) == b"3         ana"  # the failed send changed nothing
+    with pytest.raises(LocalProtocolError, match="lone surrogate"):
+        client.send(Message(text))
+    with pytest.raises(LocalProtocolError, match="lone surrogate"):
+        Connection(Role.SERVER).send(Relay(text, "hi"))
+    with pytest.raises(LocalProtocolError, match="lone surrogate"):
+        Connection(Role.SERVER).send(Relay("ana", text))
+
+
+def test_username_limit_is_checked_from_the_header() -> None:
+    """JOIN-6: an over-long username is refused before it is buffered; messages keep FRAME-6."""
+    assert MIN_MAX_USERNAME <= DEFAULT_MAX_USERNAME
+    conn = Connection(Role.SERVER)
+    conn.receive_data(encode_header(DEFAULT_MAX_USERNAME + 1))
+    with pytest.raises(RemoteProtocolError) as info:
+        conn.next_event()
+    assert info.value.requirement == "JOIN-6"
+    name = "n" * DEFAULT_MAX_USERNAME
+    big = b"m" * (DEFAULT_MAX_USERNAME * 4)
+    events, _ = decode_chunks(Role.SERVER, [encode_frame(name.encode()) + encode_frame(big)])
+    assert events == [Register(name), Message(big.decode())]
+    conn = Connection(Role.SERVER, max_payload=100, max_username=8)
+    conn.receive_data(encode_frame(b"12345678") + encode_header(101))
+    assert conn.next_event() == Register("12345678")
+    with pytest.raises(RemoteProtocolError) as info:
+        conn.next_event()
+    assert info.value.requirement == "FRAME-6"
 
 
 def test_registration_state() -> None:

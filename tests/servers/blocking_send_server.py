@@ -18,7 +18,7 @@ from reference.server import ChatServer, Client
 
 
 class BlockingSendServer(ChatServer):
-    def _write(self, client: Client, data: bytes) -> None:
+    def _write(self, client: Client, data: bytes, sender: Client | None = None) -> None:
         try:
             client.sock.setblocking(True)  # the defect: wait until the reader takes it all
             client.sock.sendall(data)

@@ -22,6 +22,13 @@ class FirstMessageOnlyServer(ChatServer):
         super()._broadcast(sender, text)
         sender.conn._registered_in = False  # the defect: the next frame is read as a username
 
+    def _on_register(self, client: Client, name: str) -> None:
+        if client.fd in self.registered:  # "registered" again by the defect: only renamed
+            self.memory_held -= 4 * len(client.name_frame)
+            self.registered.pop(client.fd)
+            self._unregistered[client.fd] = client
+        super()._on_register(client, name)
+
 
 if __name__ == "__main__":
     sys.exit(run(FirstMessageOnlyServer))

@@ -20,11 +20,11 @@ DROP_EVERY = 20
 class LossyServer(ChatServer):
     relays = 0
 
-    def _write(self, client: Client, data: bytes) -> None:
+    def _write(self, client: Client, data: bytes, sender: Client | None = None) -> None:
         self.relays += 1
         if self.relays % DROP_EVERY == 0:
             return  # the defect: this recipient never gets this message
-        super()._write(client, data)
+        super()._write(client, data, sender)
 
 
 if __name__ == "__main__":

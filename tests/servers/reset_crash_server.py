@@ -12,7 +12,6 @@ row.  Everything else is the reference server.
 
 from __future__ import annotations
 
-import selectors
 import sys
 
 from _variant import run
@@ -21,7 +20,7 @@ from reference.server import ChatServer, Client
 
 
 class ResetCrashServer(ChatServer):
-    def _write(self, client: Client, data: bytes) -> None:
+    def _write(self, client: Client, data: bytes, sender: Client | None = None) -> None:
         if not client.out:
             try:
                 sent = client.sock.send(data)
@@ -30,15 +29,8 @@ class ResetCrashServer(ChatServer):
             # the defect: no "except OSError": a reset peer's error escapes and kills the loop
             if sent == len(data):
                 return
-            data = data[sent:]
-        if client.out_bytes + len(data) > self.config.max_backlog:
-            self._drop(client, "not reading: output backlog too large")
-            return
-        client.out.append(memoryview(data))
-        client.out_bytes += len(data)
-        if not client.writing:
-            client.writing = True
-            self.selector.modify(client.sock, selectors.EVENT_READ | selectors.EVENT_WRITE, client)
+            data = bytes(data[sent:])
+        super()._write(client, data, sender)  # the rest: queued, as the reference does
 
 
 if __name__ == "__main__":
