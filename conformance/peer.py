@@ -21,13 +21,13 @@ and what came instead; the plugin adds the wire transcript.
 from __future__ import annotations
 
 import collections
-import itertools
 import socket
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from conformance.wire import RecordingSocket, Wire, printable
+from reference.barrier import DOUBLING, AnnounceBarrier, JoinBarrier, Observation, PairBarrier, Sentinels
 from reference.client import ChatClient, ServerClosedError
 from reference.protocol import Relay, RemoteProtocolError, encode_frame
 
@@ -245,7 +245,8 @@ class Room:
         self.peers: list[Peer] = []
         #: What an informational case found, in plain words (the record's detail).
         self.findings: list[str] = []
-        self._sync_numbers = itertools.count(1)
+        #: One numbering for every join's sync messages, so a late one is never mistaken.
+        self._sentinels = Sentinels(SYNC_PREFIX, first=1)
 
     def found(self, text: str) -> None:
         """Record a fact for the report (informational cases)."""
@@ -311,16 +312,18 @@ class Room:
         A member whose connection the server has closed is left out (the case judges that).
         """
         __tracebackhide__ = True
-        token = f"{SYNC_PREFIX}{next(self._sync_numbers)}"
+        barrier = AnnounceBarrier(self._sentinels.next(), (helper, *others), sentinels=self._sentinels)
+        token = barrier.text
         newcomer.send_raw(encode_frame(token.encode()), "its first message")
         for member in (helper, *others):
             expected = (f'{newcomer.label} gets registered: its first message "{token}" reaches '
                         f"{member.label}")
             try:
-                arrived = self._await_token(member, token, self.timeouts.join, expected)
+                arrived = self._await(member, barrier.observe, self.timeouts.join, expected)
             except CaseFailure:
                 if member is helper:
                     raise
+                barrier.drop(member)
                 continue  # closed by the server before this join: not in the room any more
             if not arrived:
                 raise CaseFailure(expected, f"nothing within {self.timeouts.join:g} s",
@@ -333,29 +336,33 @@ class Room:
         ``first`` sent its username before the newcomer connected, so a server reads it
         before the newcomer's S in practice, and S alone confirms both: one message, the
         same traffic every run.  Only when S has not come after PAIR_WAIT does ``first``
-        send T; the server cannot have missed both (missing S means it read S before
-        first's username, so the newcomer's username before T).
+        send T (see :class:`reference.barrier.PairBarrier` for why one of them arrives).
         """
         __tracebackhide__ = True
         expected = f"{newcomer.label} and {first.label} get registered"
-        first_token = f"{SYNC_PREFIX}{next(self._sync_numbers)}"
+        barrier = PairBarrier(first, newcomer, self._sentinels, min(PAIR_WAIT, self.timeouts.join))
+        _, first_token = barrier.next_sentinel()
         newcomer.send_raw(encode_frame(first_token.encode()), "its first message")
-        if self._await_token(first, first_token, min(PAIR_WAIT, self.timeouts.join), expected):
+        if self._await(first, barrier.observe, barrier.next_wait(), expected):
             return
-        second_token = f"{SYNC_PREFIX}{next(self._sync_numbers)}"
+        _, second_token = barrier.next_sentinel()
         first.send_raw(encode_frame(second_token.encode()), "a message")
         deadline = time.monotonic() + self.timeouts.join
         while time.monotonic() < deadline:
-            if (self._await_token(newcomer, second_token, 0.02, expected)
-                    or self._await_token(first, first_token, 0.02, expected)):
+            if (self._await(newcomer, barrier.observe, 0.02, expected)
+                    or self._await(first, barrier.observe, 0.02, expected)):
                 return
         raise CaseFailure(f'{expected}: "{first_token}" from {newcomer.label} reaches {first.label}, '
                           f'or "{second_token}" the other way', "neither arrived",
                           "registration has no acknowledgement, so the suite confirms it by "
                           "relaying a message between the two")
 
-    def _await_token(self, reader: Peer, token: str, wait: float, expected: str) -> bool:
-        """Read ``reader``'s relays for up to ``wait`` s; True once ``token`` came (others are kept)."""
+    def _await(self, reader: Peer, observe: Callable[[Relay, Peer], Observation], wait: float,
+               expected: str) -> bool:
+        """Read ``reader``'s relays for up to ``wait`` s; True once the barrier confirms it.
+
+        The case's own relays are kept for the case to read later; sync messages are skipped.
+        """
         __tracebackhide__ = True
         deadline = time.monotonic() + wait
         while True:
@@ -367,24 +374,28 @@ class Room:
                 raise CaseFailure(expected, _closed_words(exc, reader)) from None
             except RemoteProtocolError as exc:
                 raise CaseFailure(expected, f"bytes that are not valid frames: {exc.reason}") from None
-            if got.text == token:
+            seen = observe(got, reader)
+            if seen is Observation.CONFIRMS:
                 return True
-            if not got.text.startswith(SYNC_PREFIX):
+            if seen is Observation.FOREIGN:
                 reader.pending.append(got)  # the case's own relay: the case reads it later
 
     def sync(self, sender: Peer, newcomer: Peer) -> None:
-        """``sender`` sends sync messages until ``newcomer`` receives one of them."""
+        """``sender`` sends sync messages until ``newcomer`` receives one of them.
+
+        Any of the sender's sync messages proves it: also one that an earlier join left in
+        flight (the sender sent it before that join was confirmed, the server read it after
+        this newcomer registered), which on a loaded machine is normal.
+        """
         __tracebackhide__ = True
         deadline = time.monotonic() + self.timeouts.join
-        wait, sent = 0.05, []
+        barrier = JoinBarrier(str(sender.name), self._sentinels, backoff=DOUBLING)
         while time.monotonic() < deadline:
-            text = f"{SYNC_PREFIX}{next(self._sync_numbers)}"
-            sender.send_raw(encode_frame(text.encode()), "a message")
-            sent.append(text)
+            sender.send_raw(encode_frame(barrier.next_sentinel().encode()), "a message")
             try:
-                got = ChatClient.receive(newcomer, min(wait, max(0.0, deadline - time.monotonic())))
+                got = ChatClient.receive(newcomer, min(barrier.next_wait(),
+                                                       max(0.0, deadline - time.monotonic())))
             except TimeoutError:
-                wait = min(wait * 2, 0.4)
                 continue
             except ServerClosedError as exc:
                 raise CaseFailure(f"{newcomer.label} gets registered (a message from "
@@ -393,18 +404,16 @@ class Room:
                 raise CaseFailure(f"{newcomer.label} gets registered (a message from "
                                   f"{sender.label} reaches it)",
                                   f"bytes that are not valid frames: {exc.reason}") from None
-            if got.sender == sender.name and got.text.startswith(SYNC_PREFIX):
-                # Any of the helper's sync messages proves it: also one that an earlier join
-                # left in flight (the helper sent it before that join was confirmed, the server
-                # read it after this newcomer registered), which on a loaded machine is normal.
+            if barrier.observe(got) is Observation.CONFIRMS:
                 return
             # Nobody else speaks while a case joins, so anything else is the server's doing.
             raise CaseFailure(f'{newcomer.label} receives a relay from "{sender.name}": '
-                              f'"{sent[-1]}" (or an earlier {SYNC_PREFIX} message)', describe(got),
+                              f'"{barrier.last_sentinel}" (or an earlier {SYNC_PREFIX} message)',
+                              describe(got),
                               "nothing else was said since it joined: a message from before it "
                               "joined would be history, which the server must not replay (JOIN-5)")
-        raise CaseFailure(f"{newcomer.label} gets registered: one of {len(sent)} messages that "
-                          f"{sender.label} sent over {self.timeouts.join:g} s reaches it",
+        raise CaseFailure(f"{newcomer.label} gets registered: one of {len(barrier.sent)} messages "
+                          f"that {sender.label} sent over {self.timeouts.join:g} s reaches it",
                           "none of them arrived",
                           "registration has no acknowledgement, so the suite confirms it by "
                           "relaying a message to the newcomer")
