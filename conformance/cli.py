@@ -91,7 +91,8 @@ def pytest_args(args: argparse.Namespace) -> list[str]:
            "-p", "no:benchmark",
            "-o", "python_files=test_*.py", "-o", "junit_suite_name=chat-conformance",
            "--chat-start-timeout", str(args.start_timeout),
-           "--chat-timeout", str(args.timeout), "--chat-case-timeout", str(args.case_timeout)]
+           "--chat-timeout", str(args.timeout), "--chat-case-timeout", str(args.case_timeout),
+           "--chat-patience", str(args.patience), "--chat-room-size", str(args.room_size)]
     if args.server:
         out += ["--chat-server", args.server]
     if args.server_cmd:

@@ -5,7 +5,8 @@ it does nothing to a session that collects no conformance case.  The target
 server comes from ``reference.pytest_plugin`` (``--chat-server``,
 ``--chat-server-cmd``, fixture ``chat_target``); this plugin adds
 ``--chat-strict``, ``--chat-json``, ``--chat-expectations``, ``--chat-list``,
-``--chat-case``, ``--chat-timeout``, ``--chat-no-preflight`` and ``--chat-case-timeout``::
+``--chat-case``, ``--chat-timeout``, ``--chat-no-preflight``, ``--chat-case-timeout``,
+``--chat-patience`` and ``--chat-room-size``::
 
     pytest --pyargs conformance --chat-server-cmd 'python3 myserver.py {port}'
 
@@ -57,7 +58,8 @@ from reference.pytest_plugin import target_spec
 from reference.target import ExternalServer, SpawnedServer, TargetError, TargetSpec
 from reports.results import write_document
 
-__all__ = ["CASE_KEY", "STATE_KEY", "SuiteState", "case_info", "chat_room", "suite_state"]
+__all__ = ["CASE_KEY", "STATE_KEY", "SuiteState", "case_info", "chat_room", "chat_settings",
+           "suite_state"]
 
 STATE_KEY = pytest.StashKey["SuiteState"]()
 CASE_KEY = pytest.StashKey[CaseInfo]()
@@ -244,6 +246,12 @@ def _make_ready(request: pytest.FixtureRequest, state: SuiteState, case_id: str)
         request.session.shouldstop = state.stop_reason
         raise CaseFailure("the server starts again for the next case", str(exc)) from None
     state.restarts.append(f"before {case_id}: {reason}; started afresh")
+
+
+@pytest.fixture
+def chat_settings(request: pytest.FixtureRequest) -> SuiteSettings:
+    """What the suite was told (--chat-patience, --chat-room-size ...), for cases that scale."""
+    return suite_state(request.config).settings
 
 
 @pytest.fixture

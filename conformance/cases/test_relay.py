@@ -6,9 +6,10 @@ import time
 
 import pytest
 
+from conformance.corpus import NAMES, PAYLOADS, MiB
 from conformance.peer import CaseFailure, Peer, Room, describe, unreadable
 from conformance.requirements import case, requirement
-from conformance.scenarios import CUTS
+from conformance.scenarios import CUTS, expect_verbatim, probe_largest
 from reference.client import ServerClosedError
 from reference.protocol import Relay, RemoteProtocolError, encode_frame
 from reference.sequence import RelayChecker, SequenceFailure
@@ -153,7 +154,10 @@ def test_adjacent_frames(chat_room: Room) -> None:
     size, count = 64 * 1024, 4
     for seq in range(count):
         for number, peer in enumerate(senders):
-            peer.send_raw(encode_frame(make_payload(number, seq, 0, size).encode()), "a large message")
+            frame = encode_frame(make_payload(number, seq, 0, size).encode())
+            # Each in two sends 10 ms apart, as frame.large-message does: a server that reads
+            # a payload with one recv() then always sees a part of it, not only when it is slow.
+            peer.send_pieces([frame[:size // 2], frame[size // 2:]], gap=0.01)
     checker = RelayChecker(BURST_NAMES)
     for number in range(2 * count):
         relay = cy.next_relay(f"large relay {number + 1} of {2 * count}")
@@ -168,3 +172,68 @@ def test_adjacent_frames(chat_room: Room) -> None:
 
 
 _BROKEN_PAIR = {SequenceFailure.UNPAIRED, SequenceFailure.MISLABELLED, SequenceFailure.SEQUENCE_JUMP}
+
+
+PAIR_ROUNDS, PAIR_SENDERS, PAIR_MESSAGES, PAIR_CHUNK = 6, 3, 300, 50
+
+
+@case("relay.concurrent-pairs", "RELAY-5")
+def test_concurrent_pairs(chat_room: Room) -> None:
+    """RELAY-5: three clients talk at once, 6 rounds of 300 messages each; every relay is an unbroken pair."""
+    # A server that writes the two frames of a relay with two unlocked sends (one thread per
+    # client) breaks the pairs only when two threads race; the senders' chunks are interleaved
+    # and the round repeated so that the race is run thousands of times, not once by luck.
+    reader = chat_room.join("reader")
+    senders = chat_room.join_all(*[f"talker{n}" for n in range(PAIR_SENDERS)])
+    for round_number in range(PAIR_ROUNDS):
+        for start in range(0, PAIR_MESSAGES, PAIR_CHUNK):
+            for peer in senders:
+                peer.send_raw(b"".join(encode_frame(f"{peer.name}#{round_number}.{n}".encode())
+                                       for n in range(start, start + PAIR_CHUNK)), "messages")
+        for peer in (reader, *senders):
+            count = PAIR_MESSAGES * (PAIR_SENDERS - (peer is not reader))
+            for number in range(count):
+                relay = peer.next_relay(f"relay {number + 1} of {count} in round {round_number + 1}",
+                                        timeout=peer.timeouts.arrive * 2)
+                if relay.text.partition("#")[0] != relay.sender:
+                    raise CaseFailure(f"{peer.label} receives each message right after the username "
+                                      "frame of its own sender", f"{describe(relay)} (relay {number + 1} "
+                                      f"of round {round_number + 1})",
+                                      "a message frame came after another relay's username frame: "
+                                      "the server interleaved two relays")
+
+# -- untidy data: RELAY-1, byte for byte ----------------------------------------------------
+@case("relay.corpus", "RELAY-1")
+@pytest.mark.parametrize("payload", [pytest.param(t, id=n) for n, t in PAYLOADS.items()])
+def test_corpus_message(chat_room: Room, payload: str) -> None:
+    """RELAY-1: an untidy message (spaces, controls, emoji, look-alikes, 1 B, 1 MiB) arrives byte for byte."""
+    ana, bea = chat_room.join_all("ana", "bea")
+    ana.send_raw(encode_frame(payload.encode()), "the message")
+    ana.send("tidy one after")  # the stream must still be in step after it
+    expect_verbatim(bea, "ana", payload, timeout=bea.timeouts.arrive + len(payload) / MiB)
+    bea.expect_relay("ana", "tidy one after")
+
+
+@case("relay.corpus-name", "RELAY-1")
+@pytest.mark.parametrize("name", [pytest.param(t, id=n) for n, t in NAMES.items()])
+def test_corpus_name(chat_room: Room, name: str) -> None:
+    """RELAY-1: an untidy username (spaces, emoji, right-to-left, digits) is relayed byte for byte."""
+    bea = chat_room.join("bea")
+    odd = chat_room.join(name)
+    for text in ("first", "second"):
+        odd.send(text)
+        expect_verbatim(bea, name, text)
+
+
+@case("relay.largest-accepted", "RELAY-1")
+def test_largest_accepted(chat_room: Room) -> None:
+    """RELAY-1: every message size the server accepts, up to the largest (tried: 16 MiB), arrives intact."""
+    ana, bea = chat_room.join_all("ana", "bea")
+    found = probe_largest(ana, bea)
+    if found.altered:
+        raise CaseFailure(f"bea receives ana's {found.stopped_at}-byte message intact, or the "
+                          "server refuses it by closing ana's connection (FRAME-6)", found.why,
+                          f"messages up to {found.accepted} bytes came through intact; a server "
+                          "may refuse what is too large, never cut or change it")
+    chat_room.found(f"intact up to {found.accepted // MiB} MiB"
+                    + (f"; {found.stopped_at // MiB} MiB refused" if found.stopped_at else ""))

@@ -121,13 +121,13 @@ BURST = 300
 
 @case("robust.connection-burst", "ROBUST-6")
 def test_connection_burst(chat_room: Room) -> None:
-    """ROBUST-6: 300 connections opened at once (half register; all leave, some by RST) harm nobody."""
+    """ROBUST-6: 300 connections at once (half send part of a name; all leave, some by RST) harm nobody."""
     ana, bea = chat_room.join_all("ana", "bea")
     socks: list[socket.socket] = []
     try:
         connected = _burst(chat_room, socks)
         chat_room.wire.note("burst", f"{connected} of {BURST} connections completed; "
-                                     "every second one sent a username")
+                                     "every second one sent half a username frame")
         for number, sock in enumerate(socks):
             if number % 3 == 0:
                 abort_socket(sock)
@@ -141,7 +141,7 @@ def test_connection_burst(chat_room: Room) -> None:
 
 
 def _burst(room: Room, socks: list[socket.socket]) -> int:
-    """Open BURST non-blocking connections; register every second one; return how many connected."""
+    """Open BURST non-blocking connections; every second sends half a name; return how many connected."""
     family = socket.AF_INET6 if ":" in room.address[0] else socket.AF_INET
     selector = selectors.DefaultSelector()
     for number in range(BURST):
@@ -160,7 +160,11 @@ def _burst(room: Room, socks: list[socket.socket]) -> int:
             connected += 1
             if key.data % 2 == 0:
                 try:
-                    sock.send(encode_frame(f"burst-{key.data}".encode()))
+                    # Half a username: the server must parse and buffer it, but none of the burst
+                    # registers, so whether the server has seen a burst connection's reset before
+                    # the room's next message cannot change the verdict (that is
+                    # lifecycle.reset-during-fanout's provocation, made deterministic there).
+                    sock.send(encode_frame(f"burst-{key.data}".encode())[:13])
                 except OSError:
                     pass
     selector.close()
