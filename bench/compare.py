@@ -10,8 +10,11 @@ divided by its own run's calibration median (a loopback ping-pong, see
 bench/test_calibration.py) before comparing, so a uniformly slower machine
 changes nothing while code that got slower does.  Exit status: 0 = no
 benchmark slower than the threshold, 1 = at least one regression, 2 = bad
-arguments or unreadable files.  The judging lives in reports/benchjson.py
-(shared with ``chat-report compare``); this file prints it and, with
+arguments or unreadable files.  The same-run ratios (target / naive or asyncio
+server, see reports/benchratios.py) and the watched figures (memory per idle
+client) are judged too: one more than the threshold above the baseline run's
+also fails.  The judging lives in reports/benchjson.py and
+reports/benchratios.py (shared with ``chat-report compare``); this file prints it and, with
 ``--confirm N``, re-measures suspects before failing: it re-runs only the
 benchmarks that looked slower (same target and options, as recorded in the
 current JSON by bench/conftest.py) up to N times, adding each re-run to the
@@ -40,6 +43,7 @@ from reports.benchjson import (
     to_results_document,
     without_raw_timings,
 )
+from reports.benchratios import RatioChange, compare_ratios
 from reports.results import write_document, write_text_atomic
 
 
@@ -95,6 +99,23 @@ def render_table(result: Comparison) -> str:
     else:
         lines.append(f"PASS: no benchmark is more than {result.threshold * 100:.0f}% slower "
                      "than the baseline")
+    return "\n".join(lines)
+
+
+def render_ratios(changes: Sequence[RatioChange], threshold: float) -> str:
+    """Same-run ratios (target / baseline server) and watched figures, baseline run vs current."""
+    if not changes:
+        return ""
+    lines = ["", f"same-run ratios and watched figures (lower is better; fails when more than "
+                 f"{threshold * 100:.0f}% above the baseline run's):"]
+    width = max(len(c.key) for c in changes)
+    for c in changes:
+        before = "-" if c.baseline_ratio is None else f"{c.baseline_ratio:.3g}"
+        after = "-" if c.current_ratio is None else f"{c.current_ratio:.3g}"
+        lines.append(f"  {c.key.ljust(width)}  {before:>8}  {after:>8}  {'WORSE' if c.slower else 'ok'}")
+    worse = [c.key for c in changes if c.slower]
+    lines.append(f"FAIL: {len(worse)} got worse: {', '.join(worse)}" if worse
+                 else "PASS: no ratio or watched figure got worse beyond the threshold")
     return "\n".join(lines)
 
 
@@ -206,9 +227,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.confirm and result.regressions:
         result = confirm(result, baseline, current, args.confirm, normalise=not args.raw)
     print(render_table(result))
+    changes = compare_ratios(baseline, current, args.threshold)
+    if changes:
+        print(render_ratios(changes, args.threshold))
     if args.json:
         write_document(args.json, to_results_document(current[-1], tool="bench/compare.py"))
-    return 1 if result.verdict == "fail" else 0
+    return 1 if result.verdict == "fail" or any(c.slower for c in changes) else 0
 
 
 if __name__ == "__main__":

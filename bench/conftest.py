@@ -7,7 +7,15 @@ parametrised over ``server``: the target -- id ``reference`` by default, id
 ``target`` when one was chosen on the command line, so results of different
 servers are never paired by a comparison as if they were the same -- and
 ``naive``, the blocking-send baseline (bench/naive_server.py), measured in the
-same run.  All processes are started and stopped through reference.target.
+same run.  A benchmark marked ``@pytest.mark.bench_baselines("naive", "asyncio")``
+also runs against ``asyncio`` (bench/asyncio_server.py, a plain asyncio
+server).  All processes are started and stopped through reference.target.
+
+After the run, each target result is divided by the same benchmark's result
+against each baseline (reports/benchratios.py): the same-run ratios, printed
+at the end of the session and stored in the JSON (the target's
+``extra_info["vs_naive"]`` / ``["vs_asyncio"]`` and ``chat_harness.ratios``),
+where the gate (bench/compare.py) watches them.
 """
 
 from __future__ import annotations
@@ -24,10 +32,18 @@ from bench.rooms import BenchServer, pingpong_socket
 from reference.process_group import join_command
 from reference.pytest_plugin import target_spec
 from reference.target import ExternalServer, SpawnedServer, TargetSpec, open_target
+from reports.benchratios import TARGET_KINDS, Point, SameRunRatio, point, ratio_key, same_run_ratios
 
 BENCH_DIR = Path(__file__).resolve().parent
 NAIVE_SERVER = BENCH_DIR / "naive_server.py"
+ASYNCIO_SERVER = BENCH_DIR / "asyncio_server.py"
+#: Baseline kind -> (script, label).  Every server benchmark runs against "naive".
+BASELINES = {
+    "naive": (NAIVE_SERVER, "naive baseline (bench/naive_server.py)"),
+    "asyncio": (ASYNCIO_SERVER, "asyncio baseline (bench/asyncio_server.py)"),
+}
 ECHO_PEER = BENCH_DIR / "echo_peer.py"
+_POINTS = pytest.StashKey[list[Point]]()
 #: Options a confirmation re-run must repeat to measure the same thing the same way.
 RERUN_OPTIONS = ("chat_server", "chat_server_cmd", "chat_start_timeout", "benchmark_max_time",
                  "benchmark_min_rounds", "benchmark_min_time")
@@ -43,31 +59,50 @@ def _spawn_command(script: Path, *args: str) -> str:
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "server" in metafunc.fixturenames:
-        kinds = [target_kind(target_spec(metafunc.config)), "naive"]
+        marker = metafunc.definition.get_closest_marker("bench_baselines")
+        baselines = list(marker.args) if marker else ["naive"]
+        unknown = sorted(set(baselines) - set(BASELINES))
+        if unknown:
+            raise pytest.UsageError(f"bench_baselines: unknown baseline(s) {unknown}; "
+                                    f"known: {sorted(BASELINES)}")
+        kinds = [target_kind(target_spec(metafunc.config)), *baselines]
         metafunc.parametrize("server", kinds, indirect=True, scope="session")
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
     spec = target_spec(config)
     return [f"chat-harness bench: server={target_kind(spec)} is {spec.label}; "
-            f"server=naive is {NAIVE_SERVER.name} (blocking-send baseline)"]
+            f"server=naive is {NAIVE_SERVER.name} (blocking-send baseline); "
+            f"server=asyncio is {ASYNCIO_SERVER.name} (plain asyncio baseline)"]
+
+
+def _baseline(kind: str, chat_target_spec: TargetSpec) -> Iterator[SpawnedServer | ExternalServer]:
+    script, label = BASELINES[kind]
+    spec = TargetSpec(command=_spawn_command(script, "--port", "0"),
+                      start_timeout=chat_target_spec.start_timeout)
+    with open_target(spec) as handle:
+        handle.label = label
+        yield handle
 
 
 @pytest.fixture(scope="session")
 def naive_server(chat_target_spec: TargetSpec) -> Iterator[SpawnedServer | ExternalServer]:
-    spec = TargetSpec(command=_spawn_command(NAIVE_SERVER, "--port", "0"),
-                      start_timeout=chat_target_spec.start_timeout)
-    with open_target(spec) as handle:
-        handle.label = "naive baseline (bench/naive_server.py)"
-        yield handle
+    yield from _baseline("naive", chat_target_spec)
+
+
+@pytest.fixture(scope="session")
+def asyncio_server(chat_target_spec: TargetSpec) -> Iterator[SpawnedServer | ExternalServer]:
+    yield from _baseline("asyncio", chat_target_spec)
 
 
 @pytest.fixture(scope="session")
 def server(request: pytest.FixtureRequest) -> BenchServer:
     """The server under test for this parameter (see the module docstring)."""
     kind = request.param
-    handle = request.getfixturevalue("naive_server" if kind == "naive" else "chat_target")
-    return BenchServer(kind=kind, address=handle.address, label=handle.label)
+    fixture = f"{kind}_server" if kind in BASELINES else "chat_target"
+    handle = request.getfixturevalue(fixture)
+    return BenchServer(kind=kind, address=handle.address, label=handle.label,
+                       pid=getattr(handle, "pid", None))
 
 
 @pytest.fixture(autouse=True)
@@ -84,12 +119,39 @@ def _calibration_around_benchmark(request: pytest.FixtureRequest) -> Iterator[No
         after = measure_calibration(sock, workload=workload)
     benchmark.extra_info.update(calibration_s=(before + after) / 2, calibration_workload=workload,
                                 calibration_before_s=before, calibration_after_s=after)
+    stats = getattr(benchmark, "stats", None)
+    callspec = getattr(request.node, "callspec", None)
+    if stats is not None and callspec is not None:
+        request.config.stash.setdefault(_POINTS, []).append(point(
+            request.node.name, callspec.params, stats.stats.median, benchmark.extra_info))
+
+
+def _format_ratio(r: SameRunRatio) -> str:
+    return f"  {r.benchmark:<34} vs {r.baseline:<8} {r.ratio:6.2f}   ({r.figure_name})"
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """The same-run ratios (target / baseline, lower is better) after pytest-benchmark's tables."""
+    ratios = same_run_ratios(terminalreporter.config.stash.get(_POINTS, []))
+    if ratios:
+        terminalreporter.write_sep("-", "same-run ratios: target / baseline (< 1.0: target better)")
+        for r in ratios:
+            terminalreporter.write_line(_format_ratio(r))
 
 
 def pytest_benchmark_update_json(config: pytest.Config, benchmarks: list[dict[str, Any]],
                                  output_json: dict[str, Any]) -> None:
     """Record which servers ran, and how to re-run a benchmark the same way (compare --confirm)."""
     spec = target_spec(config)
+    entries = output_json.get("benchmarks", [])  # dicts; ``benchmarks`` holds pytest-benchmark objects
+    ratios = same_run_ratios(point(b["name"], b.get("params"), float(b["stats"]["median"]),
+                                   b.get("extra_info") or {}) for b in entries)
+    for bench in entries:
+        key = ratio_key(bench["name"], bench.get("params"))
+        if key is not None and key[1] in TARGET_KINDS:
+            for r in ratios:
+                if r.benchmark == key[0]:
+                    bench.setdefault("extra_info", {})[f"vs_{r.baseline}"] = round(r.ratio, 4)
     rerun_args = [f"--{name.replace('_', '-')}={config.getoption(name)}"
                   for name in RERUN_OPTIONS if config.getoption(name) is not None]
     output_json["chat_harness"] = {
@@ -98,6 +160,7 @@ def pytest_benchmark_update_json(config: pytest.Config, benchmarks: list[dict[st
         "naive": str(NAIVE_SERVER.relative_to(BENCH_DIR.parent)),
         "rootdir": str(config.rootpath),
         "rerun_args": rerun_args,
+        "ratios": [r.as_dict() for r in ratios],
     }
 
 

@@ -24,9 +24,10 @@ SENDER = "sender"
 class BenchServer:
     """A server a benchmark talks to (the ``server`` fixture in bench/conftest.py)."""
 
-    kind: str                    # "reference", "target" or "naive"
+    kind: str                    # "reference", "target", "naive" or "asyncio"
     address: tuple[str, int]
     label: str
+    pid: int | None = None       # the server's process, when this run started it
 
 
 @dataclass

@@ -2,14 +2,15 @@
 
 Each runs against the target (the reference server unless ``--chat-server`` or
 ``--chat-server-cmd`` says otherwise) and against the naive blocking-send
-baseline, in the same run (the ``server`` parameter, see conftest.py).
+baseline, in the same run (the ``server`` parameter, see conftest.py); the
+same-run ratios are printed at the end (bench/conftest.py).
 
 * ``test_fanout_latency[SERVER-N]``: one 32-byte message from a sender until
   all N receivers (1, 10, 100) have it.  ``-k fanout`` selects these.
 * ``test_connection_setup[SERVER]``: connect, register, say hello, until a
   registered observer has the hello; ops = connections per second.
 * ``test_relay_1mib[SERVER]``: one 1 MiB message (FRAME-5's floor) from sender
-  to one receiver, intact.
+  to one receiver, intact; also against the asyncio baseline.
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ def test_connection_setup(benchmark, server: BenchServer) -> None:
 
 
 @pytest.mark.benchmark(group="relay-1mib")
+@pytest.mark.bench_baselines("naive", "asyncio")
 def test_relay_1mib(benchmark, server: BenchServer) -> None:
     frame, _ = big_message_frame(MIB)
     with open_room(server.address, 1) as room:

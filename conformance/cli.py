@@ -76,7 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="pytest -k expression over case IDs and requirement IDs, "
                             "e.g. 'relay or FRAME-3'")
     suite.add_argument("-v", "--verbose", action="count", default=0,
-                       help="one line per case (pytest's verbose output)")
+                       help="one line per case (pytest's verbose output), and every failed case's "
+                            "wire transcript in the report (as --transcripts)")
     return parser
 
 
@@ -90,7 +91,8 @@ def pytest_args(args: argparse.Namespace) -> list[str]:
            "-p", "no:benchmark",
            "-o", "python_files=test_*.py", "-o", "junit_suite_name=chat-conformance",
            "--chat-start-timeout", str(args.start_timeout),
-           "--chat-timeout", str(args.timeout), "--chat-case-timeout", str(args.case_timeout)]
+           "--chat-timeout", str(args.timeout), "--chat-case-timeout", str(args.case_timeout),
+           "--chat-patience", str(args.patience), "--chat-room-size", str(args.room_size)]
     if args.server:
         out += ["--chat-server", args.server]
     if args.server_cmd:
@@ -103,6 +105,8 @@ def pytest_args(args: argparse.Namespace) -> list[str]:
         out.append("--chat-no-preflight")
     if args.expectations:
         out += ["--chat-expectations", args.expectations]
+    if args.transcripts:
+        out.append("--chat-transcripts")
     if args.junitxml:
         out += ["--junitxml", args.junitxml]
     if args.keyword:
@@ -113,8 +117,9 @@ def pytest_args(args: argparse.Namespace) -> list[str]:
         # Only the list on stdout: no session header, no "no tests ran" line.
         out += ["--chat-list", "-p", "no:terminal", "-s"]
     else:
-        # -rN: the report's own "cases that did not pass" replaces pytest's short summary.
-        out += ["-rN", *(["-v"] * args.verbose if args.verbose else ["-q"])]
+        # -rN --tb=no: the report's root causes and one line per case replace pytest's short
+        # summary and failure sections; --transcripts or -v adds every transcript to the report.
+        out += ["-rN", "--tb=no", *(["-v"] * args.verbose if args.verbose else ["-q"])]
     return out
 
 

@@ -19,9 +19,15 @@ from typing import Any
 from conformance.peer import Timeouts
 from conformance.selection import Expectation, load_expectations
 
-__all__ = ["DEFAULT_CASE_TIMEOUT", "SuiteSettings", "add_suite_options", "positive_seconds"]
+__all__ = ["DEFAULT_CASE_TIMEOUT", "DEFAULT_PATIENCE", "DEFAULT_ROOM_SIZE", "SuiteSettings",
+           "add_suite_options", "positive_seconds", "room_size"]
 
 DEFAULT_CASE_TIMEOUT = 60.0
+#: How long the silent reader of relay.patient-reader stays while others chat (RELAY-7).
+DEFAULT_PATIENCE = 3.0
+#: Listeners in relay.big-room (RELAY-8): twice the "first 8 clients" students hard-code.
+DEFAULT_ROOM_SIZE = 16
+MAX_ROOM_SIZE = 500
 
 
 def positive_seconds(text: str) -> float:
@@ -34,6 +40,16 @@ def positive_seconds(text: str) -> float:
     return value
 
 
+def room_size(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of listeners") from None
+    if not 2 <= value <= MAX_ROOM_SIZE:
+        raise argparse.ArgumentTypeError(f"{text!r} is not between 2 and {MAX_ROOM_SIZE} listeners")
+    return value
+
+
 def add_suite_options(add: Callable[..., Any], prefix: str = "") -> None:
     """Declare the options shared by ``pytest --chat-*`` and ``chat-conformance``."""
     add(f"--{prefix}strict", action="store_true", default=False,
@@ -42,6 +58,8 @@ def add_suite_options(add: Callable[..., Any], prefix: str = "") -> None:
         help="write the results document (kind 'conformance', reports/FORMAT.md) to FILE")
     add(f"--{prefix}expectations", metavar="FILE", default=None,
         help="TOML file of [[expected-failure]] entries (case, reason) for a known-bad server")
+    add(f"--{prefix}transcripts", action="store_true", default=False,
+        help="print every failed case's detail and whole wire transcript after the root causes")
     add(f"--{prefix}list", action="store_true", default=False,
         help="list the selected cases with their requirement and stop")
     add(f"--{prefix}timeout", metavar="SECONDS", type=positive_seconds,
@@ -52,7 +70,14 @@ def add_suite_options(add: Callable[..., Any], prefix: str = "") -> None:
              "the protocol (silent, another dialect, never accepts)")
     add(f"--{prefix}case-timeout", metavar="SECONDS", type=positive_seconds,
         default=DEFAULT_CASE_TIMEOUT,
-        help="hard limit per case, a backstop through pytest-timeout (default %(default)s)")
+        help="hard limit per case, a backstop through pytest-timeout (default %(default)s; "
+             "raised to --patience + 30 when that is longer)")
+    add(f"--{prefix}patience", metavar="SECONDS", type=positive_seconds, default=DEFAULT_PATIENCE,
+        help="how long a registered client that only reads must stay in the room while others "
+             "chat (RELAY-7; default %(default)s; the long CI profile uses 65)")
+    add(f"--{prefix}room-size", metavar="N", type=room_size, default=DEFAULT_ROOM_SIZE,
+        help="listeners in the big-room case, each of which must get every message "
+             "(RELAY-8; default %(default)s)")
 
 
 @dataclass(frozen=True)
@@ -64,9 +89,12 @@ class SuiteSettings:
     expectations: tuple[Expectation, ...] = ()
     expectations_path: Path | None = None
     list_only: bool = False
+    transcripts: bool = False
     case_patterns: tuple[str, ...] = ()
     timeouts: Timeouts = Timeouts()
     case_timeout: float = DEFAULT_CASE_TIMEOUT
+    patience: float = DEFAULT_PATIENCE
+    room_size: int = DEFAULT_ROOM_SIZE
     preflight: bool = True
 
     @classmethod
@@ -82,8 +110,12 @@ class SuiteSettings:
             expectations=load_expectations(exp_path) if exp_path else (),
             expectations_path=Path(exp_path) if exp_path else None,
             list_only=bool(get("chat_list")),
+            transcripts=bool(get("chat_transcripts")),
             case_patterns=tuple(get("chat_case") or ()),
             timeouts=timeouts,
-            case_timeout=float(get("chat_case_timeout")),
+            # The patient-reader case lasts --patience: the backstop must leave it room.
+            case_timeout=max(float(get("chat_case_timeout")), float(get("chat_patience")) + 30),
+            patience=float(get("chat_patience")),
+            room_size=int(get("chat_room_size")),
             preflight=not get("chat_no_preflight"),
         )

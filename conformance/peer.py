@@ -3,10 +3,15 @@
 A :class:`Room` opens :class:`Peer` connections (ChatClients on a recording
 socket, see :mod:`conformance.wire`) to the target and closes them all after
 the case.  Registration has no acknowledgement in this protocol, so
-:meth:`Room.join` synchronises instead of sleeping: an already registered
-member sends numbered sync messages until the newcomer receives one, which
-proves both are registered (a server reads a connection's frames in order).
-Sync messages start with :data:`SYNC_PREFIX`; peers skip them when they read.
+:meth:`Room.join` synchronises instead of sleeping: the newcomer sends one
+numbered sync message and a confirmed member waits for its relay, which
+proves the newcomer is registered (a server reads a connection's frames in
+order).  The first two members confirm each other with the newcomer's message,
+or, if the server read it before the first member's username, one the other
+way (:meth:`Room.pair`).  A fixed number of messages per join, never a retry, so a
+case sends the same traffic every run.  A newcomer that must stay silent (``silent=True``) is confirmed
+the other way: a member sends sync messages until one reaches it.  Sync
+messages start with :data:`SYNC_PREFIX`; peers skip them when they read.
 
 Every wait is bounded by :class:`Timeouts`.  When the server misbehaves, the
 ``expect_*`` helpers raise :class:`CaseFailure`, which says what was expected
@@ -16,19 +21,24 @@ and what came instead; the plugin adds the wire transcript.
 from __future__ import annotations
 
 import collections
-import itertools
 import socket
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from conformance.wire import RecordingSocket, Wire, printable
+from reference.barrier import DOUBLING, AnnounceBarrier, JoinBarrier, Observation, PairBarrier, Sentinels
 from reference.client import ChatClient, ServerClosedError
 from reference.protocol import Relay, RemoteProtocolError, encode_frame
 
-__all__ = ["SYNC_PREFIX", "CaseFailure", "Peer", "Room", "Timeouts", "describe"]
+__all__ = ["SYNC_PREFIX", "CaseFailure", "Peer", "Room", "Timeouts", "describe", "unreadable"]
 
 SYNC_PREFIX = "~sync:"
+#: How long the first pair waits for the newcomer's sync before the other member sends one.
+PAIR_WAIT = 1.0
+#: The largest relay a peer decodes: above any size the suite sends (16 MiB), so a server
+#: that accepts big messages is judged on what it relays, not on the client's own limit.
+PEER_MAX_PAYLOAD = 32 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -64,6 +74,13 @@ def describe(relay: Relay | None) -> str:
     return f'a relay from "{printable(relay.sender.encode(), 40)}": "{printable(relay.text.encode(), 60)}"'
 
 
+def unreadable(exc: RemoteProtocolError) -> str:
+    """What a client could not read, in true words: a broken frame, or a whole frame that is not UTF-8."""
+    if exc.requirement == "FRAME-4":
+        return f"a well-framed relay whose {exc.reason}"
+    return f"bytes that are not valid frames: {exc.reason}"
+
+
 def _closed_words(exc: ServerClosedError, peer: Peer) -> str:
     how = "reset" if "reset" in str(exc) else "closed"
     return f"the server {how} {peer.label}'s connection"
@@ -73,11 +90,14 @@ class Peer(ChatClient):
     """One recorded client connection; its reads skip the room's sync messages."""
 
     def __init__(self, sock: RecordingSocket, label: str, timeouts: Timeouts) -> None:
-        super().__init__(sock, timeout=timeouts.arrive)  # type: ignore[arg-type]
+        super().__init__(sock, timeout=timeouts.arrive,  # type: ignore[arg-type]
+                         max_payload=PEER_MAX_PAYLOAD)
         self.label = label
         self.timeouts = timeouts
         self.wire = sock.wire
         self.pending: collections.deque[Relay] = collections.deque()
+        #: Whether the server has certainly registered this peer (a relay to or from it came).
+        self.confirmed = False
 
     @property
     def received(self) -> bytes:
@@ -110,7 +130,7 @@ class Peer(ChatClient):
             raise CaseFailure(f"{self.label} receives {waiting_for}", _closed_words(exc, self)) from None
         except RemoteProtocolError as exc:
             raise CaseFailure(f"{self.label} receives {waiting_for}",
-                              f"bytes that are not valid frames: {exc.reason}") from None
+                              unreadable(exc)) from None
 
     def expect_relay(self, sender: str, text: str, timeout: float | None = None) -> None:
         """The next relay must be exactly (sender, text)."""
@@ -141,7 +161,7 @@ class Peer(ChatClient):
             return
         except RemoteProtocolError as exc:
             raise CaseFailure(f"{self.label} receives nothing ({why})",
-                              f"bytes that are not valid frames: {exc.reason}") from None
+                              unreadable(exc)) from None
         raise CaseFailure(f"{self.label} receives nothing ({why})", describe(got))
 
     def expect_closed(self, why: str, timeout: float | None = None) -> None:
@@ -160,7 +180,7 @@ class Peer(ChatClient):
                                   f"the connection still open after {wait:.1f} s") from None
             except RemoteProtocolError as exc:
                 raise CaseFailure(f"the server closes {self.label}'s connection ({why})",
-                                  f"bytes that are not valid frames: {exc.reason}") from None
+                                  unreadable(exc)) from None
             raise CaseFailure(f"the server closes {self.label}'s connection ({why})",
                               f"{describe(got)} instead")
 
@@ -232,7 +252,8 @@ class Room:
         self.peers: list[Peer] = []
         #: What an informational case found, in plain words (the record's detail).
         self.findings: list[str] = []
-        self._sync_numbers = itertools.count(1)
+        #: One numbering for every join's sync messages, so a late one is never mistaken.
+        self._sentinels = Sentinels(SYNC_PREFIX, first=1)
 
     def found(self, text: str) -> None:
         """Record a fact for the report (informational cases)."""
@@ -265,32 +286,123 @@ class Room:
         """Open peers that have registered."""
         return [p for p in self.peers if p.name is not None and not p.closed]
 
-    def join(self, name: str, *, keep_received: bool = False, rcvbuf: int | None = None) -> Peer:
-        """Connect, register as ``name``, and wait until that registration is confirmed."""
+    def join(self, name: str, *, keep_received: bool = False, rcvbuf: int | None = None,
+             silent: bool = False) -> Peer:
+        """Connect, register as ``name``, and wait until that registration is confirmed.
+
+        ``silent``: the newcomer sends nothing after its username (a member confirms it instead).
+        """
         __tracebackhide__ = True
         helpers = self.members
         peer = self.connect(name, keep_received=keep_received, rcvbuf=rcvbuf)
         peer.register(name)
-        if helpers:
+        confirmed = [p for p in helpers if p.confirmed]
+        if helpers and silent:
             self.sync(helpers[0], peer)
+        elif confirmed:
+            self.announce(peer, confirmed[0], [p for p in helpers if p is not confirmed[0]])
+        elif helpers:
+            self.pair(helpers[0], peer)
+        if helpers:
+            peer.confirmed = helpers[0].confirmed = True
         return peer
 
     def join_all(self, *names: str) -> list[Peer]:
         return [self.join(name) for name in names]
 
+    def announce(self, newcomer: Peer, helper: Peer, others: Sequence[Peer] = ()) -> None:
+        """``newcomer`` sends one sync message; wait until ``helper`` and ``others`` have its relay.
+
+        Waiting for every member, not just one, means no relay of the join is still being
+        written when the case goes on, so a server that can interleave two relays (one
+        thread per client) meets the case's own traffic alone, the same way every run.
+        A member whose connection the server has closed is left out (the case judges that).
+        """
+        __tracebackhide__ = True
+        barrier = AnnounceBarrier(self._sentinels.next(), (helper, *others), sentinels=self._sentinels)
+        token = barrier.text
+        newcomer.send_raw(encode_frame(token.encode()), "its first message")
+        for member in (helper, *others):
+            expected = (f'{newcomer.label} gets registered: its first message "{token}" reaches '
+                        f"{member.label}")
+            try:
+                arrived = self._await(member, barrier.observe, self.timeouts.join, expected)
+            except CaseFailure:
+                if member is helper:
+                    raise
+                barrier.drop(member)
+                continue  # closed by the server before this join: not in the room any more
+            if not arrived:
+                raise CaseFailure(expected, f"nothing within {self.timeouts.join:g} s",
+                                  "registration has no acknowledgement, so the suite confirms it "
+                                  "by relaying a message from the newcomer to every member")
+
+    def pair(self, first: Peer, newcomer: Peer) -> None:
+        """Confirm the first two members: the newcomer's sync S reaches ``first``, or else T does.
+
+        ``first`` sent its username before the newcomer connected, so a server reads it
+        before the newcomer's S in practice, and S alone confirms both: one message, the
+        same traffic every run.  Only when S has not come after PAIR_WAIT does ``first``
+        send T (see :class:`reference.barrier.PairBarrier` for why one of them arrives).
+        """
+        __tracebackhide__ = True
+        expected = f"{newcomer.label} and {first.label} get registered"
+        barrier = PairBarrier(first, newcomer, self._sentinels, min(PAIR_WAIT, self.timeouts.join))
+        _, first_token = barrier.next_sentinel()
+        newcomer.send_raw(encode_frame(first_token.encode()), "its first message")
+        if self._await(first, barrier.observe, barrier.next_wait(), expected):
+            return
+        _, second_token = barrier.next_sentinel()
+        first.send_raw(encode_frame(second_token.encode()), "a message")
+        deadline = time.monotonic() + self.timeouts.join
+        while time.monotonic() < deadline:
+            if (self._await(newcomer, barrier.observe, 0.02, expected)
+                    or self._await(first, barrier.observe, 0.02, expected)):
+                return
+        raise CaseFailure(f'{expected}: "{first_token}" from {newcomer.label} reaches {first.label}, '
+                          f'or "{second_token}" the other way', "neither arrived",
+                          "registration has no acknowledgement, so the suite confirms it by "
+                          "relaying a message between the two")
+
+    def _await(self, reader: Peer, observe: Callable[[Relay, Peer], Observation], wait: float,
+               expected: str) -> bool:
+        """Read ``reader``'s relays for up to ``wait`` s; True once the barrier confirms it.
+
+        The case's own relays are kept for the case to read later; sync messages are skipped.
+        """
+        __tracebackhide__ = True
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                got = ChatClient.receive(reader, max(0.0, deadline - time.monotonic()))
+            except TimeoutError:
+                return False
+            except ServerClosedError as exc:
+                raise CaseFailure(expected, _closed_words(exc, reader)) from None
+            except RemoteProtocolError as exc:
+                raise CaseFailure(expected, f"bytes that are not valid frames: {exc.reason}") from None
+            seen = observe(got, reader)
+            if seen is Observation.CONFIRMS:
+                return True
+            if seen is Observation.FOREIGN:
+                reader.pending.append(got)  # the case's own relay: the case reads it later
+
     def sync(self, sender: Peer, newcomer: Peer) -> None:
-        """``sender`` sends sync messages until ``newcomer`` receives one of them."""
+        """``sender`` sends sync messages until ``newcomer`` receives one of them.
+
+        Any of the sender's sync messages proves it: also one that an earlier join left in
+        flight (the sender sent it before that join was confirmed, the server read it after
+        this newcomer registered), which on a loaded machine is normal.
+        """
         __tracebackhide__ = True
         deadline = time.monotonic() + self.timeouts.join
-        wait, sent = 0.05, []
+        barrier = JoinBarrier(str(sender.name), self._sentinels, backoff=DOUBLING)
         while time.monotonic() < deadline:
-            text = f"{SYNC_PREFIX}{next(self._sync_numbers)}"
-            sender.send_raw(encode_frame(text.encode()), "a message")
-            sent.append(text)
+            sender.send_raw(encode_frame(barrier.next_sentinel().encode()), "a message")
             try:
-                got = ChatClient.receive(newcomer, min(wait, max(0.0, deadline - time.monotonic())))
+                got = ChatClient.receive(newcomer, min(barrier.next_wait(),
+                                                       max(0.0, deadline - time.monotonic())))
             except TimeoutError:
-                wait = min(wait * 2, 0.4)
                 continue
             except ServerClosedError as exc:
                 raise CaseFailure(f"{newcomer.label} gets registered (a message from "
@@ -298,14 +410,18 @@ class Room:
             except RemoteProtocolError as exc:
                 raise CaseFailure(f"{newcomer.label} gets registered (a message from "
                                   f"{sender.label} reaches it)",
-                                  f"bytes that are not valid frames: {exc.reason}") from None
-            if got.sender == sender.name and got.text in sent:
+                                  unreadable(exc)) from None
+            if barrier.observe(got) is Observation.CONFIRMS:
                 return
             # Nobody else speaks while a case joins, so anything else is the server's doing.
-            raise CaseFailure(f'{newcomer.label} receives a relay from "{sender.name}": '
-                              f'"{sent[-1]}" (or an earlier {SYNC_PREFIX} message)', describe(got))
-        raise CaseFailure(f"{newcomer.label} gets registered: one of {len(sent)} messages that "
-                          f"{sender.label} sent over {self.timeouts.join:g} s reaches it",
+            raise CaseFailure(f'{newcomer.label} gets registered: it receives a relay from '
+                              f'"{sender.name}": "{barrier.last_sentinel}" (or an earlier '
+                              f'{SYNC_PREFIX} message)',
+                              describe(got),
+                              "nothing else was said since it joined: a message from before it "
+                              "joined would be history, which the server must not replay (JOIN-5)")
+        raise CaseFailure(f"{newcomer.label} gets registered: one of {len(barrier.sent)} messages "
+                          f"that {sender.label} sent over {self.timeouts.join:g} s reaches it",
                           "none of them arrived",
                           "registration has no acknowledgement, so the suite confirms it by "
                           "relaying a message to the newcomer")

@@ -5,7 +5,8 @@ it does nothing to a session that collects no conformance case.  The target
 server comes from ``reference.pytest_plugin`` (``--chat-server``,
 ``--chat-server-cmd``, fixture ``chat_target``); this plugin adds
 ``--chat-strict``, ``--chat-json``, ``--chat-expectations``, ``--chat-list``,
-``--chat-case``, ``--chat-timeout``, ``--chat-no-preflight`` and ``--chat-case-timeout``::
+``--chat-case``, ``--chat-timeout``, ``--chat-no-preflight``, ``--chat-case-timeout``,
+``--chat-patience`` and ``--chat-room-size``::
 
     pytest --pyargs conformance --chat-server-cmd 'python3 myserver.py {port}'
 
@@ -29,6 +30,7 @@ from collections.abc import Generator, Iterator
 from typing import Any
 
 import pytest
+from _pytest import junitxml
 
 from conformance.crashes import CrashWatch, settle
 from conformance.options import SuiteSettings, add_suite_options
@@ -56,7 +58,8 @@ from reference.pytest_plugin import target_spec
 from reference.target import ExternalServer, SpawnedServer, TargetError, TargetSpec
 from reports.results import write_document
 
-__all__ = ["CASE_KEY", "STATE_KEY", "SuiteState", "case_info", "chat_room", "suite_state"]
+__all__ = ["CASE_KEY", "STATE_KEY", "SuiteState", "case_info", "chat_room", "chat_settings",
+           "suite_state"]
 
 STATE_KEY = pytest.StashKey["SuiteState"]()
 CASE_KEY = pytest.StashKey[CaseInfo]()
@@ -179,6 +182,22 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
 
 
 @pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """<testcase name> is the stable case ID and classname its requirement group, for CI reporters.
+
+    pytest derives both from the node ID; attributes set on the test's node
+    reporter before its first report override them (what ``record_xml_attribute``
+    does, without its warning).  Only cases that run get a reporter.
+    """
+    info = item.stash.get(CASE_KEY, None)
+    xml = item.config.stash.get(junitxml.xml_key, None)
+    if xml is not None and info is not None:
+        reporter = xml.node_reporter(item.nodeid)
+        reporter.add_attribute("name", info.id)
+        reporter.add_attribute("classname", info.requirement.group)
+
+
+@pytest.hookimpl(tryfirst=True)
 def pytest_runtestloop(session: pytest.Session) -> bool | None:
     """--chat-list: print the selected cases instead of running them."""
     if not suite_state(session.config).settings.list_only:
@@ -227,6 +246,12 @@ def _make_ready(request: pytest.FixtureRequest, state: SuiteState, case_id: str)
         request.session.shouldstop = state.stop_reason
         raise CaseFailure("the server starts again for the next case", str(exc)) from None
     state.restarts.append(f"before {case_id}: {reason}; started afresh")
+
+
+@pytest.fixture
+def chat_settings(request: pytest.FixtureRequest) -> SuiteSettings:
+    """What the suite was told (--chat-patience, --chat-room-size ...), for cases that scale."""
+    return suite_state(request.config).settings
 
 
 @pytest.fixture
@@ -359,6 +384,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]
         detail = f"{type(exc).__name__}: {exc}".strip()
     else:
         detail = "; ".join(room.findings) if room is not None and held else ""
+    if verdict == "informational" and not held:
+        # A MAY case that could not finish is still a finding, never a failure.
+        found = "; ".join(room.findings) + "; " if room is not None and room.findings else ""
+        detail = f"{found}could not find out: {detail.splitlines()[-1] if detail else 'the case stopped'}"
     if died:
         detail = f"{detail}\n{died}".strip()
     transcript = room.wire.render() if room is not None and not held else ""
@@ -390,6 +419,7 @@ def _shape_report(report: pytest.TestReport, result: CaseResult, exc: BaseExcept
         # A MAY case that raised is reported, not judged (its detail says what happened).
         report.outcome = "passed"
         report.longrepr = None
+        report.sections = []
         return
     if verdict in ("fail", "non-strict", "error"):
         report.outcome = "failed"
@@ -403,15 +433,20 @@ def _shape_report(report: pytest.TestReport, result: CaseResult, exc: BaseExcept
             report.sections.append(("wire transcript", result.transcript))
 
 
+#: pytest's category, letter and word per verdict, so its count line and the suite's agree.
+_STATUS = {"non-strict": ("non-strict", "n", "NON-STRICT"), "informational": ("informational", "i", "INFO"),
+           "error": ("error", "E", "ERROR")}
+
+
 def pytest_report_teststatus(report: pytest.TestReport,
                              config: pytest.Config) -> tuple[str, str, str] | None:
     verdict = getattr(report, "chat_verdict", None)
-    if report.when != "call" or not report.passed or getattr(report, "wasxfail", None) is not None:
+    if getattr(report, "wasxfail", None) is not None or verdict not in _STATUS:
         return None
-    if verdict == "non-strict":
-        return "non-strict", "n", "NON-STRICT"
-    if verdict == "informational":
-        return "informational", "i", "INFO"
+    if report.when == "call" or report.failed:
+        status = _STATUS[str(verdict)]
+        # A non-strict case that --strict fails is still counted as "non-strict", in capitals.
+        return (status[0], status[1].upper(), status[2]) if report.failed else status
     return None
 
 
@@ -474,11 +509,15 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int,
                             config: pytest.Config) -> Generator[None, None, None]:
     state = config.stash.get(STATE_KEY, None)
     doc = state.document if state is not None else None
-    if doc is not None:
-        # Dialects and restarts first, so they are read before the failures they explain.
+    failure_sections = config.getoption("tbstyle", "auto") != "no"
+    if doc is not None and failure_sections:
+        # pytest prints its failure sections next: the causes first, so they are read first.
         render_report(terminalreporter, doc, part="head")
     yield
     if doc is not None:
-        render_report(terminalreporter, doc, part="tail")
+        verbose = int(config.getoption("verbose", 0)) > 0
+        transcripts = state is not None and (state.settings.transcripts or verbose)
+        render_report(terminalreporter, doc, part="tail",
+                      transcripts=transcripts and not failure_sections)
 
 

@@ -82,6 +82,8 @@ REQUIREMENTS: dict[str, Requirement] = _table(
                            "is relayed from it."),
     ("JOIN-4", Level.SHOULD, "A connection that never sends its username hurts nobody and is "
                              "closed after a registration timeout."),
+    ("JOIN-5", Level.MUST, "A client receives only messages read after it registered: no history "
+                           "is replayed to a newcomer."),
     ("JOIN-6", Level.SHOULD, "Usernames have a length limit of at least 64 bytes; a longer one is "
                              "refused from its header alone."),
     ("RELAY-1", Level.MUST, "Each message is relayed to every other registered client as a "
@@ -94,6 +96,10 @@ REQUIREMENTS: dict[str, Requirement] = _table(
     ("RELAY-5", Level.MUST, "A username frame and its message frame are adjacent."),
     ("RELAY-6", Level.MUST, "After a clean close or a reset the server stops sending to that "
                             "client, keeps relaying among the others and lets new clients join."),
+    ("RELAY-7", Level.MUST, "A registered client that only reads stays in the room, however long "
+                            "it is silent; only unregistered connections may time out."),
+    ("RELAY-8", Level.MUST, "Every registered client gets every message, however many are in the "
+                            "room and while others join and leave."),
     ("ROBUST-1", Level.MUST, "How the bytes are cut into segments does not change the result."),
     ("ROBUST-2", Level.MUST, "A half-sent frame or a connection without a username does not "
                              "delay the other clients."),

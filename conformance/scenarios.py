@@ -9,18 +9,28 @@ bytes are spelled out here, once.
 from __future__ import annotations
 
 import functools
+import socket
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from conformance.peer import CaseFailure, Peer, Room
-from reference.protocol import HEADER_LENGTH, encode_frame, encode_header
+from conformance.corpus import sizes_to_probe
+from conformance.peer import CaseFailure, Peer, Room, describe
+from reference.client import ServerClosedError
+from reference.protocol import HEADER_LENGTH, Relay, RemoteProtocolError, encode_frame, encode_header
 
 __all__ = [
     "BAD_HEADERS",
     "CUTS",
     "MISBEHAVIOURS",
     "Misbehaviour",
+    "SizeProbe",
+    "closed",
+    "expect_verbatim",
     "first_non_canonical",
+    "header_of",
+    "leave_cleanly",
+    "probe_largest",
     "room_still_works",
 ]
 
@@ -111,6 +121,58 @@ def first_non_canonical(raw: bytes) -> tuple[int, bytes] | None:
     return None
 
 
+def header_of(raw: bytes, payload: bytes) -> bytes | None:
+    """The header of the first frame in ``raw`` carrying ``payload`` (headers read leniently), or None."""
+    pos = 0
+    while pos + HEADER_LENGTH <= len(raw):
+        header = raw[pos:pos + HEADER_LENGTH]
+        digits = header.strip(b" ")
+        if not digits.isdigit():
+            return None
+        end = pos + HEADER_LENGTH + int(digits)
+        if raw[pos + HEADER_LENGTH:end] == payload:
+            return header
+        pos = end
+    return None
+
+
+def expect_verbatim(reader: Peer, sender: str, text: str, timeout: float | None = None) -> None:
+    """The reader's next relay is (sender, text), byte for byte; else say where it differs."""
+    __tracebackhide__ = True
+    wanted = Relay(sender, text)
+    got = reader.next_relay(describe(wanted), timeout)
+    if got == wanted:
+        return
+    for what, sent, came in (("username", sender, got.sender), ("message", text, got.text)):
+        a, b = sent.encode(), came.encode()
+        if a != b:
+            at = next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b)))
+            raise CaseFailure(f"{reader.label} receives {describe(wanted)}, byte for byte",
+                              f"{describe(got)}: the {what} is {len(b)} bytes instead of {len(a)}, "
+                              f"first different at byte {at} "
+                              f"(sent {a[at:at + 12]!r}, relayed {b[at:at + 12]!r})",
+                              "a server relays exactly the bytes it read: no trimming, cleaning, "
+                              "re-encoding or cutting")
+
+
+def leave_cleanly(peer: Peer) -> None:
+    """Leave cleanly (FIN) and wait, bounded, until the server has closed its side too.
+
+    Once the server has closed it, the leave is behind it: the stream goes on
+    without a race between the leave and the next relay, which would make the
+    verdict of a server that mishandles writes to a departing client a matter
+    of luck (lifecycle.reset-during-fanout provokes that on purpose).
+    """
+    peer.sock.shutdown(socket.SHUT_WR)
+    deadline = time.monotonic() + peer.timeouts.close
+    while time.monotonic() < deadline:
+        try:
+            peer.receive(max(0.0, deadline - time.monotonic()))
+        except (TimeoutError, ServerClosedError, CaseFailure, RemoteProtocolError):
+            break
+    peer.close()
+
+
 def room_still_works(room: Room, a: Peer, b: Peer, newcomer: str = "newt") -> None:
     """a and b still chat both ways, and a newcomer can still join and hear a."""
     __tracebackhide__ = True
@@ -124,3 +186,58 @@ def room_still_works(room: Room, a: Peer, b: Peer, newcomer: str = "newt") -> No
     a.send(f"welcome, {newcomer}")
     late.expect_relay(a.name, f"welcome, {newcomer}")
     b.expect_relay(a.name, f"welcome, {newcomer}")
+
+
+# -- the largest message a server accepts: FRAME-5, RELAY-1 --------------------------------
+@dataclass(frozen=True)
+class SizeProbe:
+    """What sending ever larger messages found out."""
+
+    accepted: int                 # the largest size relayed intact (0: none)
+    stopped_at: int | None        # the first size not relayed intact (None: all were)
+    altered: bool                 # that size came back changed, rather than refused
+    why: str                      # how it was refused or changed
+
+
+def closed(peer: Peer) -> bool:
+    """Whether the server has closed ``peer``'s connection (without waiting)."""
+    try:
+        peer.receive(0.05)
+    except ServerClosedError:
+        return True
+    except (TimeoutError, CaseFailure):
+        return False
+    return False
+
+
+def _relayed_unless_refused(sender: Peer, reader: Peer, timeout: float) -> Relay:
+    """The reader's next relay; ServerClosedError as soon as the sender's connection is closed."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return reader.receive(min(0.2, max(0.0, deadline - time.monotonic())))
+        except TimeoutError:
+            if closed(sender):
+                raise ServerClosedError("the server closed the sender's connection") from None
+            if time.monotonic() >= deadline:
+                raise
+
+
+def probe_largest(sender: Peer, reader: Peer) -> SizeProbe:
+    """Send 1, 2, 4 ... 16 MiB messages until one is not relayed intact; say what happened."""
+    accepted = 0
+    for size in sizes_to_probe():
+        text = f"{size} bytes ".ljust(size, "m")
+        try:
+            sender.send_raw(encode_frame(text.encode()))
+            # Generous: 16 MiB through a slow server takes a while.
+            got = _relayed_unless_refused(sender, reader, reader.timeouts.arrive + size / 2**20)
+        except (CaseFailure, ServerClosedError, TimeoutError) as exc:
+            why = exc.got if isinstance(exc, CaseFailure) else str(exc) or "nothing came"
+            return SizeProbe(accepted, size, False, why)
+        if got.text != text:
+            return SizeProbe(accepted, size, True,
+                             f"a relay from {got.sender!r} of {len(got.text.encode())} bytes, "
+                             f"differing from the {size} bytes sent")
+        accepted = size
+    return SizeProbe(accepted, None, False, "")

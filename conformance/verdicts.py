@@ -15,7 +15,8 @@ skipped        not run
 The exit status is 0 only when no MUST fails and nothing errs (with
 ``--strict``, no SHOULD fails either); the records and the summary go into a
 ``conformance`` results document (reports/FORMAT.md) built by
-:func:`reports.results.make_document`.
+:func:`reports.results.make_document`, with the ranked root causes of the
+failures from :mod:`conformance.diagnosis`.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, cast
 
+from conformance.diagnosis import diagnose, preflight_cause, recognise_program
 from conformance.requirements import Level, Requirement
 from conformance.selection import Expectation
 from reference.printable import printable_tree
@@ -103,10 +105,10 @@ def judge(info: CaseInfo, *, held: bool, server_fault: bool = True) -> str:
     ``server_fault`` is False when the harness itself raised something other
     than a failed expectation or a network error: that is an ``error``.
     """
+    if info.level is Level.MAY and info.expected_failure is None:
+        return "informational"  # reported, never judged: not even an exception changes the exit status
     if held:
-        if info.expected_failure is not None:
-            return "xpass"
-        return "informational" if info.level is Level.MAY else "pass"
+        return "pass" if info.expected_failure is None else "xpass"
     if not server_fault:
         return "error"
     if info.expected_failure is not None:
@@ -137,9 +139,21 @@ def summarise(results: Iterable[CaseResult], *, strict: bool, started: float,
 def build_document(results: Iterable[CaseResult], summary: Mapping[str, Any], *,
                    label: str, address: tuple[str, int] | None,
                    command: str | None) -> dict[str, Any]:
-    """The results document; the terminal report is rendered from it, so every string in it
-    (details quote what the server sent) is made printable here, once, for both."""
+    """The results document, with the ranked root causes of its failures (``diagnosis``).
+
+    The terminal report is rendered from it, so every string in it (details
+    quote what the server sent) is made printable here, once, for both; the
+    diagnosis reads the records before that, as the suite wrote them.
+    """
+    records = [r.record() for r in results]
+    causes = diagnose(records, list(summary.get("dialects") or []))
+    summary = dict(summary)
+    program = recognise_program(causes)
+    if program:
+        summary["recognised"] = program
+    stopped = preflight_cause(summary.get("preflight") or {})  # no case ran: the preflight is the cause
     doc = make_document("conformance", tool=tool_name("chat-conformance"),
                         target=target_info(label, address, command),
-                        summary=summary, records=[r.record() for r in results])
+                        summary=summary, records=records,
+                        diagnosis=[stopped] if stopped else [c.entry() for c in causes])
     return cast(dict[str, Any], printable_tree(doc))

@@ -2,7 +2,7 @@
 
     chat-load latency   [--clients N] [--senders S] [--rate R] [--size B] [--duration T | --messages M]
                         [--warmup T] [--sweep 2,10,50] [--procs K] [--json FILE] [target]
-    chat-load limits    [--max N] [--step N] [--deadline T] [--json FILE] [target]
+    chat-load limits    [--max N] [--step N] [--deadline T] [--json FILE] [target]  (no --max: ceiling)
     chat-load soak      [--clients M] [--rate R] [--duration T] [--churn J] [--json FILE] [target]
     chat-load calibrate [--rounds N] [--rate R] [--absorb-seconds T] [--json FILE] [target]
 
@@ -86,7 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="at most this many seconds to wait for late deliveries (default 10)")
 
     lim = sub.add_parser("limits", help="ramp registered clients until the server stops coping")
-    lim.add_argument("--max", type=pos_int, default=2000, help="stop at this many clients (default 2000)")
+    lim.add_argument("--max", type=pos_int, default=None,
+                     help="stop at this many clients (default: go on until something gives out, "
+                          "at most the open-file limit)")
     lim.add_argument("--step", type=pos_int, default=250, help="clients added per step (default 250)")
     lim.add_argument("--deadline", type=pos_float, default=2.0,
                      help="a probe broadcast slower than this many seconds fails the step (default 2)")
@@ -142,7 +144,7 @@ def _check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
             parser.error(f"--senders {args.senders} is more than the clients there are")
         if args.warmup < 0:
             parser.error("--warmup must not be negative")
-    elif args.command == "limits" and args.step > args.max:
+    elif args.command == "limits" and args.max is not None and args.step > args.max:
         parser.error(f"--step {args.step} is larger than --max {args.max}")
     elif args.command == "soak":
         if args.clients < 2:

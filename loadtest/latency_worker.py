@@ -25,10 +25,11 @@ from collections import Counter
 from multiprocessing.connection import Connection as Pipe
 from typing import Any
 
-from loadtest.scenario import BARRIER_TEXT, CLIENT_NAMES, LAG_TOLERANCE_NS, Scenario, client_name
+from loadtest.scenario import BARRIER_PREFIX, CLIENT_NAMES, LAG_TOLERANCE_NS, Scenario, client_name
 from loadtest.stats import LatencyHistogram
 from reference import aclient
 from reference.aclient import AsyncChatClient, connect_client
+from reference.barrier import Backoff, JoinBarrier
 from reference.protocol import Relay
 from reference.sequence import RelayChecker, SequenceFailure
 from reference.stamp import make_payload, receive_limit
@@ -38,6 +39,8 @@ __all__ = ["Receipts", "worker_main"]
 _CONNECT_CONCURRENCY = 100
 _PROGRESS_EVERY_S = 0.5
 _YIELD_EVERY = 32  # sends between yields when behind schedule, so receivers still run
+#: Client 0 repeats its sentinel this often until the coordinator says start.
+_BARRIER_REPEAT = Backoff(0.1)
 _START_POLL_S = 0.001  # Windows: how often a worker looks at its pipe while waiting for the start
 
 
@@ -55,7 +58,10 @@ class Receipts:
         self.fan_count = array("i", bytes(4 * scenario.measured_count))
         self.fan_max = array("q", bytes(8 * scenario.measured_count))
         self.checkers = {r: RelayChecker(CLIENT_NAMES, own=r) for r in receivers}
-        self.barrier_seen: set[int] = set()
+        # Known by text, not label: a server that mislabels relays still gets its run, to be
+        # counted as mislabelling.  The hub may be in another worker: then this one only watches.
+        self.barrier = JoinBarrier(None, BARRIER_PREFIX, readers=[r for r in receivers if r != 0],
+                                   backoff=_BARRIER_REPEAT)
         self.measured_unique = 0
         self.unexpected = 0
         self.last_delivery_ns = time.monotonic_ns()
@@ -80,11 +86,12 @@ class Receipts:
         record = self.latency.record_ns
         fan_count, fan_max = self.fan_count, self.fan_max
         reordered = SequenceFailure.REORDERED
+        observe_barrier = self.barrier.observe
 
         def on_relay(relay: Relay, now: int) -> None:
             text = relay.text
-            if text == BARRIER_TEXT:
-                self.barrier_seen.add(receiver)
+            if text.startswith(BARRIER_PREFIX):
+                observe_barrier(relay, receiver)  # a repeat after this receiver's is just skipped
                 return
             stamp, failures = check(relay.sender, text, now)
             if stamp is None:
@@ -167,27 +174,29 @@ async def _connect_all(scenario: Scenario, ids: list[int],
 
 async def _barrier(scenario: Scenario, worker: int, clients: dict[int, AsyncChatClient],
                    receipts: Receipts, ctl: Pipe) -> int:
-    """Client 0 repeats the barrier until the coordinator says start."""
+    """Client 0 repeats the barrier's sentinel until the coordinator says start.
+
+    It goes on after this worker's own clients have one: other workers' may still wait.
+    """
     ctl.send(("connected", len(clients)))
-    waiting = {i for i in clients if i != 0}
+    barrier = receipts.barrier
 
     async def repeat_barrier() -> None:
         while True:
-            clients[0].send(BARRIER_TEXT)
-            await asyncio.sleep(0.1)
+            clients[0].send(barrier.next_sentinel())
+            await asyncio.sleep(barrier.next_wait())
 
     repeater = asyncio.create_task(repeat_barrier()) if 0 in clients else None
     try:
         deadline = time.monotonic() + scenario.connect_timeout
-        while not waiting <= receipts.barrier_seen:
+        while not barrier.done:
             closed = [c.closed.result() for c in clients.values() if c.closed.done()]
             if closed:  # no point waiting out the timeout: the room is already broken
                 raise ConnectionError(f"{len(closed)} of worker {worker}'s clients were disconnected "
                                       f"before the run started ({closed[0]})")
             if time.monotonic() > deadline:
-                missing = len(waiting - receipts.barrier_seen)
-                raise TimeoutError(f"{missing} of worker {worker}'s clients never received the "
-                                   f"barrier message within {scenario.connect_timeout:g} s "
+                raise TimeoutError(f"{len(barrier.waiting)} of worker {worker}'s clients never received "
+                                   f"the barrier message within {scenario.connect_timeout:g} s "
                                    "(not registered by the server?)")
             await asyncio.sleep(0.02)
         ctl.send(("ready", len(clients)))

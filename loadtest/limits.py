@@ -9,6 +9,9 @@ plain words (reports/FORMAT.md ``limits``):
 * ``server-died``: the server process exited, with its last stderr line;
 * ``connection-refused``: connects refused, or accepted and closed at once;
 * ``connect-timeout``: connects not answered in time (a full backlog);
+* ``server-fd-limit``: the server process has (nearly) every file
+  descriptor its open-file limit allows open, read from /proc when we
+  started it: the ceiling of one process;
 * ``own-fd-limit``: *we* ran out of file descriptors (we raise our soft
   limit as far as allowed first, and say so);
 * ``ephemeral-ports``: no local port left for a new connection (we spread
@@ -19,6 +22,11 @@ plain words (reports/FORMAT.md ``limits``):
   refused or closed;
 * ``reached-max``: nothing failed up to ``--max``.
 
+Without ``--max`` the ramp goes on until something gives out.  To let that
+be the *server's* file limit rather than ours, we first try to raise our own
+hard limit a little above the server's (possible with CAP_SYS_RESOURCE, e.g.
+as root); otherwise our own limit ends the ramp, and the summary says so.
+
 ``server-died`` and ``stopped-relaying`` are findings, defects rather than the
 size of the room: the summary's ``ok`` is false and the command exits 1.
 """
@@ -28,6 +36,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import math
+import os
 import sys
 import time
 from collections import Counter
@@ -50,6 +59,10 @@ __all__ = ["LimitsPlan", "limits_command", "run_limits"]
 #: File descriptors we keep for ourselves (probes, pipes, the event loop, logs).
 _FD_RESERVE = 32
 _PROBE_SENDER = 0  # the stamp's sender id for probe broadcasts
+#: A server this close to its open-file limit is at it (its own listener, selector, pipes).
+_SERVER_FD_SLACK = 16
+#: Without --max on Windows (no open-file limit to stop at): the ramp's bound.
+_WINDOWS_OPEN_ENDED_MAX = 100_000
 
 
 @dataclass(frozen=True)
@@ -256,6 +269,11 @@ def _failure(room: _Room, errors: list[BaseException], closed: Counter[str],
     if silent:
         return "stopped-relaying", (f"the server stopped relaying: no probe broadcast arrived within "
                                     f"{_SILENCE_CONFIRM_S:g} s, though it refused and closed nothing")
+    fds = server_fd_usage(target.pid) if isinstance(target, SpawnedServer) and target.pid else None
+    if (errors or closed) and fds is not None and fds[0] >= fds[1] - _SERVER_FD_SLACK:
+        return "server-fd-limit", (f"the server process has {fds[0]:,} of the {fds[1]:,} file "
+                                   "descriptors its open-file limit (RLIMIT_NOFILE) allows open: "
+                                   "one process holds no more clients")
     if errors:
         causes = Counter(_classify(e) for e in errors)
         (cause, words), n = causes.most_common(1)[0]
@@ -317,13 +335,44 @@ async def run_limits(plan: LimitsPlan, target: Any, status: LiveStatus,
         detail = f"before the ramp started: {detail}"
         error = detail
     finally:
+        server_fds = server_fd_usage(target.pid) if isinstance(target, SpawnedServer) and target.pid \
+            else None
         await room.close()
     summary = {"highest_healthy": _highest(records), "cause": cause, "cause_detail": detail,
                "ok": cause not in FINDINGS, "finding": cause in FINDINGS,
                "max": plan.max, "step": plan.step, "elapsed_s": round(time.monotonic() - started, 2),
                "fd_limit": _soft_fd_limit(), "fd_note": fd_note,
-               "source_addresses": [s or "default" for s in room.sources], "error": error}
+               "source_addresses": [s or "default" for s in room.sources], "error": error,
+               "server_fds": list(server_fds) if server_fds else None}
     return records, summary
+
+
+def server_fd_usage(pid: int) -> tuple[int, int] | None:
+    """(open file descriptors, soft open-file limit) of process ``pid``, from /proc; None if unknown."""
+    try:
+        opened = len(os.listdir(f"/proc/{pid}/fd"))
+        for line in Path(f"/proc/{pid}/limits").read_text().splitlines():
+            if line.startswith("Max open files"):
+                return opened, int(line.split()[3])
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def _raise_own_limit_above(pid: int | None) -> None:
+    """Try to give us a few more descriptors than the server has, so its limit is met first."""
+    usage = server_fd_usage(pid) if pid else None
+    if usage is None or sys.platform == "win32":
+        return
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = usage[1] + 2 * _FD_RESERVE
+    if soft >= want:
+        return
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, max(hard, want)))
+    except (OSError, ValueError):
+        pass  # not allowed: our own limit ends the ramp, and the summary says so
 
 
 def _highest(records: list[dict[str, Any]]) -> int:
@@ -340,19 +389,40 @@ def _soft_fd_limit() -> int | None:
 def limits_command(args: Any, target: Any, console: Console) -> tuple[str, dict[str, Any],
                                                                      list[dict[str, Any]]]:
     old, new = raise_fd_limit()
+    until = args.max
     if sys.platform == "win32":
         fd_note = "Windows has no open-file limit to raise; sockets are bounded by memory and ports"
+        if until is None:
+            until = _WINDOWS_OPEN_ENDED_MAX
+            fd_note += f"; no --max: ramping until something gives out (at most {until:,} clients)"
     else:
         fd_note = (f"raised the generator's open-file limit from {old:,} to {new:,}"
                    if new != old
                    else f"the generator's open-file limit is {new:,} (already at the hard limit)")
-        if new < args.max + _FD_RESERVE:
+        if until is None:  # no --max: ramp until something gives out
+            _raise_own_limit_above(getattr(target, "pid", None))
+            raised = _soft_fd_limit() or new
+            if raised > new:
+                new = raised
+                fd_note += f", then to {new:,}, above the server's, so that its limit is met first"
+            until = new - _FD_RESERVE
+            fd_note += f"; no --max: ramping until something gives out (at most {until:,} clients)"
+        elif new < until + _FD_RESERVE:
             fd_note += f"; that stops the ramp near {new - _FD_RESERVE:,} clients"
     console.print(fd_note)
-    plan = LimitsPlan(host=target.address[0], port=target.address[1], max=args.max, step=args.step,
+    plan = LimitsPlan(host=target.address[0], port=target.address[1], max=until, step=args.step,
                       deadline_s=args.deadline, connect_timeout=args.connect_timeout,
                       time_limit_s=args.time_limit)
     with LiveStatus(console, f"chat-load limits against {target.label}") as status:
         status.update(done=0, total=plan.max, phase="opening the probe pair")
         records, summary = aclient.run(run_limits(plan, target, status, fd_note))
+    if args.max is None and summary["cause"] == "reached-max":
+        summary["cause"] = "own-fd-limit"
+        detail = (f"{summary['highest_healthy']:,} clients held and the room still worked; the "
+                  f"generator's own open-file limit ({new:,}) leaves no room for more")
+        if summary["server_fds"]:
+            opened, limit = summary["server_fds"]
+            detail += (f"; the server then had {opened:,} of the {limit:,} descriptors its open-file "
+                       f"limit allows open: the per-process file limit is the ceiling on this machine")
+        summary["cause_detail"] = detail
     return "limits", summary, records

@@ -20,10 +20,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-__all__ = ["BARRIER_TEXT", "CLIENT_NAMES", "LAG_TOLERANCE_NS", "Scenario", "client_name"]
+__all__ = ["BARRIER_PREFIX", "CLIENT_NAMES", "LAG_TOLERANCE_NS", "Scenario", "client_name"]
 
-#: Sent by client 0 until everyone has it: proves every client is registered.
-BARRIER_TEXT = "chat-load barrier"
+#: Client 0 sends numbered sentinels under this prefix until everyone has one:
+#: that proves every client is registered (see reference.barrier.JoinBarrier).
+BARRIER_PREFIX = "chat-load barrier "
 #: How generator clients are named: the group is the sender id their stamps carry.
 CLIENT_NAMES = r"c(\d+)"
 

@@ -20,6 +20,7 @@ import time
 from collections.abc import Sequence
 from types import TracebackType
 
+from reference.barrier import LINEAR, JoinBarrier, RoomJoin
 from reference.protocol import (
     DEFAULT_HOST,
     DEFAULT_MAX_PAYLOAD,
@@ -174,26 +175,34 @@ def wait_registered(sender: ChatClient, newcomer: ChatClient, others: Sequence[C
     registered) sends numbered sentinels until the newcomer receives one; then
     everyone drains up to the last sentinel sent, which per-sender order
     (RELAY-4) guarantees is the last of them to arrive.  ``others`` are the
-    other registered clients, which receive the sentinels too.
+    other registered clients, which receive the sentinels too.  The logic is
+    :class:`reference.barrier.JoinBarrier`; this drives it with a deadline.
     """
-    deadline = time.monotonic() + timeout
-    attempt = 0
-    last = ""
-    while True:
-        last = f"{tag}-{attempt}"
-        sender.send(last)
-        attempt += 1
+    # Known by text alone, as always: a server that mislabels relays is the checks' to judge.
+    barrier = JoinBarrier(None, f"{tag}-", backoff=LINEAR)
+    _drive_join(barrier, sender, newcomer, others, time.monotonic() + timeout)
+
+
+def _drive_join(barrier: JoinBarrier, hub: ChatClient, newcomer: ChatClient,
+                others: Sequence[ChatClient], deadline: float) -> None:
+    """Send the barrier's sentinels until the newcomer has one; drain everyone to the last."""
+    started = time.monotonic()
+    while not barrier.done:
+        hub.send(barrier.next_sentinel())
+        wait_until = min(deadline, time.monotonic() + barrier.next_wait())
         try:
-            got = newcomer.receive(timeout=min(0.2 * attempt, max(0.0, deadline - time.monotonic())))
-            break
+            while not barrier.done:  # skip what is not the hub's sentinel, within this wait
+                got = newcomer.receive(timeout=_left(wait_until))
+                barrier.observe(got)
         except TimeoutError:
             if time.monotonic() >= deadline:
-                raise TimeoutError(f"{newcomer.name!r} did not receive {sender.name!r}'s "
-                                   f"sentinel within {timeout:g} s: not registered?") from None
-    while got.text != last:
-        got = newcomer.receive(timeout=max(0.0, deadline - time.monotonic()))
-    for other in others:
-        while other.receive(timeout=max(0.0, deadline - time.monotonic())).text != last:
+                raise TimeoutError(f"{newcomer.name!r} did not receive {hub.name!r}'s sentinel "
+                                   f"within {deadline - started:g} s: not registered?") from None
+    if not barrier.drained(got):  # the confirming sentinel may be the last one already
+        while not barrier.drained(newcomer.receive(timeout=_left(deadline))):
+            pass
+    for client in others:
+        while not barrier.drained(client.receive(timeout=_left(deadline))):
             pass
 
 
@@ -206,35 +215,36 @@ def join_room(host: str, port: int, names: Sequence[str],
     after its username (a server handles one connection's frames in order, so
     the hub hearing it proves that client registered), and the hub's final
     ``go`` drains everyone's queue: each round of a test starts clean.  That is
-    a linear number of rounds, so a room of hundreds joins quickly.
+    a linear number of rounds, so a room of hundreds joins quickly.  The
+    rounds are :class:`reference.barrier.RoomJoin`; this drives them.
     """
     deadline = time.monotonic() + timeout
+    plan = RoomJoin(names, "sync-", LINEAR)
     clients: list[ChatClient] = []
-
-    def remaining() -> float:
-        return max(0.0, deadline - time.monotonic())
-
     try:
         for name in names[:2]:
             clients.append(ChatClient.connect(host, port, name=name, timeout=timeout))
-        if len(clients) == 2:
-            wait_registered(clients[0], clients[1], timeout=remaining())
+        if plan.first is not None:
+            _drive_join(plan.first, clients[0], clients[1], (), deadline)
         for i, name in enumerate(names[2:], start=2):
             client = ChatClient.connect(host, port, name=name, timeout=timeout)
             clients.append(client)
-            client.send(f"ready:{i}")
+            client.send(plan.ready_text(i))
         hub, others = clients[0], clients[1:]
-        waiting = {f"ready:{i}" for i in range(2, len(names))}
-        while waiting:
-            waiting.discard(hub.receive(timeout=remaining()).text)
-        if len(names) > 2:
-            hub.send("go")
+        while not plan.ready_done:
+            plan.observe_ready(hub.receive(timeout=_left(deadline)))
+        if plan.go is not None:
+            hub.send(plan.go.text)
             for client in others:
-                while (relay := client.receive(timeout=remaining())).text != "go" \
-                        or relay.sender != hub.name:
+                while not plan.go.drained(client.receive(timeout=_left(deadline))):
                     pass
     except BaseException:
         for c in clients:
             c.close()
         raise
     return clients
+
+
+def _left(deadline: float) -> float:
+    """Seconds until ``deadline`` (monotonic), never negative."""
+    return max(0.0, deadline - time.monotonic())

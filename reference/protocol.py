@@ -66,8 +66,9 @@ DEFAULT_MAX_USERNAME: Final = 256
 #: The largest length a 10-digit header can express.
 _MAX_HEADER_VALUE: Final = 10**HEADER_LENGTH - 1
 
-_DIGITS: Final = frozenset(b"0123456789")
 _HEADER_BYTES: Final = frozenset(b"0123456789 ")
+#: A payload with at least this many bytes still missing is collected in pieces (FrameDecoder).
+_JOIN_AT: Final = 64 * 1024
 
 
 # --------------------------------------------------------------------------
@@ -155,7 +156,7 @@ def encode_frame(payload: bytes) -> bytes:
     return encode_header(len(payload)) + payload
 
 
-def parse_header(header: bytes) -> int:
+def parse_header(header: bytes | bytearray) -> int:
     """Decode a complete 10-byte header, or raise RemoteProtocolError.
 
     Accepted (FRAME-2, FRAME-3): ASCII digits with optional spaces on either
@@ -164,8 +165,8 @@ def parse_header(header: bytes) -> int:
     signs, other whitespace, underscores, non-ASCII digits, an all-space header.
     """
     stripped = header.strip(b" ")
-    if not stripped or not _DIGITS.issuperset(stripped):
-        raise RemoteProtocolError(f"header {header!r} is not a decimal length", "FRAME-3")
+    if not stripped.isdigit():  # bytes.isdigit: ASCII digits only, False when empty
+        raise RemoteProtocolError(f"header {bytes(header)!r} is not a decimal length", "FRAME-3")
     return int(stripped)
 
 
@@ -176,13 +177,22 @@ class FrameDecoder:
     against ``max_payload`` as soon as the header is complete, *before* any of
     the payload is buffered (FRAME-6), and a header is rejected as soon as it
     holds a byte that can never be part of a valid header.
+
+    Bytes wait in one bytearray, except the payload of a large frame
+    (``_JOIN_AT`` or more still missing once its header is read): its pieces
+    are kept as fed and joined once at the end.  Growing a bytearray to 1 MiB
+    copies it at every reallocation and copying the payload out is one more
+    pass; the join is the only copy (and a frame that arrived in one piece is
+    not copied at all).
     """
 
-    __slots__ = ("_buf", "_need", "limit_rule", "limit_what", "max_payload")
+    __slots__ = ("_buf", "_chunks", "_have", "_need", "limit_rule", "limit_what", "max_payload")
 
     def __init__(self, max_payload: int = DEFAULT_MAX_PAYLOAD) -> None:
         self._buf = bytearray()
         self._need = -1  # payload length of the frame being read, -1 = in header
+        self._chunks: list[bytes] | None = None  # a large payload's pieces, in order
+        self._have = 0   # bytes in ``_chunks``
         self.max_payload = max_payload
         #: The rule (and the word for the frame) an over-limit length breaks:
         #: FRAME-6 for payloads, JOIN-6 while a server awaits the username.
@@ -190,35 +200,49 @@ class FrameDecoder:
         self.limit_what = "declared length"
 
     def feed(self, data: bytes) -> None:
-        self._buf += data
+        if self._chunks is None:
+            self._buf += data
+        else:
+            self._chunks.append(data if type(data) is bytes else bytes(data))
+            self._have += len(data)
 
     @property
     def buffered(self) -> int:
         """How many received bytes are not yet part of a yielded frame."""
-        return len(self._buf)
+        return len(self._buf) + self._have
 
     @property
     def trailing_data(self) -> bytes:
         """The unconsumed bytes (for tests and for diagnosing a peer)."""
-        return bytes(self._buf)
+        return bytes(self._buf) if self._chunks is None else b"".join(self._chunks)
 
     @property
     def mid_frame(self) -> bool:
         """True when part of a frame is buffered."""
         return bool(self._buf) or self._need >= 0
 
+    @property
+    def missing(self) -> int:
+        """Bytes still to come before the frame being read is complete (0: not known yet).
+
+        A driver may size its next read by it (one large read instead of many).
+        """
+        if self._need < 0:
+            return 0
+        return max(0, self._need - len(self._buf) - self._have)
+
     def next_frame(self) -> bytes | NeedData:
         buf = self._buf
         need = self._need
         if need < 0:
             if len(buf) < HEADER_LENGTH:
-                if not _HEADER_BYTES.issuperset(buf):
+                if buf and not _HEADER_BYTES.issuperset(buf):
                     raise RemoteProtocolError(
                         f"header starts with {bytes(buf)!r}, which is not a decimal length",
                         "FRAME-3",
                     )
                 return NEED_DATA
-            need = parse_header(bytes(buf[:HEADER_LENGTH]))
+            need = parse_header(buf[:HEADER_LENGTH])
             if need > self.max_payload:
                 raise RemoteProtocolError(
                     f"{self.limit_what} {need} exceeds the limit of {self.max_payload} bytes",
@@ -226,6 +250,13 @@ class FrameDecoder:
                 )
             del buf[:HEADER_LENGTH]
             self._need = need
+            if len(buf) < need and need - len(buf) >= _JOIN_AT:
+                self._chunks = [bytes(buf)] if buf else []
+                self._have = len(buf)
+                buf.clear()
+                return NEED_DATA
+        elif self._chunks is not None:
+            return self._join_payload(need)
         if len(buf) < need:
             return NEED_DATA
         if len(buf) == need:  # common for large frames: take it all, one copy
@@ -238,6 +269,33 @@ class FrameDecoder:
         self._need = -1
         return payload
 
+    def _join_payload(self, need: int) -> bytes | NeedData:
+        chunks = self._chunks
+        assert chunks is not None
+        extra = self._have - need
+        if extra < 0:
+            return NEED_DATA
+        if extra:  # the last piece also holds the start of the next frame
+            last = chunks[-1]
+            keep = len(last) - extra  # > 0: before ``last`` the payload was incomplete
+            self._buf += memoryview(last)[keep:]
+            chunks[-1] = last[:keep]
+        payload = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        self._chunks = None
+        self._have = 0
+        self._need = -1
+        return payload
+
+
+def _encode_text(text: str, what: str) -> bytes:
+    """UTF-8 bytes of ``text``; a lone surrogate is our caller's error, not a UnicodeError."""
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise LocalProtocolError(
+            f"{what} cannot be sent as UTF-8 (FRAME-4): {text[exc.start:exc.end]!r} "
+            f"at index {exc.start} is a lone surrogate") from None
+
 
 def _next_frames(decoder: FrameDecoder, fresh: bytes = b"") -> tuple[list[bytes], RemoteProtocolError | None]:
     """Every whole frame buffered in ``decoder``, in one pass, and the error that stopped it.
@@ -248,6 +306,9 @@ def _next_frames(decoder: FrameDecoder, fresh: bytes = b"") -> tuple[list[bytes]
     (a load test repeats a handful of lengths).  Frames before a bad one are
     returned with the error.
     """
+    if decoder._chunks is not None:  # a large payload's pieces, kept by next_frame: rejoin them
+        decoder._buf += b"".join(decoder._chunks)
+        decoder._chunks, decoder._have = None, 0
     buf, need, limit = decoder._buf, decoder._need, decoder.max_payload
     if buf:
         buf += fresh
@@ -295,16 +356,6 @@ def _next_frames(decoder: FrameDecoder, fresh: bytes = b"") -> tuple[list[bytes]
 #: Valid headers already parsed, and their lengths (only valid ones: a bad header always raises).
 _KNOWN_HEADERS: dict[bytes, int] = {}
 _KNOWN_HEADERS_MAX = 4096
-
-
-def _encode_text(text: str, what: str) -> bytes:
-    """UTF-8 bytes of ``text``; a lone surrogate is our caller's error, not a UnicodeError."""
-    try:
-        return text.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise LocalProtocolError(
-            f"{what} cannot be sent as UTF-8 (FRAME-4): {text[exc.start:exc.end]!r} "
-            f"at index {exc.start} is a lone surrogate") from None
 
 
 def _decode_text(payload: bytes, what: str) -> str:
@@ -426,6 +477,29 @@ class Connection:
         """Whether the peer broke the protocol (no further event will be parsed)."""
         return self._error is not None
 
+    def next_message(self) -> bytes | Event | NeedData:
+        """Server side: ``next_event``, except that a chat message comes back as its payload.
+
+        The relay path needs only the payload bytes, validated exactly as for
+        ``Message.payload`` (FRAME-4), so the Message object and the decoded
+        text are skipped.  Every other event comes back as ``next_event`` makes it.
+        """
+        if not self._registered_in or self._closed or self._error is not None:
+            return self.next_event()
+        try:
+            payload = self._decoder.next_frame()
+            if payload is NEED_DATA:
+                return NEED_DATA
+            assert isinstance(payload, bytes)
+            # Pure ASCII is valid UTF-8, and isascii() is a fast scan that
+            # allocates nothing; anything else is validated by decoding it.
+            if not payload.isascii():
+                _decode_text(payload, "message")
+        except RemoteProtocolError as exc:
+            self._enter_error(exc)  # the same ERROR state as next_event's
+            raise
+        return payload
+
     def receive_relays(self, data: bytes) -> list[Relay]:
         """Client side: :meth:`receive_data` then :meth:`next_relays`, without copying ``data``
         into the buffer first when nothing was left over from the previous read."""
@@ -487,6 +561,11 @@ class Connection:
     @property
     def mid_frame(self) -> bool:
         return self._decoder.mid_frame or self._pending_sender is not None
+
+    @property
+    def missing(self) -> int:
+        """Bytes still to come before the frame being read is complete (0: not known yet)."""
+        return self._decoder.missing
 
     # -- sending ----------------------------------------------------------
     def send(self, event: Event) -> bytes:

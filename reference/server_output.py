@@ -28,6 +28,9 @@ from reference.protocol import Connection, Role
 #: Server memory one connection costs beyond the bytes it has buffered: its
 #: socket object, Client, Connection, decoder, deque and selector entries
 #: (tracemalloc, measured by tests/reference/test_server_memory.py; see docs/server.md).
+#: A read's usual size, below glibc's mmap threshold (reference/server.py reads more
+#: for the rest of a large frame).
+RECV_SIZE = 64 * 1024
 CLIENT_OVERHEAD = 4096  # measured ~2,000 (docs/server.md): twice that, for dict growth and slack
 DEAD_CONNECTION = Connection(Role.SERVER, max_payload=0)  # replaces a dropped client's codec
 
@@ -36,8 +39,9 @@ class Client:
     """One accepted connection: its socket, codec and output queue."""
 
     __slots__ = ("accepted_at", "addr", "closed", "conn", "drained", "fd", "in_bytes", "label",
-                 "name_frame", "out", "out_bytes", "queued_from", "received", "received_before", "sock",
-                 "writing", "__weakref__")  # weakref: tests prove a closed one is freed
+                 "name_frame", "out", "out_bytes", "queued_from", "received", "received_before",
+                 "recv_size", "sock", "writing",
+                 "__weakref__")  # weakref: tests prove a closed one is freed
 
     def __init__(self, sock: socket.socket, addr: tuple[str, int], max_payload: int,
                  max_username: int, now: float):
@@ -60,6 +64,7 @@ class Client:
         self.accepted_at = now
         self.writing = False           # registered for EVENT_WRITE
         self.closed = False            # set by _drop: any later event for it is stale
+        self.recv_size = RECV_SIZE    # the next read's size: more for the rest of a large frame
         self.label = f"{addr[0]}:{addr[1]}"
 
 

@@ -1,6 +1,6 @@
 """chat-report: show, export, compare and matrix results files; run the scorecard.
 
-    chat-report show FILE...                  the terminal report of each file
+    chat-report show [-v] FILE...             the terminal report of each file
     chat-report html FILE... -o report.html   the same report, with plots, as one HTML file
     chat-report compare OLD NEW [--threshold PERCENT]
                                               regression table; exit 1 past the threshold
@@ -72,6 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     show = sub.add_parser("show", help="print the terminal report of results files")
     show.add_argument("files", nargs="+", metavar="FILE")
+    show.add_argument("-v", "--transcripts", action="store_true", default=False,
+                      help="conformance: every case's verdict and every failed case's wire transcript "
+                           "(default: the root causes and one line per failed case)")
 
     html = sub.add_parser("html", help="write results files as one standalone HTML report with plots")
     html.add_argument("files", nargs="+", metavar="FILE")
@@ -157,7 +160,7 @@ def _cmd_show(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         with _well_formed(parser, path):
             # Rendered in full before printing, so a bad file prints nothing half way.
             with console.capture() as capture:
-                for renderable in renderables_for(doc):
+                for renderable in renderables_for(doc, transcripts=args.transcripts):
                     console.print(renderable)
                 console.print()
         sys.stdout.write(capture.get())
@@ -169,7 +172,8 @@ def _cmd_html(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     report = RecordedReport(_report_console(io.StringIO()), title="chat-harness report")
     for path, doc in zip(args.files, docs, strict=True):
         with _well_formed(parser, path):
-            report.add(renderables_for(doc), plots_for(doc))
+            # Every transcript is there, each folded in a <details> under the root causes.
+            report.add(renderables_for(doc, transcripts=True), plots_for(doc))
     out = report.save_html(args.output)
     print(f"wrote {out} ({len(docs)} results, {report.plot_count} plots)")
     return EXIT_OK

@@ -26,6 +26,7 @@ from rich.text import Text
 
 from reports.plots import Plot
 from reports.results import write_text_atomic
+from reports.style import Folded
 
 __all__ = ["RecordedReport", "plot_html"]
 
@@ -48,6 +49,9 @@ figure.plot {{ background: #fff; border: 1px solid #ddd; border-radius: 6px; pad
        margin: 0 0 1.2em 0; max-width: 820px; }}
 figure.plot img {{ display: block; max-width: 100%; height: auto; }}
 figure.plot figcaption {{ font-size: 0.9em; color: #555; margin-top: 0.5em; }}
+details.folded {{ margin: -0.8em 0 0.6em 0; }}
+details.folded summary {{ cursor: pointer; font-family: "DejaVu Sans Mono", Menlo, monospace;
+       font-size: 13px; padding: 0.2em 0; }}
 </style>
 </head>
 <body>
@@ -81,19 +85,41 @@ class RecordedReport:
             raise ValueError("RecordedReport needs a Console(record=True)")
 
     def add(self, renderables: Iterable[RenderableType], plots: Sequence[Plot] = ()) -> None:
-        """Print one section, then file its recording (and its plots) away."""
+        """Print one section, then file its recording (and its plots) away.
+
+        A :class:`~reports.style.Folded` renderable becomes an HTML ``<details>``
+        of its own, closed until clicked; the text export holds it in full.
+        """
         for renderable in renderables:
-            self.console.print(renderable)
+            if isinstance(renderable, Folded):
+                self._flush()
+                for part in renderable.renderables:
+                    self.console.print(part)
+                self._flush(folded=renderable.title)
+            else:
+                self.console.print(renderable)
         if plots:
             names = ", ".join(plot.title for plot in plots)
             self.console.print(Text(f"Plots in the HTML report: {names}", style="dim italic"))
         self.console.print()
-        self._text_parts.append(self.console.export_text(clear=False))
-        fragment = self.console.export_html(theme=MONOKAI, clear=True, inline_styles=True,
-                                            code_format="{code}")
-        self._html_parts.append(f'<pre class="terminal"><code>{fragment}</code></pre>')
+        self._flush()
         self._html_parts.extend(plot_html(plot) for plot in plots)
         self.plot_count += len(plots)
+
+    def _flush(self, folded: str | None = None) -> None:
+        """File what was printed since the last flush as text and as one HTML block."""
+        text = self.console.export_text(clear=False)
+        if not text.strip():
+            self.console.export_html(clear=True)
+            return
+        self._text_parts.append(f"{folded}\n{text}" if folded else text)
+        fragment = self.console.export_html(theme=MONOKAI, clear=True, inline_styles=True,
+                                            code_format="{code}")
+        block = f'<pre class="terminal"><code>{fragment}</code></pre>'
+        if folded:
+            block = (f'<details class="folded"><summary>{html.escape(folded)}</summary>'
+                     f"{block}</details>")
+        self._html_parts.append(block)
 
     def text(self) -> str:
         return "".join(self._text_parts)

@@ -82,8 +82,10 @@ _BUILDERS: dict[str, Callable[[Document], list[RenderableType]]] = {
 }
 
 
-def renderables_for(doc: Document) -> list[RenderableType]:
-    """The terminal report for any results document."""
+def renderables_for(doc: Document, *, transcripts: bool = False) -> list[RenderableType]:
+    """The report for any results document; ``transcripts``: every failed case's full evidence too."""
+    if doc.get("kind") == "conformance":
+        return conformance_renderables(doc, show_cases=transcripts, transcripts=transcripts)
     builder = _BUILDERS.get(str(doc.get("kind")))
     if builder is None:
         return [document_header(doc), Text(f"(no renderer for results of kind {doc.get('kind')!r})",

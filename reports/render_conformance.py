@@ -1,10 +1,12 @@
 """Terminal rendering of a ``conformance`` results document.
 
 Pure builders, data in and renderables out: a verdict summary (with any
-recognised dialect named in plain words), a table per requirement group with
-coloured verdicts, and a panel per problem case with its detail and the
-capped wire transcript.  The CLI, the HTML export and the scorecard all print
-what these return.
+recognised dialect named in plain words), the ranked root causes and one
+line per case that did not pass (:mod:`reports.render_diagnosis`), a table
+per requirement group with coloured verdicts, and a panel per problem case
+with its detail and its wire transcript.  ``chat-conformance``'s end-of-run
+report, ``chat-report show``/``html`` and the scorecard all print what
+:func:`conformance_renderables` returns: one builder per document.
 """
 
 from __future__ import annotations
@@ -19,9 +21,11 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from reports.render_diagnosis import cause_blocks, problem_case_lines
 from reports.style import (
     VERDICT_ORDER,
     VERDICT_STYLES,
+    Folded,
     add_plain_row,
     document_header,
     fmt_seconds,
@@ -37,6 +41,7 @@ __all__ = [
     "conformance_renderables",
     "conformance_summary",
     "group_of",
+    "run_notes",
     "requirement_sort_key",
 ]
 
@@ -84,30 +89,22 @@ def conformance_summary(doc: Mapping[str, Any]) -> RenderableType:
     summary = doc.get("summary") or {}
     records = doc.get("records") or []
     counts = Counter(str(r.get("verdict")) for r in records)
+    # A death's own record (crash[CASE]) is no case: counted apart, so this line says what
+    # pytest's does, case for case.
+    deaths = Counter(str(r.get("verdict")) for r in records if str(r.get("id")).startswith("crash["))
     line = Text()
     for verdict in (*VERDICT_ORDER, *sorted(set(counts) - set(VERDICT_ORDER))):
-        number = summary.get(verdict, counts.get(verdict, 0)) or 0
+        number = (summary.get(verdict, counts.get(verdict, 0)) or 0) - deaths.get(verdict, 0)
         if number:
             if line:
                 line.append("  ")
             line.append(f"{number} {verdict}", style=VERDICT_STYLES.get(verdict, ""))
-    total = summary.get("total", len(records))
-    failed = (summary.get("fail") or counts.get("fail", 0)) + (summary.get("error") or counts.get("error", 0))
-    preflight = summary.get("preflight") or {}
-    incomplete = summary.get("incomplete")
-    if preflight.get("stopped"):
-        outcome = Text(f"FAIL: the target does not speak the protocol (preflight: "
-                       f"{preflight.get('class')}); no case was run", style="bold red")
-    elif incomplete and not failed:  # an interrupted run is never a PASS
-        outcome = Text(f"INCOMPLETE: {incomplete}; no verdict on the server", style="bold yellow")
-    else:
-        outcome = Text("FAIL: a MUST requirement is broken" if failed else "PASS: no MUST requirement broken",
-                       style="bold red" if failed else "bold green")
-    if incomplete and failed:
-        outcome.append(f" (INCOMPLETE: {incomplete})", style="yellow")
-    if not failed and (summary.get("non-strict") or counts.get("non-strict")):
-        outcome.append(" (some SHOULD requirements are not met)", style="yellow")
+    total = summary.get("total", len(records)) - sum(deaths.values())
+    outcome = _outcome(summary, counts)
     parts: list[RenderableType] = [outcome, Text(f"{total} cases: ", style="bold") + (line or Text("none"))]
+    if deaths:
+        parts.append(Text(f"and {sum(deaths.values())} crash verdict(s) (ROBUST-7): the server died "
+                          "during or right after a case", style="bold red"))
     extras = []
     if summary.get("strict"):
         extras.append("strict mode (SHOULD counts as MUST)")
@@ -117,9 +114,66 @@ def conformance_summary(doc: Mapping[str, Any]) -> RenderableType:
         extras.append(f"exit status {summary.get('exit_status')}")
     if extras:
         parts.append(Text(", ".join(extras), style="dim"))
-    for dialect in [] if preflight.get("stopped") else summary.get("dialects") or []:
+    stopped = (summary.get("preflight") or {}).get("stopped")
+    for dialect in [] if stopped else summary.get("dialects") or []:
         parts.append(Text(f"Recognised dialect: {dialect}", style="bold yellow"))
     return Group(*parts)
+
+
+def _outcome(summary: Mapping[str, Any], counts: Mapping[str, int]) -> Text:
+    """PASS, FAIL or INCOMPLETE, agreeing with the exit status (--strict never shows PASS beside 1)."""
+    def count(verdict: str) -> int:
+        return int(summary.get(verdict) or counts.get(verdict, 0) or 0)
+    status = summary.get("exit_status")
+    should = count("non-strict")
+    incomplete = summary.get("incomplete")
+    preflight = summary.get("preflight") or {}
+    if preflight.get("stopped"):
+        return Text(f"FAIL: the target does not speak the protocol (preflight: "
+                    f"{preflight.get('class')}); no case was run", style="bold red")
+    if count("fail"):
+        outcome = Text("FAIL: a MUST requirement is broken", style="bold red")
+    elif count("error"):
+        outcome = Text("FAIL: the harness itself erred (a bug to report)", style="bold red")
+    elif should and summary.get("strict"):
+        outcome = Text("FAIL: a SHOULD requirement is broken (--strict counts it as a failure)",
+                       style="bold red")
+    elif incomplete:  # an interrupted run is never a PASS
+        return Text(f"INCOMPLETE: {incomplete}; no verdict on the server", style="bold yellow")
+    elif status not in (None, 0):
+        reason = summary.get("target_error") or summary.get("stopped") or "see above"
+        return Text(f"FAIL: exit status {status} ({reason})", style="bold red")
+    else:
+        outcome = Text("PASS: no MUST requirement broken", style="bold green")
+        if should:
+            outcome.append(" (some SHOULD requirements are not met)", style="yellow")
+        return outcome
+    if incomplete:
+        outcome.append(f" (INCOMPLETE: {incomplete})", style="yellow")
+    return outcome
+
+
+def run_notes(doc: Mapping[str, Any]) -> list[RenderableType]:
+    """What happened to the run itself: target trouble, early stop, restarts, unused expectations."""
+    summary = doc.get("summary") or {}
+    out: list[RenderableType] = []
+    preflight = summary.get("preflight") or {}
+    if preflight.get("stopped"):
+        out.append(Text(f"Preflight: {preflight.get('headline')}", style="bold red"))
+        out.append(Text(f"  evidence: {preflight.get('evidence')}"))
+        out.append(Text("  the cases were not run: each would fail at its first join; "
+                        "--no-preflight runs them all"))
+    if summary.get("target_error"):
+        out.append(Text(f"Target unavailable: {summary['target_error']}", style="bold red"))
+    if summary.get("stopped"):
+        out.append(Text(f"Stopped early: {summary['stopped']}", style="bold red"))
+    restarts = summary.get("restarts") or []
+    if restarts:
+        out.append(Text(f"The server was started afresh {len(restarts)} time(s), after a case that "
+                        f"failed or killed it (the JSON results list each).", style="yellow"))
+    for pattern in summary.get("unmatched_expectations") or []:
+        out.append(Text(f"Expectations entry {pattern!r} matches no case", style="yellow"))
+    return out
 
 
 def conformance_group_overview(records: Iterable[Record]) -> Table:
@@ -190,8 +244,8 @@ def _capped_transcript(transcript: str) -> str:
     return "\n".join(lines[:TRANSCRIPT_LINES] + [f"… {hidden} more lines in the JSON results"])
 
 
-def conformance_failures(records: Iterable[Record]) -> list[Panel]:
-    """A panel per failing, erroring, unexpectedly passing or non-strict case."""
+def conformance_failures(records: Iterable[Record], *, capped: bool = True) -> list[Panel]:
+    """A panel per failing, erroring, unexpectedly passing or non-strict case (``capped`` transcripts)."""
     panels = []
     problems = [r for r in records if r.get("verdict") in PROBLEM_VERDICTS]
     problems.sort(key=lambda r: (PROBLEM_VERDICTS.index(str(r.get("verdict"))),
@@ -205,23 +259,42 @@ def conformance_failures(records: Iterable[Record]) -> list[Panel]:
         body.append(Text(str(case.get("detail") or "(no detail recorded)")))
         if case.get("transcript"):
             body.append(Text("wire transcript:", style="bold"))
-            body.append(Text(_capped_transcript(str(case["transcript"])), style="dim"))
+            transcript = str(case["transcript"]).rstrip()
+            body.append(Text(_capped_transcript(transcript) if capped else transcript, style="dim"))
         title = Text.assemble(verdict_text(verdict), " ", (str(case.get("id")), "bold"))
         panels.append(Panel(Group(*body), title=title, title_align="left",
                             border_style=VERDICT_STYLES.get(verdict, "")))
     return panels
 
 
-def conformance_renderables(doc: Mapping[str, Any], *, show_cases: bool = True) -> list[RenderableType]:
-    """The whole conformance section, top to bottom."""
+def conformance_renderables(doc: Mapping[str, Any], *, show_cases: bool = False,
+                            transcripts: bool = False) -> list[RenderableType]:
+    """The whole conformance section, top to bottom: outcome, root causes, then the cases.
+
+    Short by default: the causes, one line per case that did not pass, the
+    findings and a table of verdicts per requirement group.
+    ``show_cases`` adds the tables of every case; ``transcripts`` adds a panel
+    per problem case with its whole wire transcript, each
+    :class:`~reports.style.Folded` (an HTML ``<details>``).
+    """
     records = doc.get("records") or []
     out: list[RenderableType] = [document_header(doc, "Conformance"), conformance_summary(doc)]
+    out.extend(run_notes(doc))
+    out.extend(cause_blocks(doc))
+    out.extend(problem_case_lines(doc))
     if records:
-        out.append(conformance_group_overview(records))
-        if show_cases:
-            out.extend(conformance_group_tables(records))
         findings = conformance_findings(records)
         if findings is not None:
             out.append(findings)
-        out.extend(conformance_failures(records))
+        out.append(conformance_group_overview(records))
+        if show_cases:
+            out.extend(conformance_group_tables(records))
+        if transcripts:
+            out.extend(Folded(f"{_panel_title(panel)}: detail and wire transcript", panel)
+                       for panel in conformance_failures(records, capped=False))
     return out
+
+
+def _panel_title(panel: Panel) -> str:
+    title = panel.title
+    return title.plain if isinstance(title, Text) else str(title or "")

@@ -177,7 +177,7 @@ def scorecard_sections(run: ScorecardRun) -> list[tuple[list[RenderableType], li
         plots: list[Plot] = []
         doc = outcome.document
         if doc is not None and doc.get("kind") == "conformance":
-            renderables.extend(conformance_renderables(doc, show_cases=False))
+            renderables.extend(conformance_renderables(doc, show_cases=False, transcripts=True))
             appendix.append(Text("Conformance cases by requirement group", style="bold underline"))
             appendix.extend(conformance_group_tables(doc.get("records") or []))
         elif doc is not None:

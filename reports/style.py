@@ -12,10 +12,12 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
 from rich.table import Table
 from rich.text import Text
 
 __all__ = [
+    "Folded",
     "VERDICT_ORDER",
     "VERDICT_STYLES",
     "add_plain_row",
@@ -43,6 +45,23 @@ VERDICT_STYLES: dict[str, str] = {
 }
 
 MISSING = "–"
+
+
+class Folded:
+    """Content a reader opens on demand: printed in full on a terminal, an HTML ``<details>``.
+
+    :class:`reports.html.RecordedReport` exports it as a ``<details>`` element
+    whose ``<summary>`` is ``title``; everywhere else it prints its title and
+    then its content.
+    """
+
+    def __init__(self, title: str, *renderables: RenderableType) -> None:
+        self.title = title
+        self.renderables = renderables
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        yield Text(self.title, style="bold")
+        yield from self.renderables
 
 
 def add_plain_row(table: Table, *cells: Any, **row_options: Any) -> None:

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-import collections
+import time
 
 import pytest
 
-from conformance.peer import CaseFailure, Room, describe
+from conformance.corpus import NAMES, PAYLOADS, MiB
+from conformance.peer import CaseFailure, Peer, Room, describe, unreadable
 from conformance.requirements import case, requirement
-from conformance.scenarios import CUTS
-from reference.protocol import Relay, encode_frame
+from conformance.scenarios import CUTS, expect_verbatim, probe_largest
+from reference.client import ServerClosedError
+from reference.protocol import Relay, RemoteProtocolError, encode_frame
+from reference.sequence import RelayChecker, SequenceFailure
+from reference.stamp import make_payload
 
 SPLITTER = "zoé"
 #: Three messages, each with a two-byte character, so a server that is right only for the
@@ -75,36 +79,69 @@ def test_sender_label(chat_room: Room) -> None:
 
 
 BURST = 200
+#: The burst's senders are named c0, c1, ...: the sequence checker reads the sender's id from the name.
+BURST_NAMES = r"c(\d+)"
 
 
 @case("relay.burst-order", "RELAY-4")
 def test_burst_order(chat_room: Room) -> None:
     """RELAY-4: three clients send 200 messages each; every recipient gets each sender's in order, once."""
-    peers = chat_room.join_all("ana", "bea", "cy")
+    peers = chat_room.join_all("c0", "c1", "c2")
     for seq in range(BURST):
-        for peer in peers:
-            peer.send_raw(encode_frame(f"{peer.name}#{seq}".encode()), "messages")
-    for peer in peers:
-        others = [str(p.name) for p in peers if p is not peer]
-        seen: dict[str, list[int]] = collections.defaultdict(list)
-        for number in range(BURST * len(others)):
-            relay = peer.next_relay(f"relay {number + 1} of {BURST * len(others)}",
-                                    timeout=peer.timeouts.arrive * 2)
-            name, _, number_text = relay.text.partition("#")
-            if relay.sender != name or name not in others or not number_text.isdigit():
-                raise CaseFailure(f"{peer.label} receives only the others' numbered messages, "
-                                  "each labelled with its sender", f"{describe(relay)} (relay {number + 1})")
-            seen[name].append(int(number_text))
-        for name in others:
-            got = seen[name]
-            if got != list(range(BURST)):
-                lost = sorted(set(range(BURST)) - set(got))
-                dup = len(got) - len(set(got))
-                first_bad = next((i for i, s in enumerate(got) if s != i), len(got))
-                raise CaseFailure(f"{peer.label} receives {name}'s messages 0..{BURST - 1} in order, "
-                                  "each once", f"{len(lost)} lost, {dup} duplicated; the first "
-                                  f"difference is at position {first_bad} "
-                                  f"(got {got[first_bad:first_bad + 3]})")
+        for number, peer in enumerate(peers):
+            peer.send_raw(encode_frame(make_payload(number, seq, 0).encode()), "messages")
+    problems = []
+    for number, peer in enumerate(peers):
+        # The first reader waits out a quiet spell; by then the others' relays have all been sent.
+        checker = _read_burst(peer, number, len(peers), peer.timeouts.arrive if number == 0
+                              else peer.timeouts.silence)
+        counts = sequence_counts(checker, [n for n in range(len(peers)) if n != number], BURST)
+        if any(counts.values()):
+            problems.append(f"{peer.label} got " + ", ".join(f"{v} {k}" for k, v in counts.items() if v))
+    if problems:
+        raise CaseFailure(f"each client receives the others' {BURST} messages each, in order, once, "
+                          "under the right name", "; ".join(problems))
+
+
+def _read_burst(peer: Peer, own: int, senders: int, quiet: float) -> RelayChecker:
+    """Read relays until every other client's burst is in, or nothing comes for ``quiet`` s."""
+    __tracebackhide__ = True
+    checker = RelayChecker(BURST_NAMES, own=own)
+    wanted = BURST * (senders - 1)
+    while sum(t.unique for t in checker.sequence.tracks.values()) < wanted:
+        try:
+            relay = peer.receive(quiet)
+        except TimeoutError:
+            break
+        except ServerClosedError:
+            raise CaseFailure(f"{peer.label} receives the others' messages",
+                              f"the server closed {peer.label}'s connection") from None
+        except RemoteProtocolError as exc:
+            raise CaseFailure(f"{peer.label} receives the others' messages", unreadable(exc)) from None
+        checker.check(relay.sender, relay.text, time.monotonic_ns())
+    try:  # a duplicate of the last message comes right after it
+        while True:
+            relay = peer.receive(peer.timeouts.silence)
+            checker.check(relay.sender, relay.text, time.monotonic_ns())
+    except (TimeoutError, ServerClosedError, RemoteProtocolError):
+        pass
+    return checker
+
+
+def sequence_counts(checker: RelayChecker, senders: list[int], sent: int) -> dict[str, int]:
+    """Lost, duplicated, reordered and mislabelled relays (then any other kind) counted exactly.
+
+    Each of ``senders`` sent the numbers ``0 .. sent-1``: what never arrived is lost.
+    """
+    counts = {kind: n for kind, n in checker.summary().items() if kind != "lost"}
+    lost = 0
+    for sender in senders:
+        track = checker.sequence.tracks.get(sender)
+        lost += sent - (track.received_between(0, sent) if track is not None else 0)
+    ordered = {"lost": lost}
+    ordered.update({k: counts.pop(k, 0) for k in ("duplicated", "reordered", "mislabelled")})
+    ordered.update(counts)
+    return ordered
 
 
 @case("relay.adjacent-frames", "RELAY-5")
@@ -113,20 +150,90 @@ def test_adjacent_frames(chat_room: Room) -> None:
     # A small receive window makes the server's writes to cy partial, which is when
     # a server that interleaves relays, or drops the unsent rest, shows it.
     cy = chat_room.join("cy", rcvbuf=4096)
-    ana, bea = chat_room.join_all("ana", "bea")
+    senders = chat_room.join_all("c0", "c1")
     size, count = 64 * 1024, 4
     for seq in range(count):
-        for peer in (ana, bea):
-            text = f"{peer.name}:{seq}:".ljust(size, "=")
-            peer.send_raw(encode_frame(text.encode()), "a large message")
-    last = {"ana": -1, "bea": -1}
+        for number, peer in enumerate(senders):
+            frame = encode_frame(make_payload(number, seq, 0, size).encode())
+            # Each in two sends 10 ms apart, as frame.large-message does: a server that reads
+            # a payload with one recv() then always sees a part of it, not only when it is slow.
+            peer.send_pieces([frame[:size // 2], frame[size // 2:]], gap=0.01)
+    checker = RelayChecker(BURST_NAMES)
     for number in range(2 * count):
         relay = cy.next_relay(f"large relay {number + 1} of {2 * count}")
-        name, number_text, _ = (relay.text.split(":", 2) + ["", ""])[:3]
-        if (relay.sender not in last or name != relay.sender or not number_text.isdigit()
-                or len(relay.text) != size):
+        stamp, failures = checker.check(relay.sender, relay.text, time.monotonic_ns())
+        if stamp is None or len(relay.text) != size or set(failures) & _BROKEN_PAIR:
             raise CaseFailure(f"cy receives whole (username, {size}-byte message) pairs",
                               f"{describe(relay)} of {len(relay.text)} characters (relay {number + 1})")
-        if int(number_text) != last[name] + 1:
-            raise CaseFailure(f"{name}'s message {last[name] + 1} next", f"{name}'s message {number_text}")
-        last[name] = int(number_text)
+    counts = sequence_counts(checker, [0, 1], count)
+    if any(counts.values()):
+        raise CaseFailure(f"cy receives each sender's {count} messages in order, once",
+                          ", ".join(f"{v} {k}" for k, v in counts.items() if v))
+
+
+_BROKEN_PAIR = {SequenceFailure.UNPAIRED, SequenceFailure.MISLABELLED, SequenceFailure.SEQUENCE_JUMP}
+
+
+PAIR_ROUNDS, PAIR_SENDERS, PAIR_MESSAGES, PAIR_CHUNK = 6, 3, 300, 50
+
+
+@case("relay.concurrent-pairs", "RELAY-5")
+def test_concurrent_pairs(chat_room: Room) -> None:
+    """RELAY-5: three clients talk at once, 6 rounds of 300 messages each; every relay is an unbroken pair."""
+    # A server that writes the two frames of a relay with two unlocked sends (one thread per
+    # client) breaks the pairs only when two threads race; the senders' chunks are interleaved
+    # and the round repeated so that the race is run thousands of times, not once by luck.
+    reader = chat_room.join("reader")
+    senders = chat_room.join_all(*[f"talker{n}" for n in range(PAIR_SENDERS)])
+    for round_number in range(PAIR_ROUNDS):
+        for start in range(0, PAIR_MESSAGES, PAIR_CHUNK):
+            for peer in senders:
+                peer.send_raw(b"".join(encode_frame(f"{peer.name}#{round_number}.{n}".encode())
+                                       for n in range(start, start + PAIR_CHUNK)), "messages")
+        for peer in (reader, *senders):
+            count = PAIR_MESSAGES * (PAIR_SENDERS - (peer is not reader))
+            for number in range(count):
+                relay = peer.next_relay(f"relay {number + 1} of {count} in round {round_number + 1}",
+                                        timeout=peer.timeouts.arrive * 2)
+                if relay.text.partition("#")[0] != relay.sender:
+                    raise CaseFailure(f"{peer.label} receives each message right after the username "
+                                      "frame of its own sender", f"{describe(relay)} (relay {number + 1} "
+                                      f"of round {round_number + 1})",
+                                      "a message frame came after another relay's username frame: "
+                                      "the server interleaved two relays")
+
+# -- untidy data: RELAY-1, byte for byte ----------------------------------------------------
+@case("relay.corpus", "RELAY-1")
+@pytest.mark.parametrize("payload", [pytest.param(t, id=n) for n, t in PAYLOADS.items()])
+def test_corpus_message(chat_room: Room, payload: str) -> None:
+    """RELAY-1: an untidy message (spaces, controls, emoji, look-alikes, 1 B, 1 MiB) arrives byte for byte."""
+    ana, bea = chat_room.join_all("ana", "bea")
+    ana.send_raw(encode_frame(payload.encode()), "the message")
+    ana.send("tidy one after")  # the stream must still be in step after it
+    expect_verbatim(bea, "ana", payload, timeout=bea.timeouts.arrive + len(payload) / MiB)
+    bea.expect_relay("ana", "tidy one after")
+
+
+@case("relay.corpus-name", "RELAY-1")
+@pytest.mark.parametrize("name", [pytest.param(t, id=n) for n, t in NAMES.items()])
+def test_corpus_name(chat_room: Room, name: str) -> None:
+    """RELAY-1: an untidy username (spaces, emoji, right-to-left, digits) is relayed byte for byte."""
+    bea = chat_room.join("bea")
+    odd = chat_room.join(name)
+    for text in ("first", "second"):
+        odd.send(text)
+        expect_verbatim(bea, name, text)
+
+
+@case("relay.largest-accepted", "RELAY-1")
+def test_largest_accepted(chat_room: Room) -> None:
+    """RELAY-1: every message size the server accepts, up to the largest (tried: 16 MiB), arrives intact."""
+    ana, bea = chat_room.join_all("ana", "bea")
+    found = probe_largest(ana, bea)
+    if found.altered:
+        raise CaseFailure(f"bea receives ana's {found.stopped_at}-byte message intact, or the "
+                          "server refuses it by closing ana's connection (FRAME-6)", found.why,
+                          f"messages up to {found.accepted} bytes came through intact; a server "
+                          "may refuse what is too large, never cut or change it")
+    chat_room.found(f"intact up to {found.accepted // MiB} MiB"
+                    + (f"; {found.stopped_at // MiB} MiB refused" if found.stopped_at else ""))

@@ -85,8 +85,20 @@ def test_non_reader_bounded(chat_room: Room) -> None:
 def test_protocol_error_isolated(chat_room: Room, kind: str) -> None:
     """ROBUST-5: after one client's protocol error the server runs on and the others keep chatting."""
     ana, bea = chat_room.join_all("ana", "bea")
-    MISBEHAVIOURS[kind].act(chat_room)
-    room_still_works(chat_room, ana, bea)
+    misbehaviour = MISBEHAVIOURS[kind]
+    offender = misbehaviour.act(chat_room)
+    try:
+        room_still_works(chat_room, ana, bea)
+    except CaseFailure as exc:
+        if not (f'"{offender.label}"' in exc.got or exc.got.startswith("a well-framed relay")):
+            raise
+        # The offender's bad frame reached ana or bea: that breaks misbehaviour.requirement, whose
+        # own case counts it.  ROBUST-5 asks only that the server and the room carry on, which
+        # two fresh clients, whose streams hold none of it, show.
+        chat_room.wire.note(offender.label, f"its bad frame was relayed ({misbehaviour.requirement}, "
+                                            "judged by its own case); the room is checked afresh")
+        cy, dov = chat_room.join_all("cy", "dov")
+        room_still_works(chat_room, cy, dov, newcomer="eve")
 
 
 @case("robust.reset-any-moment", "ROBUST-6")
@@ -109,13 +121,13 @@ BURST = 300
 
 @case("robust.connection-burst", "ROBUST-6")
 def test_connection_burst(chat_room: Room) -> None:
-    """ROBUST-6: 300 connections opened at once (half register; all leave, some by RST) harm nobody."""
+    """ROBUST-6: 300 connections at once (half send part of a name; all leave, some by RST) harm nobody."""
     ana, bea = chat_room.join_all("ana", "bea")
     socks: list[socket.socket] = []
     try:
         connected = _burst(chat_room, socks)
         chat_room.wire.note("burst", f"{connected} of {BURST} connections completed; "
-                                     "every second one sent a username")
+                                     "every second one sent half a username frame")
         for number, sock in enumerate(socks):
             if number % 3 == 0:
                 abort_socket(sock)
@@ -129,7 +141,7 @@ def test_connection_burst(chat_room: Room) -> None:
 
 
 def _burst(room: Room, socks: list[socket.socket]) -> int:
-    """Open BURST non-blocking connections; register every second one; return how many connected."""
+    """Open BURST non-blocking connections; every second sends half a name; return how many connected."""
     family = socket.AF_INET6 if ":" in room.address[0] else socket.AF_INET
     selector = selectors.DefaultSelector()
     for number in range(BURST):
@@ -148,7 +160,11 @@ def _burst(room: Room, socks: list[socket.socket]) -> int:
             connected += 1
             if key.data % 2 == 0:
                 try:
-                    sock.send(encode_frame(f"burst-{key.data}".encode()))
+                    # Half a username: the server must parse and buffer it, but none of the burst
+                    # registers, so whether the server has seen a burst connection's reset before
+                    # the room's next message cannot change the verdict (that is
+                    # lifecycle.reset-during-fanout's provocation, made deterministic there).
+                    sock.send(encode_frame(f"burst-{key.data}".encode())[:13])
                 except OSError:
                     pass
     selector.close()

@@ -1,6 +1,7 @@
-"""The benchmark's own servers and suite layout: the naive baseline, the slow server, the ids.
+"""The benchmark's own servers and suite layout: the baselines, the slow server, the ids.
 
-The naive baseline (bench/naive_server.py) must speak the protocol correctly
+The naive and asyncio baselines (bench/naive_server.py, bench/asyncio_server.py)
+must speak the protocol correctly
 for well-behaved clients, or the comparison with the reference means nothing;
 the slow server (tests/servers/slow_server.py) must be slow and still correct.
 Every server is started through reference.target, every wait is bounded.
@@ -22,21 +23,26 @@ from reference.target import SpawnedServer, TargetSpec, open_target
 
 ROOT = Path(__file__).resolve().parents[2]
 NAIVE = ROOT / "bench" / "naive_server.py"
+ASYNCIO = ROOT / "bench" / "asyncio_server.py"
 SLOW = ROOT / "tests" / "servers" / "slow_server.py"
 TIMEOUT = 10.0
 
 
-@pytest.fixture
-def naive() -> Iterator[SpawnedServer]:
-    command = join_command([sys.executable, str(NAIVE), "--port", "0"])
+def spawn(script: Path) -> Iterator[SpawnedServer]:
+    command = join_command([sys.executable, str(script), "--port", "0"])
     with open_target(TargetSpec(command=command)) as handle:
         assert isinstance(handle, SpawnedServer)
         yield handle
 
 
-def test_naive_server_relays_to_others_not_back_to_the_sender(naive: SpawnedServer) -> None:
-    with ChatClient.connect(*naive.address, name="ana", timeout=TIMEOUT) as ana, \
-            ChatClient.connect(*naive.address, name="bo", timeout=TIMEOUT) as bo:
+@pytest.fixture(params=[NAIVE, ASYNCIO], ids=["naive", "asyncio"])
+def baseline(request: pytest.FixtureRequest) -> Iterator[SpawnedServer]:
+    yield from spawn(request.param)
+
+
+def test_baseline_servers_relay_to_others_not_back_to_the_sender(baseline: SpawnedServer) -> None:
+    with ChatClient.connect(*baseline.address, name="ana", timeout=TIMEOUT) as ana, \
+            ChatClient.connect(*baseline.address, name="bo", timeout=TIMEOUT) as bo:
         bo.send("bo is here")  # bo is registered once ana has this
         assert ana.receive().text == "bo is here"
         ana.send("héllo")
@@ -45,18 +51,30 @@ def test_naive_server_relays_to_others_not_back_to_the_sender(naive: SpawnedServ
         assert ana.expect_silence(0.2) is None
 
 
-def test_naive_server_relays_1_mib_intact_and_survives_a_leaver(naive: SpawnedServer) -> None:
+def test_baseline_servers_relay_1_mib_intact_and_survive_a_leaver(baseline: SpawnedServer) -> None:
     text = "0123456789abcdef" * (1024 * 1024 // 16)
-    with ChatClient.connect(*naive.address, name="ana", timeout=TIMEOUT) as ana, \
-            ChatClient.connect(*naive.address, name="bo", timeout=TIMEOUT) as bo:
-        leaver = ChatClient.connect(*naive.address, name="leaver", timeout=TIMEOUT)
+    with ChatClient.connect(*baseline.address, name="ana", timeout=TIMEOUT) as ana, \
+            ChatClient.connect(*baseline.address, name="bo", timeout=TIMEOUT) as bo:
+        leaver = ChatClient.connect(*baseline.address, name="leaver", timeout=TIMEOUT)
         leaver.send("ready")
         assert ana.receive().sender == "leaver"
         assert bo.receive().sender == "leaver"
         leaver.close()
         ana.send(text)
         assert bo.receive(timeout=30).text == text
-        assert naive.is_alive()
+        assert baseline.is_alive()
+
+
+def test_asyncio_baseline_refuses_invalid_utf8_before_relaying() -> None:
+    """FRAME-4: the asyncio baseline pays for the same UTF-8 check as the reference."""
+    for handle in spawn(ASYNCIO):
+        with ChatClient.connect(*handle.address, name="ana", timeout=TIMEOUT) as ana, \
+                ChatClient.connect(*handle.address, name="bo", timeout=TIMEOUT) as bo:
+            bo.send("ready")
+            assert ana.receive().text == "ready"
+            ana.send_raw(b"2         \xc3(")
+            ana.send("after")
+            assert bo.expect_silence(0.3) is None
 
 
 def test_naive_server_says_what_is_wrong_with_its_arguments() -> None:
@@ -96,6 +114,11 @@ def test_suite_has_every_benchmark_the_issue_names_against_reference_and_naive()
             assert f"bench/test_server.py::test_fanout_latency[{server}-{receivers}]" in ids
         assert f"bench/test_server.py::test_connection_setup[{server}]" in ids
         assert f"bench/test_server.py::test_relay_1mib[{server}]" in ids
+        assert f"bench/test_crowd.py::test_saturation[{server}]" in ids
+    assert "bench/test_server.py::test_relay_1mib[asyncio]" in ids
+    assert "bench/test_crowd.py::test_saturation[asyncio]" in ids
+    assert "bench/test_crowd.py::test_memory_per_idle_client" in ids
+    assert "bench/test_server.py::test_fanout_latency[asyncio-1]" not in ids
     for size in ("32B", "1KiB", "64KiB"):
         assert f"bench/test_codec.py::test_codec_encode[{size}]" in ids
         for feed in ("whole", "chunked"):

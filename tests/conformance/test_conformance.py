@@ -7,10 +7,10 @@ here each building block is checked on its own, quickly.
 from __future__ import annotations
 
 import inspect
-import io
 import re
 import subprocess
 import sys
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
@@ -22,7 +22,11 @@ from conformance.cases import (
     test_lifecycle,
     test_relay,
     test_robustness,
+    test_room,
 )
+from conformance.cli import build_parser, pytest_args
+from conformance.corpus import NAMES, PAYLOADS, sizes_to_probe
+from conformance.options import SuiteSettings
 from conformance.peer import CaseFailure, Room, Timeouts
 from conformance.preflight import detect, parse_frames
 from conformance.requirements import REQUIREMENTS, Level, Marker
@@ -31,12 +35,13 @@ from conformance.selection import ExpectationsError, load_expectations, matches,
 from conformance.verdicts import CaseInfo, exit_status, judge
 from conformance.wire import HEAD_EVENTS, TAIL_EVENTS, Wire, printable
 from reference.process_group import join_command
-from reference.protocol import encode_frame
+from reference.protocol import MIN_MAX_PAYLOAD, encode_frame
 from reference.target import TargetSpec, open_target
 from reports.results import load_document
 
 ROOT = Path(__file__).resolve().parents[2]
-CASE_MODULES = [test_framing, test_informational, test_join, test_lifecycle, test_relay, test_robustness]
+CASE_MODULES = [test_framing, test_informational, test_join, test_lifecycle, test_relay, test_robustness,
+                test_room]
 
 
 def run_cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
@@ -238,27 +243,15 @@ def test_room_confirms_registration_and_explains_failures() -> None:
         assert "~sync:1" in wire.render() and "client closed the connection (FIN)" in wire.render()
 
 
-def test_requirement_table_renders(tmp_path: Path) -> None:
-    from rich.console import Console
-
-    from conformance.report import problem_lines, requirement_table
-    records = [{"id": "a.b", "requirement": "RELAY-2", "level": "MUST", "verdict": "fail",
-                "requirement_text": "no echo", "detail": "expected: x\n     got: an echo"},
-               {"id": "a.c", "requirement": "FRAME-1", "level": "MUST", "verdict": "pass",
-                "requirement_text": "frames", "detail": ""}]
-    out = io.StringIO()
-    Console(file=out, width=120).print(requirement_table(records, 120))
-    text = out.getvalue()
-    assert text.index("FRAME-1") < text.index("RELAY-2") and "1 fail" in text and "no echo" in text
-    assert problem_lines(records) == ["fail       a.b  got: an echo"]
-
-
 # -- command-line usage --------------------------------------------------------------------------
 @pytest.mark.parametrize("args, complaint", [
     (["--server", "nowhere"], "is not HOST:PORT"),
     (["--server", "127.0.0.1:1", "--server-cmd", "x"], "not both"),
     (["--timeout", "-1"], "is not between 0 and 3600"),
     (["--json", "."], "is a directory"),
+    (["--patience", "0"], "is not between 0 and 3600"),
+    (["--room-size", "1"], "is not between 2 and 500 listeners"),
+    (["--room-size", "many"], "is not a whole number of listeners"),
 ])
 def test_bad_usage_is_one_line_and_exit_2(args: list[str], complaint: str) -> None:
     result = run_cli(*args)
@@ -289,3 +282,38 @@ def test_dead_target_exits_3_with_one_clear_line(tmp_path: Path) -> None:
     assert result.returncode == 3 and result.stdout == ""
     (line,) = result.stderr.strip().splitlines()
     assert "exited with status 7" in line
+
+
+def test_junit_testcases_are_the_selected_case_ids_in_their_group(tmp_path: Path) -> None:
+    junit = tmp_path / "junit.xml"
+    result = run_cli("relay.no-echo", "--junitxml", str(junit))
+    assert result.returncode == 0, result.stdout[-2000:]
+    cases = [(c.get("name"), c.get("classname")) for c in ET.parse(junit).getroot().iter("testcase")]
+    assert cases == [("relay.no-echo", "RELAY")]  # deselected cases leave no empty <testcase>
+
+
+def test_patience_and_room_size_reach_the_suite() -> None:
+    args = build_parser().parse_args(["--patience", "65", "--room-size", "64"])
+    argv = pytest_args(args)
+    assert argv[argv.index("--chat-patience") + 1] == "65.0"
+    assert argv[argv.index("--chat-room-size") + 1] == "64"
+    values = {"chat_patience": 65.0, "chat_room_size": 64, "chat_case_timeout": 60.0,
+              "chat_timeout": 2.5, "chat_strict": False, "chat_json": None,
+              "chat_expectations": None, "chat_list": False, "chat_case": [],
+              "chat_no_preflight": False}
+    settings = SuiteSettings.from_options(values.__getitem__)
+    assert (settings.patience, settings.room_size) == (65.0, 64)
+    assert settings.case_timeout == 95.0  # the backstop leaves the patient reader its time
+
+
+def test_corpus_is_untidy_valid_utf8_with_exact_sizes() -> None:
+    assert {"trailing-spaces", "crlf", "nul-byte", "esc-sequence", "four-byte-utf8",
+            "combining-marks", "right-to-left", "looks-like-a-header", "other-dialect",
+            "one-byte", "exactly-1-mib"} <= set(PAYLOADS)
+    assert PAYLOADS["looks-like-a-header"] == "5         " and PAYLOADS["other-dialect"] == "bob> hi"
+    assert len(PAYLOADS["exactly-1-mib"].encode()) == MIN_MAX_PAYLOAD
+    assert len(PAYLOADS["one-byte"].encode()) == 1
+    assert any(len(c.encode()) == 4 for c in PAYLOADS["four-byte-utf8"])
+    assert any(" " in name for name in NAMES.values())
+    assert sum(text != text.strip() for text in [*PAYLOADS.values(), *NAMES.values()]) >= 8
+    assert sizes_to_probe() == [MIN_MAX_PAYLOAD * 2**k for k in range(5)]

@@ -172,7 +172,7 @@ def test_a_dialect_stops_the_run_and_no_preflight_runs_the_cases(tmp_path: Path)
                                   "relay.basic[whole-frames]")
     assert doc["summary"]["preflight"]["stopped"] is False, output[-3000:]
     assert {r["id"]: r["verdict"] for r in doc["records"]} == {"relay.basic[whole-frames]": "fail"}
-    assert status == 1 and "Dialect recognised -- single-frame relay" in output
+    assert status == 1 and "Recognised dialect: single-frame relay" in output
 
 
 # -- a crash is a verdict of its own ----------------------------------------------------------

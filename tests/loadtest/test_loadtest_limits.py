@@ -122,3 +122,17 @@ def test_dead_target_is_reported_in_one_line_not_waited_on() -> None:
     assert lines[0].startswith(f"chat-load: target server unavailable: nothing accepted connections on "
                                f"127.0.0.1:{port}")
     assert "[Errno 111]" in lines[0]
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="reads the server's descriptors from /proc and "
+                    "lowers its limit with sh's ulimit (Linux only)")
+def test_without_max_the_ramp_finds_the_servers_file_limit_and_names_it(tmp_path: Path) -> None:
+    """No --max: the ramp goes on until something gives out; here the server's RLIMIT_NOFILE."""
+    server = f"{sys.executable} -m reference.server --port {{port}}"
+    cmd = f"sh -c 'ulimit -n 300 && exec {server}'"
+    status, doc = run_limits(["--step", "100", "--server-cmd", cmd], tmp_path)
+    summary = doc["summary"]
+    assert summary["cause"] == "server-fd-limit", summary
+    assert "300 file descriptors" in summary["cause_detail"]
+    assert summary["highest_healthy"] == 200 and summary["max"] > 10_000
+    assert summary["server_fds"][1] == 300

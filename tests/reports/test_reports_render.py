@@ -57,7 +57,7 @@ def test_requirements_sort_numerically_in_protocol_order() -> None:
 
 
 def test_conformance_is_grouped_by_requirement_in_protocol_order() -> None:
-    text = render(renderables_for(conformance_doc()))
+    text = render(renderables_for(conformance_doc(), transcripts=True))
     positions = [text.index(f"\n{group}  ") for group in ("FRAME", "JOIN", "RELAY", "ROBUST", "LIMIT")]
     assert positions == sorted(positions)
     assert "PASS: no MUST requirement broken" in text
@@ -65,27 +65,29 @@ def test_conformance_is_grouped_by_requirement_in_protocol_order() -> None:
 
 
 def test_may_findings_are_listed_in_full_and_do_not_colour_a_group() -> None:
-    text = render(renderables_for(conformance_doc()))
+    text = render(renderables_for(conformance_doc(), transcripts=True))
     assert "\nFRAME  pass" in text  # passes plus one informational finding: the group passes
     assert "\nLIMIT  skipped" in text
     findings = text.split("Findings where the protocol leaves room")[1]
     assert re.search(r"FRAME-7\s*│ frame.right-justified\s*│ accepts right-justified headers", findings)
-    broken = render(renderables_for(conformance_doc(broken=True)))
+    broken = render(renderables_for(conformance_doc(broken=True), transcripts=True))
     assert "\nRELAY  fail" in broken and "\nFRAME  non-strict" in broken
 
 
 def test_case_ids_with_brackets_are_shown_literally_not_as_markup() -> None:
-    text = render(renderables_for(conformance_doc(broken=True)))
+    text = render(renderables_for(conformance_doc(broken=True), transcripts=True))
     assert "frame.bad-header[minus]" in text
     assert "relay.basic[one-byte-per-send]" in text  # the failure panel's title keeps the whole ID
 
 
-def test_a_failing_case_shows_detail_capped_transcript_and_fail_headline() -> None:
-    text = render(renderables_for(conformance_doc(broken=True, dialects=("echo: messages come back",))))
-    assert "FAIL: a MUST requirement is broken" in text
+def test_a_failing_case_shows_detail_transcript_on_demand_and_fail_headline() -> None:
+    doc = conformance_doc(broken=True, dialects=("echo: messages come back",))
+    short = render(renderables_for(doc))
+    assert "FAIL: a MUST requirement is broken" in short
+    assert "line 0'" not in short  # by default: one line per failed case, no transcript
+    text = render(renderables_for(doc, transcripts=True))
     assert "expected b'5         hello' from bob, got nothing within 5 s" in text
-    assert "line 0'" in text and "line 39'" in text
-    assert "line 40'" not in text and "20 more lines in the JSON results" in text
+    assert "line 0'" in text and "line 59'" in text  # every line the results hold
     assert "Recognised dialect: echo: messages come back" in text
     assert "1 non-strict" in text  # the SHOULD that was not met is counted, and gets its own panel
     assert "non-strict frame.zero-length" in text
@@ -96,7 +98,7 @@ def test_verdicts_have_their_colours() -> None:
     assert verdict_text("fail").style == "bold red"
     assert verdict_text("pass").style == "bold green"
     assert verdict_text("non-strict").style == "bold yellow"
-    coloured = render(renderables_for(conformance_doc(broken=True)), color=True)
+    coloured = render(renderables_for(conformance_doc(broken=True), transcripts=True), color=True)
     assert "\x1b[1;31mfail" in coloured and "\x1b[1;32mpass" in coloured
 
 
