@@ -300,7 +300,7 @@ def test_patience_and_room_size_reach_the_suite() -> None:
     values = {"chat_patience": 65.0, "chat_room_size": 64, "chat_case_timeout": 60.0,
               "chat_timeout": 2.5, "chat_strict": False, "chat_json": None,
               "chat_expectations": None, "chat_list": False, "chat_case": [],
-              "chat_no_preflight": False}
+              "chat_no_preflight": False, "chat_transcripts": False}
     settings = SuiteSettings.from_options(values.__getitem__)
     assert (settings.patience, settings.room_size) == (65.0, 64)
     assert settings.case_timeout == 95.0  # the backstop leaves the patient reader its time
