@@ -89,6 +89,10 @@ def pytest_args(args: argparse.Namespace) -> list[str]:
            "-c", os.devnull, "--rootdir", str(PACKAGE_DIR.parent), "-p", "no:cacheprovider",
            # pytest-benchmark would create .benchmarks/ in the caller's directory.
            "-p", "no:benchmark",
+           # An installed (not editable) chat-harness has its packages marked for assertion
+           # rewriting as a pytest11 plugin's distribution, but this script has imported them
+           # already; the cases are still rewritten (imported later), so the warning is noise.
+           "-W", "ignore::pytest.PytestAssertRewriteWarning",
            "-o", "python_files=test_*.py", "-o", "junit_suite_name=chat-conformance",
            "--chat-start-timeout", str(args.start_timeout),
            "--chat-timeout", str(args.timeout), "--chat-case-timeout", str(args.case_timeout),

@@ -317,3 +317,13 @@ def test_corpus_is_untidy_valid_utf8_with_exact_sizes() -> None:
     assert any(" " in name for name in NAMES.values())
     assert sum(text != text.strip() for text in [*PAYLOADS.values(), *NAMES.values()]) >= 8
     assert sizes_to_probe() == [MIN_MAX_PAYLOAD * 2**k for k in range(5)]
+
+
+def test_an_installed_package_gives_no_assert_rewrite_warning() -> None:
+    """chat-conformance imports its own packages before pytest marks them for rewriting.
+
+    Seen only with a regular (non-editable) install, where pytest lists the distribution's
+    modules; checked by hand with `pip install .` in a fresh venv (0 warnings, was 3).
+    """
+    argv = pytest_args(build_parser().parse_args([]))
+    assert argv[argv.index("-W") + 1] == "ignore::pytest.PytestAssertRewriteWarning"
