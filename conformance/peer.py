@@ -380,7 +380,7 @@ class Room:
             except ServerClosedError as exc:
                 raise CaseFailure(expected, _closed_words(exc, reader)) from None
             except RemoteProtocolError as exc:
-                raise CaseFailure(expected, f"bytes that are not valid frames: {exc.reason}") from None
+                raise CaseFailure(expected, unreadable(exc)) from None
             seen = observe(got, reader)
             if seen is Observation.CONFIRMS:
                 return True

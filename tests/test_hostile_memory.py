@@ -15,6 +15,8 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -44,14 +46,29 @@ def run_capped(argv: list[str], limit: int = MEMORY_BOUND,
 
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             preexec_fn=cap, start_new_session=True)
+    chunks: list[bytes] = []
+    reader = threading.Thread(target=lambda: chunks.append(proc.stdout.read()))  # type: ignore[union-attr]
+    reader.start()
+    # os.wait4 gives this child's own peak RSS; getrusage(RUSAGE_CHILDREN) would be the
+    # largest of every child this test process ever waited for (a browser, a swarm...).
+    deadline = time.monotonic() + timeout
+    status, usage = 0, None
     try:
-        out, _ = proc.communicate(timeout=timeout)
+        while usage is None:
+            pid, status, rusage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                usage = rusage
+            elif time.monotonic() > deadline:
+                raise subprocess.TimeoutExpired(argv, timeout)
+            else:
+                time.sleep(0.05)
     finally:
-        if proc.poll() is None:
+        if usage is None:
             os.killpg(proc.pid, 9)
-            proc.wait()
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return proc.returncode, out.decode("utf-8", "replace"), usage.ru_maxrss * 1024
+            _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        reader.join(10)
+    return proc.returncode, b"".join(chunks).decode("utf-8", "replace"), usage.ru_maxrss * 1024
 
 
 def _server_cmd(name: str, *args: str) -> str:

@@ -1,4 +1,4 @@
-"""A line-based chat server: a name line, then a message per line, relayed as ``name: text`` (breaks RELAY-1).
+"""A line-based chat server: name, then messages, a line each, as ``name: text`` (breaks FRAME-1, RELAY-1).
 
 Many first chat servers frame by newline instead of by length: read a line
 for the username, then relay each further line to the others as text.  It
@@ -16,7 +16,7 @@ import select
 import socket
 import sys
 
-port = int(sys.argv[1]) if len(sys.argv) > 1 else 1234
+port = int(sys.argv[-1]) if len(sys.argv) > 1 else 1234  # PORT or --port PORT
 server = socket.create_server(("127.0.0.1", port))
 print(f"line chat server listening on 127.0.0.1:{port}", flush=True)
 

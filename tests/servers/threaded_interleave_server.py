@@ -1,4 +1,4 @@
-"""A thread-per-client server that writes a relay's two frames with two unlocked sends (breaks RELAY-5).
+"""A thread-per-client server writing a relay's two frames with two unlocked sends (breaks RELAY-5, RELAY-3).
 
 The usual second version of a student chat server: one thread per client,
 blocking sockets, frames reassembled properly, bad input refused.  To relay,
@@ -81,7 +81,7 @@ def handle(sock: socket.socket) -> None:
 
 
 def main() -> None:
-    port = int(sys.argv[1]) if len(sys.argv) > 1 else 1234
+    port = int(sys.argv[-1]) if len(sys.argv) > 1 else 1234  # PORT or --port PORT
     server = socket.create_server(("127.0.0.1", port))
     print(f"threaded chat server listening on 127.0.0.1:{port}", flush=True)
     while True:
