@@ -195,7 +195,15 @@ def runs(request: pytest.FixtureRequest,
                for key, args in _jobs(out).items() if key in needed}
 
 
-@pytest.mark.parametrize("judged", JUDGED, ids=_judged_id)
+#: Known timing dependence (issue 11, open): under a loaded machine the reset sometimes
+#: lands after the fan-out, and this server's crash is not provoked (3 of 3 alone, 0 of 1
+#: in a full CI run).
+TIMING_DEPENDENT = {"reset_crash_server.py": "the reset can miss the fan-out on a loaded machine"}
+
+
+@pytest.mark.parametrize("judged", [
+    pytest.param(j, marks=pytest.mark.xfail(reason=TIMING_DEPENDENT[j.server], strict=False))
+    if j.server in TIMING_DEPENDENT else j for j in JUDGED], ids=_judged_id)
 def test_broken_server_fails_on_the_right_cases(runs: dict[str, Future[Run]], judged: Judged) -> None:
     run = runs[_judged_id(judged)].result(timeout=RUN_TIMEOUT)
     assert run.doc is not None, run.output[-3000:]
