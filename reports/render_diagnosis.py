@@ -93,11 +93,20 @@ def problem_case_lines(doc: Document) -> list[RenderableType]:
     grid.add_column(no_wrap=True, justify="right")
     grid.add_column(no_wrap=True)
     grid.add_column(no_wrap=True, overflow="ellipsis", ratio=1)
+    # A crash verdict (``crash[CASE]``) shares its case's line when that case failed too, so
+    # a server that dies in many cases keeps the list one line per case.
+    listed = {str(r.get("id")) for r in problems}
+    crashed = {str(r.get("id"))[6:-1] for r in problems
+               if str(r.get("id")).startswith("crash[") and str(r.get("id"))[6:-1] in listed}
     for record in problems:
         verdict = str(record.get("verdict"))
-        cause = under.get(str(record.get("id")))
+        case_id = str(record.get("id"))
+        if case_id.startswith("crash[") and case_id[6:-1] in crashed:
+            continue
+        cause = under.get(case_id)
+        label = case_id + (" (and the server died: crash verdict)" if case_id in crashed else "")
         grid.add_row(Text("  " + verdict, style=VERDICT_STYLES.get(verdict, "")),
-                     f"#{cause}" if cause else "", Text(str(record.get("id"))), Text(_safe(_got(record))))
+                     f"#{cause}" if cause else "", Text(label), Text(_safe(_got(record))))
     out: list[RenderableType] = [Text("Cases that did not pass (verdict, root cause, case, what came):",
                                       style="bold"), grid]
     return out
