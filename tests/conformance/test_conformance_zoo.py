@@ -119,6 +119,7 @@ MISRANKED = {
     "duplicate_name_crash_server.py": "a corpus case uses a repeated name, so the crash is charged to it",
     "history_replay_server.py": "replayed messages disturb framing cases, ranked before JOIN-5",
     "truncating_server.py": "a message cut at 64 KiB looks like a partial read (ROBUST-1)",
+    "threaded_interleave_server.py": "thread scheduling decides which of its defects shows first",
 }
 
 
