@@ -22,7 +22,7 @@ __all__ = ["CATALOGUE", "DIALECT_SECTION", "JOIN_RELAY", "SYSTEMIC", "Defect", "
 
 DIALECT_SECTION = "6-known-dialects"
 #: Defects that break every case waiting for a relay (dialects are systemic too).
-SYSTEMIC = ("utf8-crash", "echo", "mislabelled", "sequence")
+SYSTEMIC = ("utf8-crash", "echo", "mislabelled", "sequence", "history")
 
 Record = Mapping[str, Any]
 
@@ -117,6 +117,27 @@ CATALOGUE: tuple[Defect, ...] = (
            claims=lambda f: (case_is(f, "relay.burst-order")
                              and bool(re.search(r"\d (lost|duplicated|reordered)", f.symptom.got))),
            absorbs=_relay_trouble),
+    Defect("history", "JOIN-5", "the server replays earlier messages to each newcomer",
+           "It keeps recent messages and sends them to every client as soon as it registers. The "
+           "protocol cannot mark them as old, so every newcomer sees stale messages as if they had "
+           "just been said, and every case that waits for a newcomer's next relay gets an old one.",
+           "Send a client only the messages read after it registered; drop the history buffer "
+           "(the base protocol has no history).",
+           # The newcomer's first relay was another message than the one sent after it joined.
+           claims=lambda f: case_is(f, "join.no-history") and f.symptom.kind == "relay",
+           # Systemic: the suite joins newcomers to a running server in nearly every case, so a
+           # replay is the unexpected relay those cases report.
+           absorbs=lambda f: _relay_trouble(f) or f.symptom.got.startswith("a relay from"),
+           short="history replayed"),
+    # Before partial-reads: both relay a short copy of a large message, but only truncation
+    # stays in step afterwards (frame.large-message tells them apart by the frame that follows).
+    Defect("truncation", "RELAY-1", "the server cuts long messages",
+           "It relays only the first part of a long message, in a well-formed frame with a new "
+           "header for the shorter text, and then carries on in step: nothing looks wrong on the "
+           "wire, but the message arrives cut.",
+           "Relay the payload exactly as it was read; if a message is too long for you, refuse it "
+           "by closing that connection (FRAME-6) instead of cutting it.",
+           claims=lambda f: "the server truncated it" in f.symptom.got, short="long messages cut"),
     Defect("partial-reads", "ROBUST-1", "the server assumes one recv() returns a whole header or payload",
            "It reads the header with a single recv(10) and the payload with a single recv(n), so "
            "when a frame arrives in pieces it loses its place in the byte stream.",

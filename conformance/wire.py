@@ -79,8 +79,17 @@ class Wire:
         self._add(WireEvent(self._clock() - self.start, conn, NOTE, 0, b"", text))
 
     def last_action(self) -> str:
-        """What a client last did (sent bytes, closed, reset), in words; '' if none did."""
-        for event in reversed([*self.head, *self.tail]):
+        """What a client last did (sent bytes, closed, reset) before the server died, in words.
+
+        A dying server cuts every connection, so when the server closed or reset one of the
+        case's connections, the death came no later than that: the action charged is the last
+        one before the first cut, not the case's own closing of its clients afterwards.  ''
+        if no client did anything.
+        """
+        events = [*self.head, *self.tail]
+        cut = next((i for i, e in enumerate(events) if e.direction == NOTE
+                    and e.note.startswith(("the server closed", "the server reset"))), len(events))
+        for event in reversed(events[:cut]):
             if event.direction == SEND:
                 return (f'{event.conn} sent {event.size} B "{printable(event.head)}" '
                         f"at +{event.t:.3f}s")

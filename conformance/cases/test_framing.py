@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conformance.peer import CaseFailure, Room
+from conformance.peer import CaseFailure, Peer, Room
 from conformance.requirements import case
 from conformance.scenarios import (
     BAD_HEADERS,
@@ -94,12 +94,35 @@ def test_large_message(chat_room: Room) -> None:
     ana.send("small one after")
     got = bea.next_relay("ana's 1 MiB message", timeout=bea.timeouts.arrive * 2)
     if got != Relay("ana", text):
+        _raise_if_cut(bea, got, text)
         same = next((i for i, (x, y) in enumerate(zip(got.text, text, strict=False)) if x != y),
                     min(len(got.text), len(text)))
         raise CaseFailure(f"bea receives ana's {MIN_MAX_PAYLOAD}-byte message intact",
                           f"a relay from {got.sender!r} of {len(got.text.encode())} bytes, "
                           f"differing from the original at character {same}")
     bea.expect_relay("ana", "small one after")
+
+
+def _raise_if_cut(bea: Peer, got: Relay, text: str) -> None:
+    """Tell truncation from a partial read: a shorter copy of the start, *then the next message*.
+
+    A server that reads the payload with one recv() relays the part it got and then reads the
+    rest of the payload as the next header, so what follows is garbage or nothing (ROBUST-1).
+    A server that cuts long messages relays a well-framed prefix and stays in step: the next
+    relay is the small message, intact (RELAY-1: relayed byte for byte, never cut).
+    """
+    __tracebackhide__ = True
+    kept = got.text.rstrip("\ufffd")  # a cut inside a two-byte character
+    if got.sender != "ana" or not kept or len(kept) >= len(text) or not text.startswith(kept):
+        return
+    try:
+        after = bea.next_relay("the small message after the large one", timeout=bea.timeouts.arrive)
+    except CaseFailure:
+        return
+    if after == Relay("ana", "small one after"):
+        raise CaseFailure(f"bea receives ana's {MIN_MAX_PAYLOAD}-byte message intact",
+                          f"the message cut to its first {len(got.text.encode())} bytes, in a frame of "
+                          "its own, then the next message in step: the server truncated it")
 
 
 @case("frame.bad-header", "FRAME-3")

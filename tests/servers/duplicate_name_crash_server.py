@@ -1,8 +1,9 @@
-"""A server that dies when a second client takes a name already in use (breaks ROBUST-5).
+"""A server that dies when a second client takes a name already in use (breaks ROBUST-7).
 
 Names may repeat (JOIN-2, a MAY case reports it), but this student meant to
 refuse duplicates and wrote an ``assert`` instead, which ends the process for
-everyone.  The crash happens inside a MAY case and must still fail the run.
+everyone.  A repeated name is no protocol error (so not ROBUST-5): the server
+must keep running whatever its clients do (ROBUST-7).  The crash happens inside a MAY case and must still fail the run.
 Everything else is the reference server.
 
     python tests/servers/duplicate_name_crash_server.py PORT
