@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from conformance.defects import (
@@ -161,6 +161,13 @@ def diagnose(records: Iterable[Record], dialects: Sequence[str] = ()) -> list[Ca
     deaths = [f for f in failures if f.id.startswith("crash[") and f.id[6:-1] in
               {str(r.get("id")) for r in records if r.get("verdict") in DIAGNOSED_VERDICTS}]
     failures = [f for f in failures if f not in deaths]
+    # A death noticed only once the case had ended (its clients closed) left the case's own
+    # record with a consequence ("the send failed"); the death's record has the server's last
+    # words, which say which defect it was.  The case is judged with them.
+    last_words = {d.id[6:-1]: d.symptom.crash for d in deaths if d.symptom.crash}
+    for failure in failures:
+        if not failure.symptom.crash and failure.id in last_words:
+            failure.symptom = replace(failure.symptom, crash=last_words[failure.id])
     run = {str(r.get("id")): str(r.get("verdict")) for r in records}
     run.update({f.id: f.symptom.kind for f in failures})
     for failure in failures:
@@ -209,16 +216,18 @@ def diagnose(records: Iterable[Record], dialects: Sequence[str] = ()) -> list[Ca
             del leftovers[requirement]
     for cause in _crashes(leftovers):
         causes[cause.key] = cause
-    for death in deaths:
-        home = next((c for c in causes.values() if death.id[6:-1] in {f.id for f in c.failures}), None)
-        if home is not None:
-            home.failures.append(death)
-        else:
-            leftovers.setdefault(death.requirement, []).append(death)
     for requirement, group in leftovers.items():
         cause = _fallback(requirement, group)
-        cause.failures = cause.direct = group
+        cause.failures, cause.direct = list(group), list(group)
         causes[cause.key] = cause
+    # Each death goes with the cause of the case it happened in (once every cause exists).
+    for death in deaths:
+        home = next((c for c in causes.values() if death.id[6:-1] in {f.id for f in c.failures}), None)
+        if home is None:
+            home = causes.setdefault(f"requirement:{death.requirement}",
+                                     _fallback(death.requirement, [death]))
+            home.direct.append(death)
+        home.failures.append(death)
     return sorted(causes.values(), key=lambda c: (not c.dialect, _level_rank(c.requirement),
                                                   -len(c.failures), _order(c.requirement)))
 

@@ -21,6 +21,7 @@ from reference.protocol import HEADER_LENGTH, Relay, RemoteProtocolError, encode
 
 __all__ = [
     "BAD_HEADERS",
+    "RESET_ROUNDS",
     "CUTS",
     "MISBEHAVIOURS",
     "Misbehaviour",
@@ -31,6 +32,7 @@ __all__ = [
     "header_of",
     "leave_cleanly",
     "probe_largest",
+    "resets_while_relaying",
     "room_still_works",
 ]
 
@@ -241,3 +243,41 @@ def probe_largest(sender: Peer, reader: Peer) -> SizeProbe:
                              f"differing from the {size} bytes sent")
         accepted = size
     return SizeProbe(accepted, None, False, "")
+
+
+# -- a reset while the server relays to the client: ROBUST-6, forced, not hoped for -----------
+RESET_ROUNDS, FANOUT_MESSAGES, FANOUT_SIZE = 5, 2000, 400
+#: The leaver's receive buffer holds a whole round (800 KB), so the server writes to it
+#: directly, as it would to any client that reads, up to the moment it resets.
+LEAVER_RCVBUF = 4 * 1024 * 1024
+
+
+def resets_while_relaying(room: Room, sender: Peer, reader: Peer, prefix: str, rounds: int) -> None:
+    """``rounds`` times, a newly joined client resets while the server relays a burst to it.
+
+    The reset must reach the server while it is still relaying the burst to the leaver, so that
+    a write hits the reset connection before the server has read the RST.  The burst goes out
+    in one send, the RST right after it: the server has tens of milliseconds of relaying left
+    when the RST lands, and reads the burst (queued first) before it can learn of the reset.
+    Several rounds make a near miss in one of them (the suite descheduled at the wrong moment)
+    irrelevant.  Every message must still reach ``reader``.
+    """
+    __tracebackhide__ = True
+    for number in range(rounds):
+        leaver = room.join(f"{prefix}{number}", rcvbuf=LEAVER_RCVBUF)
+        _reset_while_relaying(sender, reader, leaver, f"round {number + 1} of {rounds}")
+
+
+def _reset_while_relaying(sender: Peer, reader: Peer, leaver: Peer, which: str) -> None:
+    """``sender`` sends a 2,000-message burst in one go, ``leaver`` resets right after; all arrive."""
+    __tracebackhide__ = True
+    texts = [f"{which} fan-out {n} ".ljust(FANOUT_SIZE, "~") for n in range(FANOUT_MESSAGES)]
+    sender.send_raw(b"".join(encode_frame(t.encode()) for t in texts), f"{FANOUT_MESSAGES} messages")
+    leaver.abort()
+    try:
+        reader.expect_relays([Relay(str(sender.name), t) for t in texts],
+                             timeout=reader.timeouts.arrive * 2)
+    except CaseFailure as exc:
+        raise CaseFailure(exc.expected, exc.got, f"{which}: {leaver.label} reset its connection while "
+                          f"the server was relaying {FANOUT_MESSAGES} messages of {sender.label} "
+                          "to it") from None

@@ -81,14 +81,17 @@ class Wire:
     def last_action(self) -> str:
         """What a client last did (sent bytes, closed, reset) before the server died, in words.
 
-        A dying server cuts every connection, so when the server closed or reset one of the
-        case's connections, the death came no later than that: the action charged is the last
-        one before the first cut, not the case's own closing of its clients afterwards.  ''
-        if no client did anything.
+        A dying server cuts every connection and sends nothing more.  So the death came after
+        the last bytes any client received and no later than the first cut after them (the
+        server closing or resetting a connection, or a client's send failing): the action
+        charged is the last one before that cut, not the case's own closing of its clients
+        afterwards.  Without such a cut, it is the case's last action.  '' if none.
         """
         events = [*self.head, *self.tail]
-        cut = next((i for i, e in enumerate(events) if e.direction == NOTE
-                    and e.note.startswith(("the server closed", "the server reset"))), len(events))
+        alive = max((i for i, e in enumerate(events) if e.direction == RECV), default=-1)
+        cut = next((i for i, e in enumerate(events) if i > alive and e.direction == NOTE
+                    and e.note.startswith(("the server closed", "the server reset", "send failed"))),
+                   len(events))
         for event in reversed(events[:cut]):
             if event.direction == SEND:
                 return (f'{event.conn} sent {event.size} B "{printable(event.head)}" '

@@ -6,11 +6,10 @@ import socket
 
 import pytest
 
-from conformance.peer import CaseFailure, Peer, Room
+from conformance.peer import Peer, Room
 from conformance.requirements import case
-from conformance.scenarios import leave_cleanly, room_still_works
+from conformance.scenarios import RESET_ROUNDS, leave_cleanly, resets_while_relaying, room_still_works
 from reference.client import ServerClosedError
-from reference.protocol import Relay, encode_frame
 
 
 @case("lifecycle.leave", "RELAY-6")
@@ -25,19 +24,11 @@ def test_leave(chat_room: Room, how: str) -> None:
     else:
         # A reset always lands while the server is relaying to cy (twice), never by luck
         # just before or just after: see lifecycle.reset-during-fanout.
-        for round_number in range(2):
-            cy = chat_room.join(f"cy{round_number}", rcvbuf=LEAVER_RCVBUF)
-            _reset_while_relaying(ana, bea, cy, f"round {round_number + 1} of 2")
+        resets_while_relaying(chat_room, ana, bea, "cy", 2)
     for number in range(3):
         ana.send(f"after cy left {number}")
         bea.expect_relay("ana", f"after cy left {number}")
     room_still_works(chat_room, ana, bea)
-
-
-RESET_ROUNDS, FANOUT_MESSAGES, FANOUT_SIZE = 5, 2000, 400
-#: The leaver's receive buffer holds a whole round (800 KB), so the server writes to it
-#: directly, as it would to any client that reads, up to the moment it resets.
-LEAVER_RCVBUF = 4 * 1024 * 1024
 
 
 @case("lifecycle.reset-during-fanout", "ROBUST-6")
@@ -50,25 +41,8 @@ def test_reset_during_fanout(chat_room: Room) -> None:
     # Five rounds make a near miss in one of them (the suite descheduled at the wrong moment)
     # irrelevant.
     ana, bea = chat_room.join_all("ana", "bea")
-    for round_number in range(RESET_ROUNDS):
-        leaver = chat_room.join(f"leaver{round_number}", rcvbuf=LEAVER_RCVBUF)
-        _reset_while_relaying(ana, bea, leaver, f"round {round_number + 1} of {RESET_ROUNDS}")
+    resets_while_relaying(chat_room, ana, bea, "leaver", RESET_ROUNDS)
     room_still_works(chat_room, ana, bea)
-
-
-def _reset_while_relaying(sender: Peer, reader: Peer, leaver: Peer, which: str) -> None:
-    """``sender`` sends a 2,000-message burst in one go, ``leaver`` resets right after; all arrive."""
-    __tracebackhide__ = True
-    texts = [f"{which} fan-out {n} ".ljust(FANOUT_SIZE, "~") for n in range(FANOUT_MESSAGES)]
-    sender.send_raw(b"".join(encode_frame(t.encode()) for t in texts), f"{FANOUT_MESSAGES} messages")
-    leaver.abort()
-    try:
-        reader.expect_relays([Relay(str(sender.name), t) for t in texts],
-                             timeout=reader.timeouts.arrive * 2)
-    except CaseFailure as exc:
-        raise CaseFailure(exc.expected, exc.got, f"{which}: {leaver.label} reset its connection while "
-                          f"the server was relaying {FANOUT_MESSAGES} messages of {sender.label} "
-                          "to it") from None
 
 
 @case("lifecycle.closed-client-sent-nothing", "RELAY-6")

@@ -10,9 +10,15 @@ import pytest
 
 from conformance.peer import CaseFailure, Peer, Room
 from conformance.requirements import case
-from conformance.scenarios import MISBEHAVIOURS, leave_cleanly, room_still_works
+from conformance.scenarios import (
+    MISBEHAVIOURS,
+    RESET_ROUNDS,
+    leave_cleanly,
+    resets_while_relaying,
+    room_still_works,
+)
 from reference.client import abort_socket
-from reference.protocol import encode_frame
+from reference.protocol import Relay, encode_frame
 
 CHUNK = 64 * 1024
 MiB = 1024 * 1024
@@ -110,7 +116,8 @@ def test_protocol_error_isolated(chat_room: Room, kind: str) -> None:
 
 @case("robust.reset-any-moment", "ROBUST-6")
 def test_reset_any_moment(chat_room: Room) -> None:
-    """ROBUST-6: resets right after connecting, mid-header, after the name and mid-payload harm nobody."""
+    """ROBUST-6: resets right after connecting, mid-header, after the name, mid-payload and while
+    being relayed to harm nobody."""
     ana, bea = chat_room.join_all("ana", "bea")
     # Each reset client has a name of its own: a case that repeats a name by accident would
     # charge a server that mishandles duplicate names (info.duplicate-names' subject) to ROBUST-6.
@@ -122,10 +129,17 @@ def test_reset_any_moment(chat_room: Room) -> None:
         if data:
             rita.send_raw(data, "a few bytes")
         rita.abort()
+    # Whether a reset client of the stages above is still in the room when the next message is
+    # relayed is luck; this last stage forces it (a server that writes to a connection before
+    # reading its reset fails every time, not one run in four).
+    resets_while_relaying(chat_room, ana, bea, "rita-while-relayed-to-", RESET_ROUNDS)
     room_still_works(chat_room, ana, bea)
 
 
 BURST = 300
+#: Messages relayed while the burst's connections leave (small: a server that took them for
+#: clients must be able to queue them all for them without blocking).
+BURST_BATCH = 200
 
 
 @case("robust.connection-burst", "ROBUST-6")
@@ -137,12 +151,19 @@ def test_connection_burst(chat_room: Room) -> None:
         connected = _burst(chat_room, socks)
         chat_room.wire.note("burst", f"{connected} of {BURST} connections completed; "
                                      "every second one sent half a username frame")
+        # The burst leaves while bea's batch is being relayed: a server that took a burst
+        # connection for a client (one that registers a half-sent name, ROBUST-1) writes to it
+        # after its reset or close, batch message after batch message, instead of once by luck
+        # if the room's next message happens to come before the server has read the reset.
+        texts = [f"while the burst leaves {n}" for n in range(BURST_BATCH)]
+        bea.send_raw(b"".join(encode_frame(t.encode()) for t in texts), f"{BURST_BATCH} messages")
         for number, sock in enumerate(socks):
             if number % 3 == 0:
                 abort_socket(sock)
             else:
                 sock.close()
         socks.clear()
+        ana.expect_relays([Relay("bea", t) for t in texts], timeout=ana.timeouts.arrive * 2)
         room_still_works(chat_room, ana, bea)
     finally:
         for sock in socks:

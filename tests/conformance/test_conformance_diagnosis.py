@@ -233,3 +233,42 @@ def test_a_run_the_preflight_stopped_has_the_preflight_as_its_one_cause() -> Non
     assert entry is not None and entry["requirement"] == "RELAY-1" and entry["cases"] == []
     assert entry["explanation"].startswith("the server accepts connections")
     assert preflight_cause({**silent, "stopped": False}) is None
+
+
+def test_a_message_cut_in_step_is_truncation_not_a_partial_read() -> None:
+    cut = record("frame.large-message", "FRAME-5", expected="bea receives ana's 1048576-byte message intact",
+                 got="the message cut to its first 65536 bytes, in a frame of its own, then the next "
+                     "message in step: the server truncated it")
+    partial = record("frame.large-message", "FRAME-5", expected="bea receives ana's 1048576-byte message "
+                     "intact", got="a relay from 'ana' of 65536 bytes, differing from the original at "
+                                   "character 63812")
+    whole = passed("relay.basic[whole-frames]", "ROBUST-1")
+    assert [(c.requirement, c.key) for c in diagnose([cut, whole])] == [("RELAY-1", "truncation")]
+    assert [(c.requirement, c.key) for c in diagnose([partial, whole])] == [("ROBUST-1", "partial-reads")]
+
+
+def test_history_replay_explains_the_stale_relays_of_other_cases() -> None:
+    stale = dict(got='a relay from "ana": "said before newt came 2"')
+    records = [record("frame.utf8-byte-counts", "FRAME-1", **stale),
+               record("relay.sender-label", "RELAY-3", **stale),
+               record("join.empty-name", "JOIN-2", **stale),
+               record("join.no-history", "JOIN-5", **stale)]
+    causes = diagnose(records)
+    assert [c.requirement for c in causes] == ["JOIN-5"]
+    assert sorted(causes[0].entry()["cases"]) == sorted(r["id"] for r in records)
+    # Without join.no-history's evidence, a stale relay is not blamed on history.
+    assert "JOIN-5" not in [c.requirement for c in diagnose(records[:3])]
+
+
+def test_a_death_seen_after_the_case_lends_its_last_words_to_the_case() -> None:
+    reset = "ConnectionResetError: [Errno 104] Connection reset by peer"
+    case = record("robust.reset-any-moment", "ROBUST-6", expected="the server reads 2000 messages from ana",
+                  got="the send failed: Broken pipe")
+    death = {"id": "crash[robust.reset-any-moment]", "requirement": "ROBUST-7", "verdict": "fail",
+             "level": "MUST", "transcript": "",
+             "detail": "the server process exited with status 1 at the end of robust.reset-any-moment\n"
+                       "last action before it: rita0: client reset the connection (RST)\n"
+                       f"the server's last stderr lines:\n  {reset}"}
+    causes = diagnose([case, death])
+    assert [(c.requirement, c.key) for c in causes] == [("ROBUST-6", "reset-crash")]
+    assert sorted(causes[0].entry()["cases"]) == ["crash[robust.reset-any-moment]", "robust.reset-any-moment"]

@@ -78,6 +78,23 @@ def test_wire_names_the_last_client_action() -> None:
     assert Wire().last_action() == ""
 
 
+def test_a_death_is_charged_to_the_action_before_the_first_cut_not_the_teardown() -> None:
+    # The second "twin" kills the server: the first cut comes before the case closes its clients.
+    wire = Wire()
+    wire.record("twin", ">>", b"4         twin")
+    wire.record("twin2", ">>", b"4         twin")
+    wire.note("twin", "the server closed the connection (EOF)")
+    wire.note("twin", "client closed the connection (FIN)")
+    assert wire.last_action().startswith('twin2 sent 14 B "4         twin"')
+    # A cut the server survived (it relayed afterwards) does not date the death.
+    wire = Wire()
+    wire.record("mallory", ">>", b"9999999999")
+    wire.note("mallory", "the server closed the connection (EOF)")
+    wire.record("bea", "<<", b"3         ana5         still")
+    wire.note("bea", "client closed the connection (FIN)")
+    assert wire.last_action().startswith("bea: client closed the connection (FIN)")
+
+
 def test_a_stopped_preflight_is_a_failure_in_the_summary() -> None:
     """The summary of a run the preflight stopped says FAIL, never PASS, and names the class."""
     import io
