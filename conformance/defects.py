@@ -83,6 +83,12 @@ def _decode_crash(f: Failure, partial: bool) -> bool:
     return "UnicodeDecodeError" in crash and (("unexpected end of data" in crash) == partial)
 
 
+def _not_refused(frame_case: str, misbehaviour: str) -> Callable[[Failure], bool]:
+    """A bad frame's own case, or the room check after it, failed past the join barrier."""
+    return lambda f: not f.symptom.at_join and case_is(
+        f, frame_case, f"robust.protocol-error-isolated[{misbehaviour}]")
+
+
 CATALOGUE: tuple[Defect, ...] = (
     Defect("utf8-crash", "FRAME-4", "the server dies on a payload that is not UTF-8",
            "It decodes every payload (to print it) and lets the UnicodeDecodeError escape its "
@@ -171,16 +177,14 @@ CATALOGUE: tuple[Defect, ...] = (
            "It trusts int(header): garbage either raises where nobody catches it or is read as a "
            "length, and the offender is not disconnected.",
            "Accept only ASCII digits (after stripping spaces); otherwise close that connection.",
-           claims=lambda f: not f.symptom.at_join and case_is(
-               f, "frame.bad-header", "robust.protocol-error-isolated[bad-header]"),
+           claims=_not_refused("frame.bad-header", "bad-header"),
            short="unchecked headers"),
     Defect("over-limit", "FRAME-6", "a huge declared length is not refused",
            "It passes any declared length to recv() and waits for the payload, instead of "
            "judging the header alone.",
            "Compare the declared length with your limit as soon as the header is complete and "
            "close the connection when it is above.",
-           claims=lambda f: not f.symptom.at_join and case_is(
-               f, "frame.over-limit", "robust.protocol-error-isolated[over-limit]"),
+           claims=_not_refused("frame.over-limit", "over-limit"),
            short="unchecked lengths"),
     Defect("empty-name", "JOIN-2", "an empty username is accepted",
            "A zero-length first frame registers a nameless client instead of being refused.",

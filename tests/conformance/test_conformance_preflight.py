@@ -140,7 +140,7 @@ def test_stderr_tail_reads_only_the_end(tmp_path: Path) -> None:
     ("echo_server.py", "protocol", "10-byte-header frames"),  # relays, and echoes: the cases judge
     ("single_frame_server.py", "dialect", "single-frame relay"),
     ("header_width_server.py", "dialect", "8-byte headers"),
-    pytest.param("lines_server.py", "dialect", "newline-delimited lines", marks=pytest.mark.slow),
+    pytest.param("line_server.py", "dialect", "newline-delimited lines", marks=pytest.mark.slow),
     pytest.param("pure_echo_server.py", "dialect", "echo: it sends each message back",
                  marks=pytest.mark.slow),
     pytest.param("speak_first_server.py", "needs-trigger", "receiving client sent a message",
