@@ -116,8 +116,7 @@ def test_protocol_error_isolated(chat_room: Room, kind: str) -> None:
 
 @case("robust.reset-any-moment", "ROBUST-6")
 def test_reset_any_moment(chat_room: Room) -> None:
-    """ROBUST-6: resets right after connecting, mid-header, after the name, mid-payload and while
-    being relayed to harm nobody."""
+    """ROBUST-6: resets after connecting, mid-header, after the name, mid-payload, mid-relay harm nobody."""
     ana, bea = chat_room.join_all("ana", "bea")
     # Each reset client has a name of its own: a case that repeats a name by accident would
     # charge a server that mishandles duplicate names (info.duplicate-names' subject) to ROBUST-6.
@@ -144,7 +143,7 @@ BURST_BATCH = 200
 
 @case("robust.connection-burst", "ROBUST-6")
 def test_connection_burst(chat_room: Room) -> None:
-    """ROBUST-6: 300 connections at once (half send part of a name; all leave, some by RST) harm nobody."""
+    """ROBUST-6: 300 connections at once (half send half a name; all leave mid-relay, some RST) harm none."""
     ana, bea = chat_room.join_all("ana", "bea")
     socks: list[socket.socket] = []
     try:
