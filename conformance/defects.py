@@ -78,6 +78,12 @@ def _half_name_registered(f: Failure) -> bool:
             and f.run.get("join.unregistered-receives-nothing[silent]") != "relay")
 
 
+def _replays_history(f: Failure) -> bool:
+    """join.no-history saw a newcomer get an old message first: then an unexpected relay at a
+    join is a replayed message (JOIN-5), not a relay labelled with the wrong sender."""
+    return f.run.get("join.no-history") == "relay"
+
+
 def _decode_crash(f: Failure, partial: bool) -> bool:
     crash = f.symptom.crash
     return "UnicodeDecodeError" in crash and (("unexpected end of data" in crash) == partial)
@@ -111,6 +117,7 @@ CATALOGUE: tuple[Defect, ...] = (
            "Send the sending connection's own username frame with each of its messages.",
            claims=lambda f: (case_is(f, "relay.sender-label") and f.symptom.kind == "other"
                              or f.symptom.at_join and f.symptom.kind == "relay" and not f.symptom.self_relay
+                             and not _replays_history(f)
                              or case_is(f, "relay.burst-order")
                              and bool(re.search(r" (mislabelled|unpaired)", f.symptom.got))
                              and not re.search(r" (lost|duplicated|reordered)", f.symptom.got)),
@@ -223,6 +230,16 @@ CATALOGUE: tuple[Defect, ...] = (
            "Treat only an empty recv() of a header as end of stream; relay a zero-length payload "
            "like any other.",
            claims=lambda f: case_is(f, "frame.zero-length-message"), short="empty messages dropped"),
+    # Before the last resort (JOIN_RELAY): a room that works with a few clients but where
+    # later joiners never hear anything is capped, not broken for everyone.
+    Defect("capped-fanout", "RELAY-8", "the server relays to the first few clients only",
+           "Past a fixed number of clients its relay loop stops (a fixed-size list, a `[:8]`), so "
+           "in a big room the later joiners never receive anything.",
+           "Relay to every registered client, however many there are; keep them in a list or "
+           "dict that grows.",
+           claims=lambda f: case_is(f, "relay.big-room", "relay.join-leave-mid-stream")
+           and f.symptom.kind in ("timeout", "relay") and f.run.get("relay.basic[whole-frames]") == "pass",
+           short="capped fan-out"),
     Defect("leave-crash", "RELAY-6", "the server dies when a client leaves",
            "When a client closes its connection the server still writes to it (a goodbye, a relay) "
            "or uses its closed socket, and the error ends the server for everyone.",

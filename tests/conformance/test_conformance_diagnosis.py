@@ -272,3 +272,22 @@ def test_a_death_seen_after_the_case_lends_its_last_words_to_the_case() -> None:
     causes = diagnose([case, death])
     assert [(c.requirement, c.key) for c in causes] == [("ROBUST-6", "reset-crash")]
     assert sorted(causes[0].entry()["cases"]) == ["crash[robust.reset-any-moment]", "robust.reset-any-moment"]
+
+
+def test_stale_relays_at_a_join_are_history_not_mislabelling() -> None:
+    at_join = dict(expected="lis9 gets registered: its first message \"~sync:9\" reaches ana",
+                   got='a relay from "ana": "said before newt came 2"')
+    records = [record("relay.big-room", "RELAY-8", **at_join),
+               record("join.no-history", "JOIN-5", got='a relay from "ana": "said before newt came 0"')]
+    assert [c.requirement for c in diagnose(records)] == ["JOIN-5"]
+    # Without the history case's evidence, the same relay at a join is a mislabelled one.
+    assert [c.requirement for c in diagnose(records[:1])] == ["RELAY-3"]
+
+
+def test_a_room_that_works_small_but_not_big_is_a_capped_fan_out() -> None:
+    at_join = dict(expected="lis9 gets registered: its first message \"~sync:9\" reaches ana")
+    records = [record("relay.big-room", "RELAY-8", **at_join), passed("relay.basic[whole-frames]", "ROBUST-1")]
+    assert [(c.requirement, c.key) for c in diagnose(records)] == [("RELAY-8", "capped-fanout")]
+    # When even the basic exchange fails, the newcomers' silence is the general join defect.
+    broken = [records[0], record("relay.basic[whole-frames]", "ROBUST-1", **at_join)]
+    assert "capped-fanout" not in [c.key for c in diagnose(broken)]

@@ -49,7 +49,8 @@ SAMPLE = ("frame.utf8-byte-counts", "frame.canonical-headers", "frame.lenient-he
           "lifecycle.leave[reset]", "relay.basic[header-split-at-3]", "relay.basic[one-byte-per-send]",
           "robust.slowloris[half-header]", "robust.silent-connection", "robust.non-reader",
           "robust.protocol-error-isolated[invalid-utf8-message]", "robust.reset-any-moment",
-          "join.no-history", "relay.concurrent-pairs", "info.duplicate-names")
+          "join.no-history", "relay.concurrent-pairs", "info.duplicate-names", "relay.big-room",
+          "relay.patient-reader", "relay.corpus[trailing-spaces]")
 PARALLEL_RUNS = 4
 #: Lines of the terminal report in the README's screenshot: a terminal's first screen.
 FIRST_SCREEN = 56
