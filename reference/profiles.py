@@ -38,7 +38,8 @@ _DM_SPACE = _DM + b" "
 #: The reference server's default bounds on the replay (HISTORY-3).
 DEFAULT_HISTORY_MESSAGES = 20
 DEFAULT_HISTORY_BYTES = 256 * 1024
-#: The most messages any server may replay (HISTORY-3).
+#: The fewest and the most messages a server replays when that many were said (HISTORY-3).
+MIN_HISTORY_MESSAGES = 10
 MAX_HISTORY_MESSAGES = 100
 
 

@@ -60,6 +60,7 @@ from reference.profiles import (
     DEFAULT_HISTORY_MESSAGES,
     HISTORY_PREFIX,
     MAX_HISTORY_MESSAGES,
+    MIN_HISTORY_MESSAGES,
     PROFILES,
     SERVER_NAME,
     History,
@@ -526,10 +527,10 @@ def keep_freed_buffers(max_payload: int) -> bool:
 
 
 def history_size(text: str) -> int:
-    """argparse type of --history-size: 1..MAX_HISTORY_MESSAGES."""
-    if not text.strip().isdigit() or not 1 <= int(text) <= MAX_HISTORY_MESSAGES:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of messages from 1 to "
-                                         f"{MAX_HISTORY_MESSAGES}")
+    """argparse type of --history-size: what HISTORY-3 allows."""
+    if not text.strip().isdigit() or not MIN_HISTORY_MESSAGES <= int(text) <= MAX_HISTORY_MESSAGES:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of messages from "
+                                         f"{MIN_HISTORY_MESSAGES} to {MAX_HISTORY_MESSAGES} (HISTORY-3)")
     return int(text)
 
 
@@ -564,7 +565,7 @@ def build_parser() -> argparse.ArgumentParser:
                         f"commas: {', '.join(PROFILES)} (default: none, the base protocol)")
     p.add_argument("--history-size", type=history_size, default=ServerConfig.history_size,
                    metavar="N", help="with --profile history: replay at most the last N public "
-                                     f"messages to a newcomer, 1..{MAX_HISTORY_MESSAGES} "
+                                     f"messages to a newcomer, {MIN_HISTORY_MESSAGES}..{MAX_HISTORY_MESSAGES} "
                                      "(HISTORY-3; default %(default)s)")
     p.add_argument("--log-level", default="INFO",
                    choices=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"],

@@ -130,16 +130,16 @@ def test_reserved_names_are_ordinary_without_a_profile(server: SpawnedServer) ->
     assert star.receive(timeout=WAIT) == Relay("ana", "/dm *server* hi")
 
 
-@pytest.mark.server_args("--profile", "dm,history", "--history-size", "3")
+@pytest.mark.server_args("--profile", "dm,history", "--history-size", "10")
 def test_newcomer_gets_the_last_messages_marked_and_no_dm(server: SpawnedServer) -> None:
     ana, bea = join_room(*server.address, ["ana", "bea"], timeout=WAIT)
-    for n in range(5):
+    for n in range(12):
         ana.send(f"m{n}")
     ana.send("/dm bea a secret")
-    assert [r.text for r in bea.receive_all(6, timeout=WAIT)][-2:] == ["m4", "/dm bea a secret"]
+    assert [r.text for r in bea.receive_all(13, timeout=WAIT)][-2:] == ["m11", "/dm bea a secret"]
     newt = newcomer(server, "newt")
-    assert newt.receive_all(3, timeout=WAIT) == [Relay(history_sender("ana"), f"m{n}")
-                                                 for n in (2, 3, 4)]
+    assert newt.receive_all(10, timeout=WAIT) == [Relay(history_sender("ana"), f"m{n}")
+                                                  for n in range(2, 12)]
     ana.send("live")
     assert newt.receive(timeout=WAIT) == Relay("ana", "live")  # the secret never comes
     assert bea.receive(timeout=WAIT) == Relay("ana", "live")   # nor a second replay to bea
