@@ -236,8 +236,9 @@ def pytest_runtestloop(session: pytest.Session) -> bool | None:
         return None
     infos = [item.stash[CASE_KEY] for item in session.items if CASE_KEY in item.stash]
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    write = reporter.write_line if reporter is not None else print
     try:
-        write_list(infos, reporter.write_line if reporter is not None else print)
+        write_list(infos, write, suite_state(session.config).unclaimed)
     except BrokenPipeError:  # chat-conformance --list | head
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return True

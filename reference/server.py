@@ -388,8 +388,13 @@ class ChatServer(OutputQueues):
             if fd != sender_fd and not client.closed:
                 self._write(client, data, sender)
         if self.history is not None:
-            name = sender.name_frame[HEADER_LENGTH:]
-            self.history.add(encode_frame(HISTORY_PREFIX.encode() + name) + data[len(sender.name_frame):])
+            self._remember(sender, data)
+
+    def _remember(self, sender: Client, data: bytes) -> None:
+        """Keep a public relay for newcomers, marked as history (HISTORY-2)."""
+        assert self.history is not None
+        name = sender.name_frame[HEADER_LENGTH:]
+        self.history.add(encode_frame(HISTORY_PREFIX.encode() + name) + data[len(sender.name_frame):])
 
     def _direct(self, sender: Client, payload: bytes, recipient: bytes) -> None:
         """A private message (DM-1..3): to every other client called ``recipient``, as sent;

@@ -23,20 +23,16 @@ def _replay(peer: Peer) -> list[Relay]:
     return [r for r in peer.replayed if not r.text.startswith(SYNC_PREFIX)]
 
 
-def _until_live(newt: Peer, live: Relay, before: list[Relay]) -> list[Relay]:
-    """Read ``newt`` up to the live relay; return the unmarked relays of ``before`` it got first.
-
-    Anything else before the live relay is a failure of the caller's requirement's kind:
-    the caller decides how to word it, so this returns the first unexpected one last.
-    """
-    unmarked = []
-    while True:
-        got = newt.next_relay(describe(live))
-        if got == live:
-            return unmarked
-        unmarked.append(got)
-        if got not in before:
-            return unmarked
+def _until(peer: Peer, wanted: Relay) -> list[Relay]:
+    """Read ``peer`` up to ``wanted``; return the other relays it got first (bounded)."""
+    others: list[Relay] = []
+    while len(others) <= 2 * MAX_HISTORY_MESSAGES:
+        got = peer.next_relay(describe(wanted))
+        if got == wanted:
+            return others
+        others.append(got)
+    raise CaseFailure(f"{peer.label} receives {describe(wanted)}",
+                      f"{len(others)} other relays first, the last {describe(others[-1])}")
 
 
 # -- dm ----------------------------------------------------------------------------------
@@ -118,10 +114,19 @@ def test_dm_reserved_name(chat_room: Room) -> None:
 
 # -- history -----------------------------------------------------------------------------
 def _said_before_newt(chat_room: Room, texts: tuple[str, ...] = BEFORE) -> tuple[Peer, Peer]:
+    """ana and bea join, ana says ``texts``, bea reads them: history now.
+
+    What bea gets before them (its own replay, were it unmarked) is not judged here:
+    the newcomer's reads after this are.
+    """
     ana, bea = chat_room.join_all("ana", "bea")
     for text in texts:
         ana.send(text)
-    bea.expect_relays([Relay("ana", t) for t in texts])  # read: history now
+    said = [Relay("ana", t) for t in texts]
+    got = _until(bea, said[-1]) + [said[-1]]
+    if got[-len(said):] != said:
+        raise CaseFailure("bea receives what ana said, in order: " + "; ".join(map(describe, said[:3])),
+                          "; ".join(map(describe, got[-len(said):][:3])))
     return ana, bea
 
 
@@ -133,9 +138,7 @@ def test_history_replayed(chat_room: Room) -> None:
     live = Relay("ana", "said after newt came")
     ana.send(live.text)
     before = [Relay("ana", t) for t in BEFORE]
-    unmarked = _until_live(newt, live, before)  # unmarked replays are HISTORY-2's to judge
-    if unmarked and unmarked[-1] not in before:
-        raise CaseFailure(f"newt receives the replay, then {describe(live)}", describe(unmarked[-1]))
+    unmarked = _until(newt, live)  # unmarked replays are HISTORY-2's to judge
     replay = _replay(newt) + unmarked
     if replay[-len(before):] != before:
         raise CaseFailure("newt's replay ends with the 3 messages ana said before it joined, in "
@@ -153,13 +156,14 @@ def test_history_marked(chat_room: Room) -> None:
     newt = chat_room.join("newt")
     live = Relay("ana", "said after newt came")
     ana.send(live.text)
-    got = newt.next_relay(describe(live))
-    if got != live:
-        said_before = got in [Relay("ana", t) for t in BEFORE]
-        raise CaseFailure(f"newt's first unmarked relay is {describe(live)}", describe(got),
-                          f'a message from before newt joined was replayed without the '
-                          f'"{HISTORY_PREFIX}" mark, as if ana had just said it: a client cannot '
-                          "tell it from a live message (HISTORY-2)" if said_before else "")
+    unmarked = _until(newt, live)  # nobody spoke since newt joined: all of these are replays
+    if unmarked:
+        before = [Relay("ana", t) for t in BEFORE]
+        raise CaseFailure(f"newt's first relay with a bare sender name is {describe(live)}",
+                          f"{len(unmarked)} relays first, e.g. {describe(unmarked[-1])}",
+                          f'messages from before newt joined were replayed without the '
+                          f'"{HISTORY_PREFIX}" mark, as if just said: a client cannot tell them '
+                          "from live messages (HISTORY-2)" if set(before) & set(unmarked) else "")
     marked = [r for r in _replay(newt) if r.text in BEFORE]
     if [r.text for r in marked][-3:] != list(BEFORE) or any(r.sender != "ana" for r in marked):
         raise CaseFailure(f'the replay holds the 3 messages from "{HISTORY_PREFIX}ana", byte for byte',
@@ -175,7 +179,7 @@ def test_history_bounded(chat_room: Room) -> None:
     live = Relay("ana", "said after newt came")
     ana.send(live.text)
     before = [Relay("ana", t) for t in said]
-    unmarked = _until_live(newt, live, before)
+    unmarked = _until(newt, live)
     replay = _replay(newt) + unmarked
     count = len(replay)
     if not MIN_HISTORY_MESSAGES <= count <= MAX_HISTORY_MESSAGES or replay != before[-count:]:
@@ -199,7 +203,7 @@ def test_history_no_private(chat_room: Room) -> None:
     newt = chat_room.join("newt")
     live = Relay("ana", "said after newt came")
     ana.send(live.text)
-    unmarked = _until_live(newt, live, [])
+    unmarked = _until(newt, live)
     replay = _replay(newt) + unmarked
     leaked = [r for r in replay if r.text.startswith("/dm ") or r.text == notice.text]
     if leaked:
