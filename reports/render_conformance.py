@@ -174,6 +174,9 @@ def run_notes(doc: Mapping[str, Any]) -> list[RenderableType]:
     for pattern in summary.get("unmatched_expectations") or []:
         out.append(Text(f"Expectations entry {pattern!r} matches no case", style="yellow"))
     out.extend(profile_notes(summary.get("profiles") or {}))
+    for record in doc.get("records") or []:  # a base rule a claimed profile replaces (JOIN-5)
+        if record.get("verdict") == "skipped" and "does not apply" in str(record.get("detail")):
+            out.append(Text(f"  {record.get('id')} skipped: {record.get('detail')}", style="dim"))
     return out
 
 
