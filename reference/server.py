@@ -42,6 +42,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from reference.cli_args import port_number, positive_int
+from reference.profiles import (
+    DEFAULT_HISTORY_MESSAGES,
+    HISTORY_PREFIX,
+    MAX_HISTORY_MESSAGES,
+    MIN_HISTORY_MESSAGES,
+    PROFILES,
+    SERVER_NAME,
+    History,
+    is_reserved,
+    parse_dm,
+    parse_profiles,
+    unknown_recipient_notice,
+)
 from reference.protocol import (
     DEFAULT_HOST,
     DEFAULT_MAX_PAYLOAD,
@@ -55,19 +68,6 @@ from reference.protocol import (
     RemoteProtocolError,
     encode_frame,
     encode_header,
-)
-from reference.profiles import (
-    DEFAULT_HISTORY_MESSAGES,
-    HISTORY_PREFIX,
-    MAX_HISTORY_MESSAGES,
-    MIN_HISTORY_MESSAGES,
-    PROFILES,
-    SERVER_NAME,
-    History,
-    is_reserved,
-    parse_dm,
-    parse_profiles,
-    unknown_recipient_notice,
 )
 from reference.server_output import CLIENT_OVERHEAD, DEAD_CONNECTION, RECV_SIZE, OutputQueues
 from reference.server_output import Client as Client  # re-exported: test servers subclass with it
@@ -570,8 +570,8 @@ def build_parser() -> argparse.ArgumentParser:
                         f"commas: {', '.join(PROFILES)} (default: none, the base protocol)")
     p.add_argument("--history-size", type=history_size, default=ServerConfig.history_size,
                    metavar="N", help="with --profile history: replay at most the last N public "
-                                     f"messages to a newcomer, {MIN_HISTORY_MESSAGES}..{MAX_HISTORY_MESSAGES} "
-                                     "(HISTORY-3; default %(default)s)")
+                                     f"messages to a newcomer, {MIN_HISTORY_MESSAGES}.."
+                                     f"{MAX_HISTORY_MESSAGES} (HISTORY-3; default %(default)s)")
     p.add_argument("--log-level", default="INFO",
                    choices=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"],
                    type=str.upper, help="log verbosity on stderr (default %(default)s)")

@@ -237,7 +237,10 @@ class ChatWindow:
         self.entry.configure(background=t.entry_background, foreground=t.foreground,
                              insertbackground=t.foreground, highlightbackground=t.time,
                              highlightcolor=t.other_sender)
-        for button in (self.emoji_button, self.send_button, *([self.dm_picker] if self.dm_picker else [])):
+        buttons: list[tk.Button | tk.Menubutton] = [self.emoji_button, self.send_button]
+        if self.dm_picker is not None:
+            buttons.append(self.dm_picker)
+        for button in buttons:
             button.configure(background=t.entry_background, foreground=t.foreground,
                              activebackground=t.own_background, activeforeground=t.foreground,
                              highlightbackground=t.background)
