@@ -154,7 +154,8 @@ class ChatServer(OutputQueues):
         self._spare_fd: int | None = os.open(os.devnull, os.O_RDONLY)
         # Profiles (PROTOCOL.md section 8): off unless claimed, so the base path stays as it was.
         self.dm = "dm" in config.profiles
-        self.history = History(config.history_size) if "history" in config.profiles else None
+        # "replay", not "history": test servers that subclass this keep a "history" of their own.
+        self.replay = History(config.history_size) if "history" in config.profiles else None
 
     # -- main loop ----------------------------------------------------------
     def serve_forever(self) -> None:
@@ -362,9 +363,9 @@ class ChatServer(OutputQueues):
         # escapes): count it, so that JOIN-6-sized names stay within LIMIT-3.
         self.memory_held += 4 * len(client.name_frame)
         log.info("%s joined; %d registered", client.label, len(self.registered))
-        if self.history is not None:
+        if self.replay is not None:
             # Marked, oldest first, before any live relay can be queued for it (HISTORY-1, -2).
-            for relay in self.history:
+            for relay in self.replay:
                 self._write(client, relay)
 
     def _broadcast(self, sender: Client, payload: bytes) -> None:
@@ -387,14 +388,14 @@ class ChatServer(OutputQueues):
             # ``closed``: a reader may be dropped as this loop runs (ROBUST-8).
             if fd != sender_fd and not client.closed:
                 self._write(client, data, sender)
-        if self.history is not None:
+        if self.replay is not None:
             self._remember(sender, data)
 
     def _remember(self, sender: Client, data: bytes) -> None:
         """Keep a public relay for newcomers, marked as history (HISTORY-2)."""
-        assert self.history is not None
+        assert self.replay is not None
         name = sender.name_frame[HEADER_LENGTH:]
-        self.history.add(encode_frame(HISTORY_PREFIX.encode() + name) + data[len(sender.name_frame):])
+        self.replay.add(encode_frame(HISTORY_PREFIX.encode() + name) + data[len(sender.name_frame):])
 
     def _direct(self, sender: Client, payload: bytes, recipient: bytes) -> None:
         """A private message (DM-1..3): to every other client called ``recipient``, as sent;

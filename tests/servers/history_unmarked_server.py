@@ -20,8 +20,8 @@ from reference.server import ChatServer, Client
 
 class HistoryUnmarkedServer(ChatServer):
     def _remember(self, sender: Client, data: bytes) -> None:
-        assert self.history is not None
-        self.history.add(data)  # the defect: the relay as sent, without the "*history* " mark
+        assert self.replay is not None
+        self.replay.add(data)  # the defect: the relay as sent, without the "*history* " mark
 
 
 if __name__ == "__main__":
