@@ -140,7 +140,7 @@ def test_history_replayed(chat_room: Room) -> None:
     before = [Relay("ana", t) for t in BEFORE]
     unmarked = _until(newt, live)  # unmarked replays are HISTORY-2's to judge
     replay = _replay(newt) + unmarked
-    if replay[-len(before):] != before:
+    if replay[-len(before):] != before or any(replay.count(r) != 1 for r in before):
         raise CaseFailure("newt's replay ends with the 3 messages ana said before it joined, in "
                           "order, each once: " + "; ".join(describe(r) for r in before),
                           "; ".join(describe(r) for r in replay[-6:]) or "no replay at all")
