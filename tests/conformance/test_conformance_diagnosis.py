@@ -139,7 +139,7 @@ def test_the_tutorial_fingerprint_is_recognised_and_nothing_less() -> None:
 
 
 def test_every_link_is_a_heading_of_protocol_md() -> None:
-    headings = re.findall(r"^## (.+)$", (ROOT / "PROTOCOL.md").read_text(), re.MULTILINE)
+    headings = re.findall(r"^###? (.+)$", (ROOT / "PROTOCOL.md").read_text(), re.MULTILINE)
     anchors = {re.sub(r"[^\w\- ]", "", h).strip().lower().replace(" ", "-") for h in headings}
     assert set(SECTIONS.values()) | {TUTORIAL_SECTION, "6-known-dialects"} <= anchors
 
@@ -286,7 +286,8 @@ def test_stale_relays_at_a_join_are_history_not_mislabelling() -> None:
 
 def test_a_room_that_works_small_but_not_big_is_a_capped_fan_out() -> None:
     at_join = dict(expected="lis9 gets registered: its first message \"~sync:9\" reaches ana")
-    records = [record("relay.big-room", "RELAY-8", **at_join), passed("relay.basic[whole-frames]", "ROBUST-1")]
+    records = [record("relay.big-room", "RELAY-8", **at_join),
+               passed("relay.basic[whole-frames]", "ROBUST-1")]
     assert [(c.requirement, c.key) for c in diagnose(records)] == [("RELAY-8", "capped-fanout")]
     # When even the basic exchange fails, the newcomers' silence is the general join defect.
     broken = [records[0], record("relay.basic[whole-frames]", "ROBUST-1", **at_join)]

@@ -3,8 +3,9 @@
 Names may repeat (JOIN-2, a MAY case reports it), but this student meant to
 refuse duplicates and wrote an ``assert`` instead, which ends the process for
 everyone.  A repeated name is no protocol error (so not ROBUST-5): the server
-must keep running whatever its clients do (ROBUST-7).  The crash happens inside a MAY case and must still fail the run.
-Everything else is the reference server.
+must keep running whatever its clients do (ROBUST-7).  The crash happens
+inside a MAY case and must still fail the run.  Everything else is the
+reference server.
 
     python tests/servers/duplicate_name_crash_server.py PORT
 """
