@@ -101,6 +101,12 @@ def pytest_args(args: argparse.Namespace) -> list[str]:
         out += ["--chat-server", args.server]
     if args.server_cmd:
         out += ["--chat-server-cmd", args.server_cmd]
+    if args.tls:
+        out.append("--chat-tls")
+    if args.tls_ca:
+        out += ["--chat-tls-ca", args.tls_ca]
+    if args.tls_insecure:
+        out.append("--chat-tls-insecure")
     if args.strict:
         out.append("--chat-strict")
     if args.json:
@@ -162,9 +168,10 @@ def target_problem(spec: TargetSpec) -> str | None:
     """
     try:
         if spec.server is not None:
-            ExternalServer(spec.server).check(spec.start_timeout)
+            ExternalServer(spec.server, spec.tls).check(spec.start_timeout)
         elif spec.command is not None:
-            trial = SpawnedServer(spec.command, host=spec.host, start_timeout=spec.start_timeout)
+            trial = SpawnedServer(spec.command, host=spec.host, start_timeout=spec.start_timeout,
+                                  tls=spec.tls)
             try:
                 trial.start()
             finally:

@@ -150,6 +150,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     settings = state.settings
     keep, drop, used = [], [], set()
     infos = []
+    tls_target = target_spec(config).tls is not None
     for item in items:
         info = case_info(item, settings)
         if info is None:
@@ -164,6 +165,10 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         item.user_properties += [("case_id", info.id), ("requirement", info.requirement.id),
                                  ("level", info.level.value)]
         pattern = matching(settings.case_patterns, info.id)
+        if info.requirement.group == "TLS" and not tls_target:
+            used.add(pattern)  # the TLS profile is judged on TLS targets only
+            drop.append(item)
+            continue
         if settings.case_patterns and pattern is None:
             drop.append(item)
             continue

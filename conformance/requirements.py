@@ -121,6 +121,15 @@ REQUIREMENTS: dict[str, Requirement] = _table(
     ("LIMIT-3", Level.SHOULD, "Server memory is bounded by what clients send and by a "
                               "server-wide budget; closed connections are freed at once."),
     ("ADDR-1", Level.SHOULD, "Without configuration the server listens on 127.0.0.1:1234."),
+    # Profile: tls -- judged only when the target is TLS (tls://HOST:PORT or --tls).
+    ("TLS-1", Level.MUST, "A TLS server completes a TLS 1.2+ handshake and then speaks the base "
+                          "protocol unchanged, byte for byte, inside TLS."),
+    ("TLS-2", Level.MUST, "A connection that stalls before or during its TLS handshake does not "
+                          "delay the other clients or stop newcomers joining."),
+    ("TLS-3", Level.MUST, "Bytes that are not TLS (a plaintext client) close that connection only; "
+                          "nothing of them is relayed and the server carries on."),
+    ("TLS-4", Level.SHOULD, "The server's certificate verifies, for the address clients use, "
+                            "against the CA file its operator hands out."),
 )
 
 

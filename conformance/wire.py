@@ -17,6 +17,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from reference.tls import shutdown_write
+
 from reference.printable import printable
 
 __all__ = ["RecordingSocket", "Wire", "WireEvent", "printable"]
@@ -152,7 +154,10 @@ class RecordingSocket:
 
     def shutdown(self, how: int) -> None:
         self.wire.note(self.conn, "client shut down its sending side (FIN), still reading")
-        self._sock.shutdown(how)
+        if how == socket.SHUT_WR:
+            shutdown_write(self._sock)  # over TLS too: keeps the TLS layer for the reads
+        else:
+            self._sock.shutdown(how)
 
     def close(self) -> None:
         self._sock.close()

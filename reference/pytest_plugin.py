@@ -42,13 +42,23 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     default=DEFAULT_START_TIMEOUT,
                     help="how long to wait for the server to accept connections "
                          "(default %(default)s)")
+    group.addoption("--chat-tls", action="store_true", default=False,
+                    help="the target speaks TLS (the embedded reference starts with a "
+                         "throwaway certificate); --chat-server tls://HOST:PORT implies it")
+    group.addoption("--chat-tls-ca", metavar="FILE", default=None,
+                    help="verify a TLS target against this CA file")
+    group.addoption("--chat-tls-insecure", action="store_true", default=False,
+                    help="accept any TLS certificate")
 
 
 def pytest_configure(config: pytest.Config) -> None:
     try:
         spec = TargetSpec.parse(server=config.getoption("chat_server"),
                                 command=config.getoption("chat_server_cmd"),
-                                start_timeout=config.getoption("chat_start_timeout"))
+                                start_timeout=config.getoption("chat_start_timeout"),
+                                tls=config.getoption("chat_tls"),
+                                tls_ca=config.getoption("chat_tls_ca"),
+                                tls_insecure=config.getoption("chat_tls_insecure"))
     except ValueError as exc:
         raise pytest.UsageError(str(exc)) from None
     config.stash[_SPEC_KEY] = spec

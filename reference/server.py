@@ -17,6 +17,10 @@ around ``select``), with the fixes that PROTOCOL.md's ROBUST rules demand:
 * a peer's protocol error drops that peer only (ROBUST-5);
 * an event for a connection closed earlier in the same batch of selector
   events is ignored, even when a newcomer already has its fd number;
+* with ``--tls-cert``/``--tls-key`` (or ``--tls-self-signed``) every connection
+  is TLS, its handshake driven by the same loop (SSLWantRead/SSLWantWrite), so
+  a client that stalls mid-handshake or sends plaintext hurts nobody, and what
+  OpenSSL already decrypted (``pending()``, invisible to select) is read at once;
 * with ``--selector select`` we refuse connections whose fd select() cannot
   watch instead of crashing at FD_SETSIZE, and on EMFILE we shed the new
   connection instead of spinning (LIMIT-1, LIMIT-2).
@@ -36,6 +40,7 @@ import platform
 import selectors
 import signal
 import socket
+import ssl
 import sys
 import time
 from collections.abc import Sequence
@@ -56,8 +61,9 @@ from reference.protocol import (
     encode_frame,
     encode_header,
 )
-from reference.server_output import CLIENT_OVERHEAD, DEAD_CONNECTION, RECV_SIZE, OutputQueues
+from reference.server_output import CLIENT_OVERHEAD, DEAD_CONNECTION, RECV_SIZE, WOULD_BLOCK, OutputQueues
 from reference.server_output import Client as Client  # re-exported: test servers subclass with it
+from reference.tls import CA_LINE_PREFIX, TLSSetupError, self_signed, server_context
 from reference.version import add_version_argument
 
 if sys.platform != "win32":  # no RLIMIT_NOFILE on Windows: see raise_fd_limit
@@ -97,6 +103,8 @@ class ServerConfig:
     register_timeout: float = 60.0
     selector: str = "auto"
     backlog: int = 4096
+    #: Serve TLS with this context (PROTOCOL.md "Profile: tls"); None = plain TCP.
+    tls: ssl.SSLContext | None = None
 
 
 class ChatServer(OutputQueues):
@@ -127,6 +135,7 @@ class ChatServer(OutputQueues):
         self.memory_held = 0
         self._accept_resume = 0.0      # monotonic time to resume accepting, 0 = accepting
         self._running = False
+        self._tls_eof = False  # _recv_tls met an EOF after data: run_once reads again
         # Self-pipe: a signal handler only clears ``_running``; the byte that
         # signal.set_wakeup_fd writes here wakes select() so we notice at once.
         self._wakeup_r, self._wakeup_w = socket.socketpair()
@@ -165,8 +174,18 @@ class ChatServer(OutputQueues):
             # newcomer's: test the object, never the fd.  One attribute test.
             if client.closed:
                 continue
+            if client.handshaking:
+                self._handshake(client)
+                continue
             if mask & selectors.EVENT_READ:
                 self._on_readable(client)
+                # Bytes OpenSSL decrypted but we did not take: select() will not say so.
+                # Nor an EOF that OpenSSL read behind the last record: read it now, or we
+                # would relay to a connection TLS has closed.
+                while self.config.tls is not None and not client.closed and (
+                        self._tls_eof or client.sock.pending()):  # type: ignore[attr-defined]
+                    self._tls_eof = False
+                    self._on_readable(client)
             if mask & selectors.EVENT_WRITE and not client.closed:
                 self._flush(client)
         self._expire_unregistered()
@@ -239,8 +258,18 @@ class ChatServer(OutputQueues):
                 continue
             sock.setblocking(False)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if self.config.tls is not None:
+                # No handshake here: run_once drives it, so a stalled one blocks nobody (TLS-3).
+                try:
+                    sock = self.config.tls.wrap_socket(sock, server_side=True,
+                                                       do_handshake_on_connect=False)
+                except OSError as exc:  # reset (or closed with data unread) before we wrapped it
+                    log.info("%s:%s gone before its TLS handshake: %s", addr[0], addr[1], exc)
+                    sock.close()
+                    continue
             client = Client(sock, addr, self.config.max_payload, self.config.max_username,
                             time.monotonic())
+            client.handshaking = self.config.tls is not None
             self.clients[client.fd] = client
             self._unregistered[client.fd] = client
             self.memory_held += CLIENT_OVERHEAD
@@ -281,12 +310,68 @@ class ChatServer(OutputQueues):
         self.selector.unregister(self.listener)
         self._accept_resume = time.monotonic() + _ACCEPT_BACKOFF
 
+    # -- TLS ----------------------------------------------------------------------
+    def _handshake(self, client: Client) -> None:
+        """One non-blocking step of a TLS handshake; wait for whichever way OpenSSL needs.
+
+        A connection that never finishes stays unregistered, so --register-timeout
+        closes it (JOIN-4); plaintext or a bad ClientHello is an SSLError: dropped.
+        """
+        sock = client.sock
+        assert isinstance(sock, ssl.SSLSocket)
+        try:
+            sock.do_handshake()
+        except ssl.SSLWantReadError:
+            self._want(client, selectors.EVENT_READ)
+            return
+        except ssl.SSLWantWriteError:
+            self._want(client, selectors.EVENT_READ | selectors.EVENT_WRITE)
+            return
+        except (ssl.SSLError, OSError) as exc:
+            reason = exc.reason if isinstance(exc, ssl.SSLError) and exc.reason else exc
+            self._drop(client, f"TLS handshake failed: {reason}", level=logging.INFO)
+            return
+        client.handshaking = False
+        self._want(client, selectors.EVENT_READ)
+        log.debug("%s: TLS handshake done (%s)", client.label, sock.version())
+        self._on_readable(client)  # the username may have come with the Finished message
+
+    def _want(self, client: Client, events: int) -> None:
+        writing = bool(events & selectors.EVENT_WRITE)
+        if writing != client.writing:
+            client.writing = writing
+            self.selector.modify(client.sock, events, client)
+
+    def _recv_tls(self, sock: ssl.SSLSocket, size: int) -> bytes:
+        """Up to ``size`` bytes: OpenSSL returns one record per read, and what it has
+        already decrypted (``pending()``) select() cannot see, so read until it would block."""
+        chunks: list[bytes] = []
+        total = 0
+        while total < size:
+            try:
+                chunk = sock.recv(size - total)
+            except WOULD_BLOCK:
+                if not chunks:
+                    raise
+                break
+            if not chunk:  # EOF: give what came before it; the next read gives b""
+                if not chunks:
+                    return b""
+                self._tls_eof = True
+                break
+            chunks.append(chunk)
+            total += len(chunk)
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
     # -- reading ----------------------------------------------------------------
     def _on_readable(self, client: Client) -> None:
         conn = client.conn
         try:
-            data = client.sock.recv(client.recv_size)
-        except (BlockingIOError, InterruptedError):
+            if self.config.tls is None:
+                data = client.sock.recv(client.recv_size)
+            else:
+                data = self._recv_tls(client.sock, client.recv_size)  # type: ignore[arg-type]
+        except WOULD_BLOCK:
             return
         except OSError as exc:  # ECONNRESET and friends
             self._drop(client, f"connection error: {exc.strerror or exc}")
@@ -501,6 +586,19 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default %(default)s)")
     p.add_argument("--selector", choices=[k for k, v in SELECTORS.items() if v is not None],
                    default="auto", help="I/O multiplexer (default: the best available)")
+    tls = p.add_argument_group("TLS (PROTOCOL.md, Profile: tls)")
+    tls.add_argument("--tls-cert", metavar="FILE", default=None,
+                     help="serve TLS with this PEM certificate (chain)")
+    tls.add_argument("--tls-key", metavar="FILE", default=None,
+                     help="the certificate's PEM private key (if not in --tls-cert)")
+    tls.add_argument("--tls-self-signed", metavar="DIR", nargs="?", const="", default=None,
+                     help="serve TLS with a throwaway CA and certificate for 127.0.0.1/localhost "
+                          "(needs trustme: the 'tls' extra); written to DIR and kept, or to a "
+                          "temporary folder removed at exit; the CA file's path is printed "
+                          "for clients' --tls-ca")
+    tls.add_argument("--tls-name", metavar="HOST", action="append", default=[],
+                     help="with --tls-self-signed: another host name or IP the certificate "
+                          "covers (the classroom machine's address); repeatable")
     p.add_argument("--log-level", default="INFO",
                    choices=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"],
                    type=str.upper, help="log verbosity on stderr (default %(default)s)")
@@ -509,13 +607,41 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None, server_class: type[ChatServer] = ChatServer) -> int:
     """The ``chat-server`` command; ``server_class`` lets test servers reuse this CLI."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.tls_self_signed is not None and args.tls_cert:
+        parser.error("give --tls-cert or --tls-self-signed, not both")
+    if args.tls_key and not args.tls_cert:
+        parser.error("--tls-key needs --tls-cert")
+    if args.tls_name and args.tls_self_signed is None:
+        parser.error("--tls-name goes with --tls-self-signed")
+    made = None
+    tls_context = None
+    try:
+        if args.tls_self_signed is not None:
+            made = self_signed(args.tls_self_signed or None, tuple(args.tls_name))
+            tls_context = server_context(str(made.cert), str(made.key))
+        elif args.tls_cert:
+            tls_context = server_context(args.tls_cert, args.tls_key)
+    except TLSSetupError as exc:
+        print(f"chat-server: {exc}", file=sys.stderr)
+        return 2
+    try:
+        return _serve(args, server_class, tls_context, str(made.ca) if made else None)
+    finally:
+        if made is not None:
+            made.remove()
+
+
+def _serve(args: argparse.Namespace, server_class: type[ChatServer],
+           tls_context: ssl.SSLContext | None, ca_file: str | None) -> int:
     logging.basicConfig(level=args.log_level, stream=sys.stderr,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
     config = ServerConfig(host=args.host, port=args.port, max_payload=args.max_payload,
                           max_clients=args.max_clients, max_backlog=args.max_backlog,
                           max_username=args.max_username, max_memory=args.max_memory,
-                          register_timeout=args.register_timeout, selector=args.selector)
+                          register_timeout=args.register_timeout, selector=args.selector,
+                          tls=tls_context)
     old, new = raise_fd_limit()
     if new != old:
         log.debug("raised the open-file limit from %d to %d", old, new)
@@ -535,8 +661,12 @@ def main(argv: Sequence[str] | None = None, server_class: type[ChatServer] = Cha
 
     server.install_signal_handlers()
     host, port = server.address
-    print(f"chat-server listening on {host}:{port}", flush=True)
-    log.info("listening on %s:%d with %s", host, port, type(server.selector).__name__)
+    scheme = "tls://" if tls_context is not None else ""
+    lines = [f"chat-server listening on {scheme}{host}:{port}"]
+    if ca_file:
+        lines.append(f"{CA_LINE_PREFIX}{ca_file}")
+    print("\n".join(lines), flush=True)  # one write: a harness reading the address sees both
+    log.info("listening on %s%s:%d with %s", scheme, host, port, type(server.selector).__name__)
     server.serve_forever()
     return 0
 
