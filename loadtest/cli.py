@@ -127,6 +127,10 @@ def build_parser() -> argparse.ArgumentParser:
     cal.add_argument("--locust-rate", type=pos_float, default=12.0,
                      help="messages per second each chatter sends with --vs-locust (default 12)")
 
+    for command in (lat, lim):
+        command.add_argument("--compare-tls", action="store_true",
+                             help="run on the embedded reference twice, plain TCP then TLS "
+                                  "(a throwaway certificate), and report both side by side")
     for command in (lat, lim, soak, cal):
         command.set_defaults(subparser=command)  # so target errors name the right usage
         add_target_arguments(command)
@@ -137,6 +141,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """Cross-option checks argparse cannot express; one line, exit 2."""
+    if getattr(args, "compare_tls", False) and (args.server or args.server_cmd or args.tls):
+        parser.error("--compare-tls starts the embedded reference server twice, plain and TLS: "
+                     "give no --server, --server-cmd or --tls")
     if args.command == "latency":
         if args.clients < 2 and not args.sweep:
             parser.error("--clients must be at least 2: a broadcast needs a sender and a receiver")
@@ -187,6 +194,10 @@ def main(argv: Sequence[str] | None = None, console: Console | None = None) -> i
         try:
             with open_target(spec) as target:
                 doc = _run(args, target, console)
+            if getattr(args, "compare_tls", False):
+                from loadtest.compare_tls import compare, tls_spec
+                with open_target(tls_spec(spec)) as target:
+                    doc = compare(args.command, doc, _run(args, target, console))
         except TargetError as exc:
             # One line, however long, and the error text is not rich markup ("[Errno 111]").
             console.print(Text.assemble(("chat-load:", "bold red"), f" target server unavailable: {exc}"),
@@ -200,6 +211,9 @@ def main(argv: Sequence[str] | None = None, console: Console | None = None) -> i
         write_document(args.json, doc)
     from loadtest.live import print_document
     print_document(console, doc)
+    if "tls_comparison" in doc["summary"]:
+        from loadtest.compare_tls import comparison_table
+        console.print(comparison_table(args.command, doc["summary"]["tls_comparison"]))
     if args.json:
         console.print(Text(f"results written to {args.json}"))
     if caught.happened:  # latency keeps the scenarios that finished before the signal
