@@ -227,9 +227,12 @@ def main(argv: list[str] | None = None) -> int:
         raw_json = Path(tmp) / "locust.json"
         try:
             with open_target(spec) as target:
-                host = f"{target.address[0]}:{target.address[1]}"
+                tls = target.tls  # a TLS target: locust's --host says tls://, and how to verify
+                host = f"{'tls://' if tls else ''}{target.address[0]}:{target.address[1]}"
+                tls_args = ([*(["--chat-tls-ca", tls.ca] if tls.ca else []),
+                             *(["--chat-tls-insecure"] if tls.insecure else [])] if tls else [])
                 argv_locust = locust_command(host, args.users, spawn_rate, args.run_time,
-                                             raw_json, extra, web=args.web)
+                                             raw_json, [*tls_args, *extra], web=args.web)
                 print(f"chat-swarm: {target.label} at {host}: {shlex.join(argv_locust)}", flush=True)
                 if args.web:
                     web_host = next((extra[i + 1] for i, a in enumerate(extra[:-1]) if a == "--web-host"),

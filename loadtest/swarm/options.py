@@ -47,6 +47,8 @@ class ChatOptions:
     slow_delay: float = 0.05  # seconds a slow reader waits after each message
     loss_grace: float = 2.0   # seconds a skipped message may be late before it is lost
     json: str | None = None   # write a chat-harness results document here
+    tls_ca: str | None = None  # --host tls://...: verify against this CA file
+    tls_insecure: bool = False  # --host tls://...: accept any certificate
 
     @classmethod
     def from_namespace(cls, namespace: Any) -> ChatOptions:
@@ -62,6 +64,9 @@ class ChatOptions:
                 continue
             if spec.convert is None:
                 values[spec.dest] = str(raw) or None
+                continue
+            if spec.convert is bool:  # a flag; the web UI may send it as text
+                values[spec.dest] = raw if isinstance(raw, bool) else str(raw).lower() in _TRUE
                 continue
             try:
                 values[spec.dest] = spec.convert(str(raw))
@@ -95,7 +100,12 @@ _OPTIONS = (
                 "how late a skipped message may arrive before it counts as lost"),
     _OptionSpec("json", None, "FILE",
                 "write the swarm's results (chat-harness format, kind 'locust') to FILE"),
+    _OptionSpec("tls_ca", None, "FILE",
+                "with --host tls://HOST:PORT: verify the server against this CA file"),
+    _OptionSpec("tls_insecure", bool, "",
+                "with --host tls://HOST:PORT: accept any certificate"),
 )
+_TRUE = ("1", "true", "yes", "on")
 
 
 def add_chat_options(parser: argparse.ArgumentParser) -> None:
@@ -103,6 +113,10 @@ def add_chat_options(parser: argparse.ArgumentParser) -> None:
     defaults = ChatOptions()
     for spec in _OPTIONS:
         default = getattr(defaults, spec.dest)
+        if spec.convert is bool:
+            parser.add_argument(f"--chat-{spec.flag}", dest=f"chat_{spec.dest}", action="store_true",
+                                default=default, help=spec.help)
+            continue
         parser.add_argument(
             f"--chat-{spec.flag}", dest=f"chat_{spec.dest}", metavar=spec.metavar,
             type=spec.convert or str, default=default,

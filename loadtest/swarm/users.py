@@ -25,7 +25,7 @@ from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
 from locust.stats import StatsError
 
-from loadtest.swarm.client import REQUEST_TYPE, ChatClient, target_address
+from loadtest.swarm.client import REQUEST_TYPE, ChatClient, target_address, target_tls
 from loadtest.swarm.options import ChatOptions, add_chat_options
 from loadtest.swarm.results import PERCENTILES, EntryStats, make_locust_document, summary_line
 from loadtest.swarm.watch import CHAT, EVENTS, locust_verdict
@@ -92,7 +92,8 @@ class ChatUser(User):
         options = self.options
         self.client = ChatClient(address, reporter, size=options.size, timeout=options.timeout,
                                  loss_grace=options.loss_grace, broadcast_name=self.broadcast_name,
-                                 record_latency=self.record_latency)
+                                 record_latency=self.record_latency,
+                                 tls=target_tls(self.host, options.tls_ca, options.tls_insecure))
         if not self.client.connect():
             return False
         self._reader = gevent.spawn(self._read_forever, self.client)
