@@ -17,9 +17,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from reference.tls import shutdown_write
-
 from reference.printable import printable
+from reference.tls import shutdown_write
 
 __all__ = ["RecordingSocket", "Wire", "WireEvent", "printable"]
 

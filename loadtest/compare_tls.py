@@ -47,7 +47,8 @@ def _latency_rows(tcp: list[dict[str, Any]], tls: list[dict[str, Any]]) -> list[
 def _limits_rows(tcp_summary: dict[str, Any], tls_summary: dict[str, Any],
                  tcp: list[dict[str, Any]], tls: list[dict[str, Any]]) -> list[dict[str, Any]]:
     def probe_at(records: list[dict[str, Any]], clients: int) -> float | None:
-        return next((r["probe_latency_ms"] for r in records if r["clients"] == clients and r["healthy"]), None)
+        return next((r["probe_latency_ms"] for r in records
+                     if r["clients"] == clients and r["healthy"]), None)
 
     both = sorted({r["clients"] for r in tcp if r["healthy"]} & {r["clients"] for r in tls if r["healthy"]})
     row: dict[str, Any] = {"tcp_highest_healthy": tcp_summary.get("highest_healthy"),

@@ -182,8 +182,7 @@ class ChatServer(OutputQueues):
                 # Bytes OpenSSL decrypted but we did not take: select() will not say so.
                 # Nor an EOF that OpenSSL read behind the last record: read it now, or we
                 # would relay to a connection TLS has closed.
-                while self.config.tls is not None and not client.closed and (
-                        self._tls_eof or client.sock.pending()):  # type: ignore[attr-defined]
+                while self.config.tls is not None and not client.closed and self._tls_more(client):
                     self._tls_eof = False
                     self._on_readable(client)
             if mask & selectors.EVENT_WRITE and not client.closed:
@@ -341,6 +340,10 @@ class ChatServer(OutputQueues):
         if writing != client.writing:
             client.writing = writing
             self.selector.modify(client.sock, events, client)
+
+    def _tls_more(self, client: Client) -> bool:
+        sock = client.sock
+        return self._tls_eof or (isinstance(sock, ssl.SSLSocket) and sock.pending() > 0)
 
     def _recv_tls(self, sock: ssl.SSLSocket, size: int) -> bytes:
         """Up to ``size`` bytes: OpenSSL returns one record per read, and what it has

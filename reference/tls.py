@@ -19,6 +19,7 @@ Every failure is a :class:`TLSSetupError` or an ``ssl.SSLError`` whose text
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import ssl
@@ -148,14 +149,15 @@ def shutdown_write(sock: socket.socket) -> None:
 # -- server side ---------------------------------------------------------------
 def server_context(cert: str, key: str | None = None) -> ssl.SSLContext:
     """A server context for a PEM certificate (chain) and key."""
+    for path in (cert, key):
+        if path is not None and not os.path.isfile(path):  # OpenSSL's error would not name it
+            raise TLSSetupError(f"cannot read {path}: no such file")
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     # A TCP FIN without close_notify ends the connection like a FIN in plain TCP (a half-close
     # too), instead of a decode_error alert: chat clients rarely send close_notify.
     ctx.options |= getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0)
     try:
         ctx.load_cert_chain(cert, key)
-    except FileNotFoundError as exc:
-        raise TLSSetupError(f"cannot read {exc.filename}: {exc.strerror}") from None
     except (OSError, ssl.SSLError) as exc:
         raise TLSSetupError(f"cannot load certificate {cert} / key {key}: "
                             f"{getattr(exc, 'reason', None) or exc}") from None

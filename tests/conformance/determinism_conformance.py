@@ -48,8 +48,11 @@ CORRECT = {
 #: servers in tests/servers/ are fixtures of the load tools (a hanging, a slow, a flooding one).
 ZOO = sorted({j.server for j in JUDGED} | {"select_crash_server.py"})
 PORT_ARGS = {j.server: j.port_arg for j in JUDGED}
-TARGETS = {**CORRECT, **{name: ("--server-cmd", server_cmd(name, PORT_ARGS.get(name, "--port {port}")))
-                          for name in ZOO}}
+#: A tls_* server serves TLS only, so it is judged with --tls (its TLS cases included).
+TARGETS = {**CORRECT, "reference-tls": ("--tls",),
+           **{name: ("--server-cmd", server_cmd(name, PORT_ARGS.get(name, "--port {port}")),
+                     *(("--tls",) if name.startswith("tls_") else ()))
+              for name in ZOO}}
 
 
 def not_passed(run: Run) -> frozenset[str]:
@@ -97,7 +100,7 @@ def test_same_server_same_verdict(runs: dict[str, list[Future[Run]]], target: st
     # A run the preflight stopped ran no case: the stop is the verdict, the same every run.
     assert all(own <= s or any(v.startswith("preflight:") for v in s) for s in sets), \
         f"{target} passed some of its own cases {sorted(own)}"
-    if target in CORRECT:
+    if target in CORRECT or target == "reference-tls":
         assert sets[0] == frozenset() and all(run.status == 0 for run in results)
     if target not in CORRECT and target != "select_crash_server.py":
         assert sets[0], f"{target}: the suite found nothing wrong"

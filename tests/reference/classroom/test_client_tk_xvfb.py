@@ -374,7 +374,8 @@ def tls_server() -> Iterator[SpawnedServer | ExternalServer]:
         yield handle
 
 
-def test_command_line_client_connects_over_tls(display: str, tls_server: SpawnedServer | ExternalServer) -> None:
+def test_command_line_client_connects_over_tls(display: str,
+                                               tls_server: SpawnedServer | ExternalServer) -> None:
     host, port = tls_server.address
     assert tls_server.tls is not None and tls_server.tls.ca
     with ChatClient.connect(host, port, name="tls-fay") as fay:  # TLS: the target is registered
