@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 import trustme
+from test_conformance_servers import ROOT, SERVERS, run_suite
 
 from reference.target import TargetSpec, open_target
-from test_conformance_servers import ROOT, SERVERS, run_suite
 
 pytestmark = pytest.mark.slow  # subprocesses and real servers
 

@@ -23,6 +23,7 @@ from reference.client import ChatClient
 from reference.process_group import join_command
 from reference.protocol import Relay
 from reference.target import SpawnedServer, TargetSpec, find_free_port, open_target
+from reference.tls import ClientTLS
 
 WAIT = 15.0  # generous: correctness waits must survive a loaded CI machine
 
@@ -202,7 +203,21 @@ def test_demo_joins_as_teacher() -> None:
     assert config.params is not None and config.params.name == "teacher" and config.theme == "dark"
 
 
+def test_tls_options_make_tls_params(tmp_path) -> None:
+    ca = tmp_path / "ca.pem"
+    ca.write_text("")
+    config = parse("--host", "10.1.2.3", "--tls-ca", str(ca), "--name", "ana")
+    assert config.params == ConnectParams("10.1.2.3", 1234, "ana", ClientTLS(ca=str(ca)))
+    assert config.params.address == "tls://10.1.2.3:1234"
+    assert parse("--host", "tls://10.1.2.3").prefill.tls == ClientTLS()  # the dialog keeps it
+    assert parse("--tls-insecure").prefill.tls == ClientTLS(insecure=True)
+    assert parse("--demo", "--tls").params.tls == ClientTLS()  # type: ignore[union-attr]
+    assert parse("--name", "bo").params.tls is None  # type: ignore[union-attr]
+
+
 @pytest.mark.parametrize(("argv", "message"), [
+    (["--tls-ca", "/no/such/ca.pem"], "--tls-ca /no/such/ca.pem: no such file"),
+    (["--tls-ca", __file__, "--tls-insecure"], "give --tls-ca or --tls-insecure, not both"),
     (["--port", "99999", "--name", "a"], "--port: port must be a number from 1 to 65535"),
     (["--name", ""], "--name: username is empty"),
     (["--demo", "--port", "1234"], "--demo starts its own server"),
