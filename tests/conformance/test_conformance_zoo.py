@@ -80,16 +80,13 @@ def zoo() -> list[Path]:
 Run = tuple[int, str, dict[str, Any]]  # exit status, stdout, the results document
 
 
-def tls_args(server: Path) -> tuple[str, ...]:
-    """A ``tls_*`` server serves TLS only: judged with --tls, its TLS cases added to the sample."""
-    return ("--tls", "tls.*") if server.name.startswith("tls_") else ()
-
-
 def run_suite(server: Path, out: Path, cases: tuple[str, ...]) -> Run:
     json_path = out / f"{server.stem}.json"
+    # A tls_* server serves TLS only: judged with --tls, its TLS cases added to the sample.
+    tls = server.name.startswith("tls_")
     proc = subprocess.run([sys.executable, "-m", "conformance.cli", "--json", str(json_path),
-                           "--server-cmd", f"{sys.executable} {server} --port {{port}}", *cases,
-                           *tls_args(server)],
+                           "--server-cmd", f"{sys.executable} {server} --port {{port}}",
+                           *(["--tls"] if tls else []), *cases, *(["tls.*"] if tls else [])],
                           capture_output=True, text=True, timeout=RUN_TIMEOUT, cwd=ROOT)
     return proc.returncode, proc.stdout, load_document(json_path, kind="conformance")
 
