@@ -6,6 +6,7 @@
     chat-client --demo                   # the reference server + 3 chatting bots, one command
     chat-client --host 10.0.0.5 --tls-ca ca.pem --name ana # over TLS (or --host tls://10.0.0.5)
     chat-client --demo --tls             # the demo room over TLS, with a throwaway certificate
+    chat-client --demo --profile dm,history   # ... with private messages and history
     python -m reference.classroom.app ...    # the same
 
 This file is the command line only: it turns argv into one frozen
@@ -31,6 +32,7 @@ from reference.classroom.demo import BOT_NAMES, DemoPace, DemoRoom
 from reference.classroom.model import THEMES, ChatModel, parse_connect_form
 from reference.classroom.session import ConnectParams
 from reference.classroom.view import ChatWindow
+from reference.profiles import PROFILES, parse_profiles
 from reference.protocol import DEFAULT_HOST, DEFAULT_PORT
 from reference.target import TargetError, TargetSpec, open_target
 from reference.tls import SCHEME, ClientTLS
@@ -57,6 +59,8 @@ class ClientConfig:
     theme: str = "light"
     font_size: int = 12
     demo: DemoSettings | None = None
+    #: The optional profiles the server claims (PROTOCOL.md section 8): the window uses them.
+    profiles: frozenset[str] = frozenset()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -83,6 +87,11 @@ def build_parser() -> argparse.ArgumentParser:
                           "--tls-self-signed printed)")
     tls.add_argument("--tls-insecure", action="store_true",
                      help="connect over TLS and accept any certificate")
+    parser.add_argument("--profile", default=None, metavar="NAMES",
+                        help="the optional profiles the server claims, separated by commas: "
+                             f"{', '.join(PROFILES)}. dm adds a 'To:' picker for private "
+                             "messages, history shows replayed lines as history. With --demo, "
+                             "the demo server serves them. Default: none, the base protocol")
     demo = parser.add_argument_group("classroom demo")
     demo.add_argument("--demo", action="store_true",
                       help="start the reference server on a free port and a few bots that chat, "
@@ -114,6 +123,10 @@ def config_from_args(parser: argparse.ArgumentParser, args: argparse.Namespace,
         parser.error(f"--tls-ca {args.tls_ca}: no such file")
     wants_tls = args.tls or bool(args.tls_ca) or args.tls_insecure
     tls = ClientTLS(ca=args.tls_ca, insecure=args.tls_insecure) if wants_tls else None
+    try:
+        profiles = parse_profiles(args.profile) if args.profile is not None else frozenset()
+    except ValueError as exc:
+        parser.error(str(exc))
     host = DEFAULT_HOST if args.host is None else args.host
     if tls is not None and not host.startswith(SCHEME):
         host = SCHEME + host
@@ -134,7 +147,7 @@ def config_from_args(parser: argparse.ArgumentParser, args: argparse.Namespace,
         flag = next((f for word, f in flags.items() if str(exc).startswith(word)), "")
         parser.error(f"{flag}: {exc}" if flag else str(exc))
     return ClientConfig(connect_now=connect_now, params=params, prefill=prefill,
-                        theme=args.theme, font_size=args.font_size, demo=demo)
+                        theme=args.theme, font_size=args.font_size, demo=demo, profiles=profiles)
 
 
 def _open_root() -> tk.Tk | None:
@@ -148,7 +161,8 @@ def _open_root() -> tk.Tk | None:
 def run_window(root: tk.Tk, config: ClientConfig, params: ConnectParams | None,
                on_ready: Callable[[ChatWindow], None] | None = None) -> ChatWindow:
     """Show the window and run the Tk loop until it closes; return the (closed) window."""
-    window = ChatWindow(root, ChatModel(theme=config.theme), font_size=config.font_size,
+    window = ChatWindow(root, ChatModel(theme=config.theme, profiles=config.profiles),
+                        font_size=config.font_size,
                         prefill=config.prefill)
     if params is not None:
         window.connect(params)
@@ -183,7 +197,9 @@ def run(config: ClientConfig, on_ready: Callable[[ChatWindow], None] | None = No
     assert config.params is not None
     try:
         # --demo --tls: the embedded reference with a throwaway certificate (its CA is used)
-        with open_target(TargetSpec.parse(tls=config.params.tls is not None)) as server:
+        served = ("--profile", ",".join(sorted(config.profiles))) if config.profiles else ()
+        spec = TargetSpec.parse(tls=config.params.tls is not None, reference_args=served)
+        with open_target(spec) as server:
             host, port = server.address
             scheme = "tls://" if server.tls is not None else ""
             print(f"chat-client: demo server listening on {scheme}{host}:{port} "

@@ -80,11 +80,20 @@ def zoo() -> list[Path]:
 Run = tuple[int, str, dict[str, Any]]  # exit status, stdout, the results document
 
 
+def claimed_profiles(path: Path) -> list[str]:
+    """The optional profiles a zoo server implements (and breaks): those of its requirements."""
+    return sorted({p for r in broken_requirements(path) if (p := REQUIREMENTS[r].profile)})
+
+
 def run_suite(server: Path, out: Path, cases: tuple[str, ...]) -> Run:
     json_path = out / f"{server.stem}.json"
+    profiles = claimed_profiles(server)
+    if profiles and cases:  # a broken profile server is judged on what it claims, as a user would
+        cases = (*cases, *(f"{p}.*" for p in profiles))
+    claim = ("--profile", ",".join(profiles)) if profiles else ()
     # A tls_* server serves TLS only: judged with --tls, its TLS cases added to the sample.
     tls = server.name.startswith("tls_")
-    proc = subprocess.run([sys.executable, "-m", "conformance.cli", "--json", str(json_path),
+    proc = subprocess.run([sys.executable, "-m", "conformance.cli", "--json", str(json_path), *claim,
                            "--server-cmd", f"{sys.executable} {server} --port {{port}}",
                            *(["--tls"] if tls else []), *cases, *(["tls.*"] if tls else [])],
                           capture_output=True, text=True, timeout=RUN_TIMEOUT, cwd=ROOT)
@@ -113,7 +122,10 @@ def test_the_zoo_is_read_from_the_docstrings() -> None:
     names = [p.name for p in zoo()]
     assert "hang_server.py" not in names and "slow_server.py" not in names
     assert {"lossy_server.py", "reordering_server.py", "duplicating_server.py",
-            "echo_server.py"} <= set(names)
+            "echo_server.py", "dm_leak_server.py", "history_unmarked_server.py"} <= set(names)
+    assert claimed_profiles(SERVERS / "dm_unknown_crash_server.py") == ["dm"]
+    assert claimed_profiles(SERVERS / "history_unmarked_server.py") == ["history"]
+    assert claimed_profiles(SERVERS / "lossy_server.py") == []
 
 
 #: Known gaps of the diagnosis (issue 12, open): servers added by the corpus work whose

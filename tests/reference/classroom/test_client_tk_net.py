@@ -215,6 +215,11 @@ def test_tls_options_make_tls_params(tmp_path) -> None:
     assert parse("--name", "bo").params.tls is None  # type: ignore[union-attr]
 
 
+def test_profiles_are_parsed_once() -> None:
+    assert parse("--name", "ana").profiles == frozenset()
+    assert parse("--demo", "--profile", "history,dm").profiles == {"dm", "history"}
+
+
 @pytest.mark.parametrize(("argv", "message"), [
     (["--tls-ca", "/no/such/ca.pem"], "--tls-ca /no/such/ca.pem: no such file"),
     (["--tls-ca", __file__, "--tls-insecure"], "give --tls-ca or --tls-insecure, not both"),
@@ -223,6 +228,7 @@ def test_tls_options_make_tls_params(tmp_path) -> None:
     (["--demo", "--port", "1234"], "--demo starts its own server"),
     (["--demo", "--bots", "9"], "--bots must be 1..5"),
     (["--font-size", "2"], "--font-size must be 8..40"),
+    (["--profile", "dm,themes"], "--profile: unknown profile 'themes'"),
 ])
 def test_bad_options_are_one_clear_line(argv: list[str], message: str,
                                         capsys: pytest.CaptureFixture[str]) -> None:
