@@ -74,7 +74,14 @@ from reference.protocol import (
     encode_frame,
     encode_header,
 )
-from reference.server_output import CLIENT_OVERHEAD, DEAD_CONNECTION, RECV_SIZE, WOULD_BLOCK, OutputQueues
+from reference.server_output import (
+    CLIENT_OVERHEAD,
+    DEAD_CONNECTION,
+    RECV_SIZE,
+    TLS_OVERHEAD,
+    WOULD_BLOCK,
+    OutputQueues,
+)
 from reference.server_output import Client as Client  # re-exported: test servers subclass with it
 from reference.tls import CA_LINE_PREFIX, TLSSetupError, self_signed, server_context
 from reference.version import add_version_argument
@@ -149,6 +156,8 @@ class ChatServer(OutputQueues):
         #: Bytes held for clients (queued output, partial input frames) plus
         #: CLIENT_OVERHEAD per connection: what --max-memory bounds (LIMIT-3).
         self.memory_held = 0
+        #: What one connection costs whatever it sends: OpenSSL's share too over TLS.
+        self.connection_cost = CLIENT_OVERHEAD + (TLS_OVERHEAD if config.tls is not None else 0)
         self._accept_resume = 0.0      # monotonic time to resume accepting, 0 = accepting
         self._running = False
         self._tls_eof = False  # _recv_tls met an EOF after data: run_once reads again
@@ -291,14 +300,14 @@ class ChatServer(OutputQueues):
             client.handshaking = self.config.tls is not None
             self.clients[client.fd] = client
             self._unregistered[client.fd] = client
-            self.memory_held += CLIENT_OVERHEAD
+            self.memory_held += self.connection_cost
             self.selector.register(sock, selectors.EVENT_READ, client)
             log.debug("connection from %s", client.label)
 
     def _refusal_reason(self, sock: socket.socket) -> str | None:
         if len(self.clients) >= self.config.max_clients:
             return f"--max-clients {self.config.max_clients} reached"
-        if self.memory_held + CLIENT_OVERHEAD > self.config.max_memory * _ACCEPT_SHARE:
+        if self.memory_held + self.connection_cost > self.config.max_memory * _ACCEPT_SHARE:
             return (f"server memory budget reached ({self.memory_held} bytes held, "
                     f"--max-memory {self.config.max_memory})")
         if self.fd_limit is not None:
@@ -532,7 +541,8 @@ class ChatServer(OutputQueues):
         client.sock.close()
         # Free what it holds now: only a small shell stays while other
         # queues still owe its relays (they name it in ``queued_from``).
-        self.memory_held -= client.out_bytes + client.in_bytes + CLIENT_OVERHEAD + 4 * len(client.name_frame)
+        self.memory_held -= (client.out_bytes + client.in_bytes + self.connection_cost
+                             + 4 * len(client.name_frame))
         client.out.clear()
         client.out_bytes = client.in_bytes = 0
         client.queued_from.clear()
@@ -646,7 +656,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "from its header alone (JOIN-6; default %(default)s)")
     p.add_argument("--max-memory", type=positive_int, default=ServerConfig.max_memory,
                    help="server-wide budget in bytes for buffered data plus "
-                        f"{CLIENT_OVERHEAD} bytes per connection; past 3/4 of it new "
+                        f"{CLIENT_OVERHEAD} bytes per connection ({CLIENT_OVERHEAD + TLS_OVERHEAD} "
+                        "over TLS); past 3/4 of it new "
                         "connections are refused, past it the biggest holder is dropped "
                         "(LIMIT-3; default %(default)s)")
     p.add_argument("--register-timeout", type=float, default=ServerConfig.register_timeout,

@@ -256,3 +256,48 @@ def test_self_signed_folder_is_removed_when_the_server_stops() -> None:
     while ca.exists() and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not ca.parent.exists()
+
+
+def test_tls_connections_are_charged_openssls_share_of_the_memory_budget() -> None:
+    """LIMIT-3 over TLS: each connection costs CLIENT_OVERHEAD + TLS_OVERHEAD, freed when it
+    closes, also when it never finished its handshake (in-process server, stepped by hand)."""
+    from reference.server import ChatServer, ServerConfig
+    from reference.server_output import CLIENT_OVERHEAD, TLS_OVERHEAD
+
+    made = self_signed()
+    server = ChatServer(ServerConfig(port=0, tls=server_context(str(made.cert), str(made.key))))
+    tls = ClientTLS(ca=str(made.ca))
+    socks: list[socket.socket] = []
+    try:
+        assert server.connection_cost == CLIENT_OVERHEAD + TLS_OVERHEAD
+        socks.append(socket.create_connection(server.address, timeout=WAIT))  # never handshakes
+        for _ in range(200):
+            server.run_once(0.01)
+            if server.clients:
+                break
+        assert server.memory_held == CLIENT_OVERHEAD + TLS_OVERHEAD
+        raw = socket.create_connection(server.address, timeout=WAIT)
+        raw.setblocking(False)
+        wrapped = tls.context().wrap_socket(raw, server_hostname="127.0.0.1", do_handshake_on_connect=False)
+        socks.append(wrapped)
+        for _ in range(400):  # both ends step the handshake, neither blocks
+            server.run_once(0.01)
+            try:
+                wrapped.do_handshake()
+                break
+            except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+                continue
+        assert wrapped.version() is not None and len(server.clients) == 2
+        assert server.memory_held == 2 * (CLIENT_OVERHEAD + TLS_OVERHEAD)
+        for sock in socks:
+            sock.close()
+        for _ in range(200):
+            server.run_once(0.01)
+            if not server.clients:
+                break
+        assert not server.clients and server.memory_held == 0
+    finally:
+        for sock in socks:
+            sock.close()
+        server.close()
+        made.remove()

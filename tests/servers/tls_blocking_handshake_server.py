@@ -24,7 +24,6 @@ import time
 from _variant import run
 
 from reference.server import ChatServer, Client, ServerConfig, log
-from reference.server_output import CLIENT_OVERHEAD
 
 
 class BlockingHandshakeServer(ChatServer):
@@ -49,7 +48,7 @@ class BlockingHandshakeServer(ChatServer):
                         time.monotonic())
         self.clients[client.fd] = client
         self._unregistered[client.fd] = client
-        self.memory_held += CLIENT_OVERHEAD
+        self.memory_held += self.connection_cost
         self.selector.register(sock, selectors.EVENT_READ, client)
 
 
