@@ -33,6 +33,8 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from reference import exit_codes
+from reference.signals import terminate_as_interrupt
 from reports.benchjson import (
     DEFAULT_THRESHOLD,
     BenchJsonError,
@@ -210,6 +212,15 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    with terminate_as_interrupt() as caught:
+        try:
+            return _gate(parser, args)
+        except KeyboardInterrupt:  # a confirmation run is killed by subprocess.run on the way out
+            print(f"bench/compare.py: {caught.words}; nothing written", file=sys.stderr)
+            return caught.exit_status
+
+
+def _gate(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     if args.confirm < 0:
         parser.error(f"--confirm {args.confirm} must not be negative")
     try:
@@ -219,7 +230,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 parser.error(f"--update-baseline needs a folder, {args.baseline} is a file")
             for path in update_baseline(Path(args.baseline), current):
                 print(f"wrote {path}")
-            return 0
+            return exit_codes.OK
         baseline = load_benchmark_runs(args.baseline)
         result = compare_runs(baseline, current, args.threshold, normalise=not args.raw)
     except BenchJsonError as exc:
@@ -232,7 +243,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(render_ratios(changes, args.threshold))
     if args.json:
         write_document(args.json, to_results_document(current[-1], tool="bench/compare.py"))
-    return 1 if result.verdict == "fail" or any(c.slower for c in changes) else 0
+    regressed = result.verdict == "fail" or any(c.slower for c in changes)
+    return exit_codes.FINDINGS if regressed else exit_codes.OK
 
 
 if __name__ == "__main__":

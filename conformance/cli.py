@@ -31,9 +31,10 @@ import pytest
 from conformance.options import add_suite_options
 from conformance.plugin import STATE_KEY, SuiteState
 from conformance.verdicts import (
-    EXIT_INTERNAL,
+    EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_NO_CASES,
+    EXIT_OK,
     EXIT_TARGET,
     build_document,
     summarise,
@@ -146,12 +147,14 @@ def _exit_status(pytest_status: int | pytest.ExitCode, state: SuiteState | None)
     if state is not None and state.target_error is not None:
         return EXIT_TARGET
     return {
-        pytest.ExitCode.OK: 0,
-        pytest.ExitCode.TESTS_FAILED: 1,
+        pytest.ExitCode.OK: EXIT_OK,
+        pytest.ExitCode.TESTS_FAILED: EXIT_FAILED,
         pytest.ExitCode.INTERRUPTED: EXIT_INTERRUPTED,
         pytest.ExitCode.USAGE_ERROR: EXIT_NO_CASES,
         pytest.ExitCode.NO_TESTS_COLLECTED: EXIT_NO_CASES,
-    }.get(pytest.ExitCode(int(pytest_status)), EXIT_INTERNAL)
+        # pytest itself failed: a target that broke it was caught above (3); otherwise the
+        # suite erred, a finding about the harness, never a pass (its traceback is above)
+    }.get(pytest.ExitCode(int(pytest_status)), EXIT_FAILED)
 
 
 def target_problem(spec: TargetSpec) -> str | None:

@@ -26,6 +26,7 @@ from typing import Any, cast
 from rich.console import Console
 from rich.text import Text
 
+from reference import exit_codes
 from reference.cli_args import positive_float, positive_int
 from reference.console import tolerate_unencodable
 from reference.printable import printable_tree
@@ -191,7 +192,7 @@ def main(argv: Sequence[str] | None = None, console: Console | None = None) -> i
             # One line, however long, and the error text is not rich markup ("[Errno 111]").
             console.print(Text.assemble(("chat-load:", "bold red"), f" target server unavailable: {exc}"),
                           soft_wrap=True)
-            return 1
+            return exit_codes.TARGET_UNAVAILABLE
         except KeyboardInterrupt:
             console.print(Text.assemble(("chat-load:", "bold red"), f" {caught.words}; no results written"))
             return caught.exit_status
@@ -206,7 +207,8 @@ def main(argv: Sequence[str] | None = None, console: Console | None = None) -> i
         console.print(Text.assemble(("chat-load:", "bold red"),
                                     f" {caught.words}; the finished part is reported above"))
         return caught.exit_status
-    return 0 if doc["summary"].get("ok", True) and not doc["summary"].get("error") else 1
+    ok = doc["summary"].get("ok", True) and not doc["summary"].get("error")
+    return exit_codes.OK if ok else exit_codes.FINDINGS
 
 
 if __name__ == "__main__":

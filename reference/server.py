@@ -41,6 +41,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from reference import exit_codes
 from reference.cli_args import port_number, positive_int
 from reference.protocol import (
     DEFAULT_HOST,
@@ -528,17 +529,17 @@ def main(argv: Sequence[str] | None = None, server_class: type[ChatServer] = Cha
         posix_errno = exc.errno if sys.platform != "win32" else None
         reason = os.strerror(posix_errno) if posix_errno else (exc.strerror or str(exc))
         print(f"chat-server: cannot listen on {config.host}:{config.port}: {reason}", file=sys.stderr)
-        return 2
+        return exit_codes.TARGET_UNAVAILABLE  # the server is the target, and it would not start
     except ValueError as exc:
         print(f"chat-server: {exc}", file=sys.stderr)
-        return 2
+        return exit_codes.USAGE
 
     server.install_signal_handlers()
     host, port = server.address
     print(f"chat-server listening on {host}:{port}", flush=True)
     log.info("listening on %s:%d with %s", host, port, type(server.selector).__name__)
     server.serve_forever()
-    return 0
+    return exit_codes.OK  # a server told to stop (SIGINT, SIGTERM) has found nothing
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
+from reference import exit_codes
 from reference.cli_args import positive_float, positive_int
 from reference.console import tolerate_unencodable
 from reference.printable import printable_text
@@ -50,7 +51,8 @@ from reports.scorecard_report import STEP_STYLES, headline, write_scorecard_repo
 
 __all__ = ["build_parser", "main"]
 
-EXIT_OK, EXIT_FAILURES, EXIT_USAGE, EXIT_UNAVAILABLE = 0, 1, 2, 3
+EXIT_OK, EXIT_FAILURES, EXIT_USAGE, EXIT_UNAVAILABLE = (exit_codes.OK, exit_codes.FINDINGS, exit_codes.USAGE,
+                                                     exit_codes.TARGET_UNAVAILABLE)
 
 
 def _percent(text: str) -> float:

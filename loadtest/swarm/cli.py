@@ -38,6 +38,7 @@ from types import FrameType
 
 from loadtest.swarm.options import finite_number
 from loadtest.swarm.results import summary_line
+from reference import exit_codes
 from reference.process_group import process_group_start
 from reference.target import (
     TargetError,
@@ -175,8 +176,8 @@ class _Stopper:
     def exit_status(self) -> int:
         """130 after SIGINT, 143 after SIGTERM (and Ctrl-Break, which stands for it on Windows)."""
         if self.signum in (None, signal.SIGINT):
-            return 128 + signal.SIGINT
-        return 128 + signal.SIGTERM
+            return exit_codes.INTERRUPTED
+        return exit_codes.TERMINATED
 
 
 def _run_locust(argv: list[str], timeout: float, stopper: _Stopper) -> int:
@@ -221,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("use --json FILE, not --chat-json (chat-swarm sets it)")
     if extra and (refusal := _locust_refuses(extra)):
         print(f"chat-swarm: locust refused the options {shlex.join(extra)}: {refusal}", file=sys.stderr)
-        return 2
+        return exit_codes.USAGE
     spawn_rate = args.spawn_rate or float(args.users)
     with tempfile.TemporaryDirectory(prefix="chat-swarm-") as tmp, _Stopper() as stopper:
         raw_json = Path(tmp) / "locust.json"
@@ -245,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
             return stopper.exit_status
         except TargetError as exc:
             print(f"chat-swarm: {exc}", file=sys.stderr)
-            return 1
+            return exit_codes.TARGET_UNAVAILABLE
         if stopper.signum is not None:
             print(f"chat-swarm: stopped by {_signal_name(stopper.signum)}: locust's final statistics "
                   "are above; the server it started is stopped", file=sys.stderr)
@@ -254,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
             doc = load_document(raw_json, kind="locust")
         except ResultsError as exc:
             print(f"chat-swarm: locust wrote no results (exit status {code}): {exc}", file=sys.stderr)
-            return 1
+            return exit_codes.FINDINGS
     doc["target"] = target_info(spec.label, target.address, spec.command)
     doc["summary"]["locust_exit_status"] = code
     if died:
@@ -263,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(f"chat-swarm: results written to {write_document(args.json, doc)}")
     print(summary_line(doc["summary"]) + (f"; {died}" if died else ""))
-    return 0 if code == 0 and doc["summary"]["ok"] else 1
+    return exit_codes.OK if code == 0 and doc["summary"]["ok"] else exit_codes.FINDINGS
 
 
 if __name__ == "__main__":
