@@ -102,14 +102,16 @@ EXIT_TABLE: dict[str, dict[int, Run | Elsewhere | Never]] = {
     "chat-conformance": {
         0: Elsewhere("tests/conformance/test_conformance_servers.py::test_reference_server_passes_everything",
                      "run.status == 0"),
-        1: Elsewhere("tests/conformance/test_conformance_servers.py::test_hanging_server_still_finishes_with_failures",
+        1: Elsewhere("tests/conformance/test_conformance_servers.py::"
+                     "test_hanging_server_still_finishes_with_failures",
                      "run.status == 1"),
         2: Run(["chat-conformance", "-k", "no-such-case-anywhere", "--list"]),
         3: Run(["chat-conformance", "--start-timeout", "2", "--server"], refused_port=True),
         130: Elsewhere("tests/test_signals.py::test_chat_conformance", "_assert_clean_end(status"),
     },
     "chat-load": {
-        0: Elsewhere("tests/loadtest/test_loadtest_latency.py::test_reference_server_delivers_everything_once_in_order",
+        0: Elsewhere("tests/loadtest/test_loadtest_latency.py::"
+                     "test_reference_server_delivers_everything_once_in_order",
                      "status == 0"),
         1: Elsewhere("tests/loadtest/test_loadtest_latency.py::test_lossy_server_is_caught", "status == 1"),
         2: Run(["chat-load", "latency", "--clients", "0"]),
@@ -120,7 +122,8 @@ EXIT_TABLE: dict[str, dict[int, Run | Elsewhere | Never]] = {
         0: Elsewhere("tests/loadtest/swarm/test_locust_swarm.py::"
                      "test_microsecond_latency_is_the_chat_histogram_not_a_row_under_ms_headers",
                      "returncode == 0"),
-        1: Elsewhere("tests/loadtest/swarm/test_locust_swarm.py::test_chat_swarm_fails_on_lost_or_reordered_messages",
+        1: Elsewhere("tests/loadtest/swarm/test_locust_swarm.py::"
+                     "test_chat_swarm_fails_on_lost_or_reordered_messages",
                      "code == 1"),
         2: Run(["chat-swarm", "--run-time", "forever"]),
         3: Run(["chat-swarm", "--start-timeout", "2", "--server"], refused_port=True),
@@ -129,9 +132,11 @@ EXIT_TABLE: dict[str, dict[int, Run | Elsewhere | Never]] = {
                        "returncode == status"),
     },
     "chat-report": {
-        0: Elsewhere("tests/reports/test_reports_compare.py::test_a_uniformly_slower_machine_is_not_a_bench_regression",
+        0: Elsewhere("tests/reports/test_reports_compare.py::"
+                     "test_a_uniformly_slower_machine_is_not_a_bench_regression",
                      "== 0"),
-        1: Elsewhere("tests/reports/test_reports_compare.py::test_one_benchmark_three_times_slower_is_a_regression",
+        1: Elsewhere("tests/reports/test_reports_compare.py::"
+                     "test_one_benchmark_three_times_slower_is_a_regression",
                      "== 1"),
         2: Run(["chat-report", "show", "/no/such/results.json"]),
         3: Run(["chat-report", "scorecard", "--start-timeout", "2", "--server"], refused_port=True),
@@ -146,7 +151,8 @@ EXIT_TABLE: dict[str, dict[int, Run | Elsewhere | Never]] = {
         130: Never("a signal is how a server is told to stop: 0"),
     },
     "chat-client": {
-        0: Elsewhere("tests/reference/classroom/test_client_tk_xvfb.py::test_demo_is_one_command_and_cleans_up_on_sigterm",
+        0: Elsewhere("tests/reference/classroom/test_client_tk_xvfb.py::"
+                     "test_demo_is_one_command_and_cleans_up_on_sigterm",
                      "returncode == 0"),
         1: Never("a chat window judges nothing"),
         2: Run(["chat-client"], env={"DISPLAY": None, "WAYLAND_DISPLAY": None}),  # run where it cannot run
@@ -157,7 +163,8 @@ EXIT_TABLE: dict[str, dict[int, Run | Elsewhere | Never]] = {
     GATE: {
         0: Elsewhere("tests/bench/test_bench_gate.py::test_unchanged_code_on_a_uniformly_slower_run_passes",
                      "returncode == 0"),
-        1: Elsewhere("tests/bench/test_bench_gate.py::test_injected_slowdown_fails_the_gate", "returncode == 1"),
+        1: Elsewhere("tests/bench/test_bench_gate.py::"
+                     "test_injected_slowdown_fails_the_gate", "returncode == 1"),
         2: Run([GATE, "/no/such/baseline.json", "/no/such/current.json"]),
         3: Never("compares files; it reaches no server (its confirmation reruns are pytest runs)"),
         130: Elsewhere("tests/test_conventions.py::test_bench_gate_interrupted_is_one_line_and_130",
@@ -251,8 +258,8 @@ def test_docs_table_says_what_the_code_does() -> None:
 
 def test_the_statuses_are_defined_once() -> None:
     """No tool spells a status as a bare number: each comes from reference/exit_codes.py."""
-    mains = {"reference/server.py", "reference/classroom/app.py", "conformance/cli.py", "conformance/verdicts.py",
-             "loadtest/cli.py", "loadtest/swarm/cli.py", "reports/cli.py", GATE}
+    mains = {"reference/server.py", "reference/classroom/app.py", "conformance/cli.py",
+             "conformance/verdicts.py", "loadtest/cli.py", "loadtest/swarm/cli.py", "reports/cli.py", GATE}
     for name in mains:
         text = (ROOT / name).read_text(encoding="utf-8")
         assert "exit_codes" in text or "from conformance.verdicts import (\n    EXIT_" in text, name

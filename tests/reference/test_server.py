@@ -247,7 +247,9 @@ def test_signal_closes_connections_and_exits_zero(server: SpawnedServer, sig: in
     started = time.monotonic()
     server.proc.send_signal(sig)
     assert server.proc.wait(WAIT) == 0
-    assert time.monotonic() - started < 2.0
+    # The loop wakes at least once a second (select's 1 s timeout); a loop that waited for the
+    # next client event would not exit at all.  Half of WAIT leaves a loaded machine its margin.
+    assert time.monotonic() - started < WAIT / 2
     with pytest.raises(ServerClosedError):
         ana.receive()
 
