@@ -39,11 +39,13 @@ __all__ = [
     "FORMAT_NAME",
     "FORMAT_VERSION",
     "KINDS",
+    "PERCENTILES",
     "ResultsError",
     "check_structure",
     "environment",
     "load_document",
     "make_document",
+    "percentile_label",
     "target_info",
     "write_document",
     "write_text_atomic",
@@ -52,6 +54,14 @@ __all__ = [
 FORMAT_NAME = "chat-harness-results"
 FORMAT_VERSION = 1
 KINDS = ("conformance", "latency", "limits", "soak", "bench", "locust")
+#: The percentiles of every latency block (``latency_us``: key -> percent), in order: the one
+#: list that chat-load's histogram, the locust integration, the tables and the plots all use.
+PERCENTILES: Mapping[str, float] = {"p50": 50.0, "p90": 90.0, "p99": 99.0, "p99_9": 99.9}
+
+
+def percentile_label(key: str) -> str:
+    """How a table or plot names a percentile key: ``p99_9`` -> ``p99.9``."""
+    return f"p{PERCENTILES[key]:g}"
 
 Document = dict[str, Any]
 
