@@ -328,6 +328,7 @@ def test_bench_gate_interrupted_is_one_line_and_130(monkeypatch: pytest.MonkeyPa
 def test_one_list_of_percentile_keys() -> None:
     """reports.results.PERCENTILES is the only place the percentiles are listed."""
     listing = re.compile(r"""["']p50["'].{0,40}["']p90["']""")
-    found = [str(path.relative_to(ROOT)) for package in ("reference", "conformance", "loadtest", "reports", "bench")
-             for path in (ROOT / package).rglob("*.py") if listing.search(path.read_text(encoding="utf-8"))]
+    packages = ("reference", "conformance", "loadtest", "reports", "bench")
+    found = [str(path.relative_to(ROOT)) for package in packages for path in (ROOT / package).rglob("*.py")
+             if listing.search(path.read_text(encoding="utf-8"))]
     assert found == ["reports/results.py"]
