@@ -336,7 +336,8 @@ def test_one_list_of_percentile_keys() -> None:
 
 def test_target_options_are_declared_once() -> None:
     """--server, --server-cmd, --start-timeout and their --chat- twins come from TARGET_OPTIONS only."""
-    declared = re.compile(r"""add(_argument|option)\(\s*["']--(chat-)?(server|server-cmd|start-timeout)["']""")
+    options = "(server|server-cmd|start-timeout)"
+    declared = re.compile(r"""add(_argument|option)\(\s*["']--(chat-)?""" + options + """["']""")
     packages = ("reference", "conformance", "loadtest", "reports", "bench")
     found = [str(path.relative_to(ROOT)) for package in packages for path in (ROOT / package).rglob("*.py")
              if declared.search(path.read_text(encoding="utf-8"))]
