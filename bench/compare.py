@@ -34,6 +34,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from reference import exit_codes
+from reference.cli_args import percentage
 from reference.signals import terminate_as_interrupt
 from reports.benchjson import (
     DEFAULT_THRESHOLD,
@@ -176,16 +177,6 @@ def update_baseline(folder: Path, runs: Sequence[BenchRun]) -> list[Path]:
     return written
 
 
-def _percent(text: str) -> float:
-    try:
-        value = float(text.rstrip("%"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a percentage") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be above 0")
-    return value / 100
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="bench/compare.py",
@@ -193,7 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("baseline", help="baseline pytest-benchmark JSON file, or a folder of runs "
                                              "(e.g. bench/baselines/reference)")
     parser.add_argument("current", nargs="+", help="this run's pytest-benchmark JSON file(s) or folder(s)")
-    parser.add_argument("--threshold", type=_percent, default=DEFAULT_THRESHOLD, metavar="PERCENT",
+    parser.add_argument("--threshold", type=percentage, default=DEFAULT_THRESHOLD, metavar="PERCENT",
                         help="allowed slowdown of a normalised median, in percent "
                              f"(default {DEFAULT_THRESHOLD * 100:.0f})")
     parser.add_argument("--raw", action="store_true",

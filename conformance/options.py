@@ -10,7 +10,6 @@ argv or the environment.
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Any
 
 from conformance.peer import Timeouts
 from conformance.selection import Expectation, load_expectations
+from reference.cli_args import int_between, positive_seconds
 
 __all__ = ["DEFAULT_CASE_TIMEOUT", "DEFAULT_PATIENCE", "DEFAULT_ROOM_SIZE", "SuiteSettings",
            "add_suite_options", "positive_seconds", "room_size"]
@@ -30,24 +30,7 @@ DEFAULT_ROOM_SIZE = 16
 MAX_ROOM_SIZE = 500
 
 
-def positive_seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not 0 < value <= 3600:
-        raise argparse.ArgumentTypeError(f"{text!r} is not between 0 and 3600 seconds")
-    return value
-
-
-def room_size(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of listeners") from None
-    if not 2 <= value <= MAX_ROOM_SIZE:
-        raise argparse.ArgumentTypeError(f"{text!r} is not between 2 and {MAX_ROOM_SIZE} listeners")
-    return value
+room_size = int_between(2, MAX_ROOM_SIZE, "listeners")
 
 
 def add_suite_options(add: Callable[..., Any], prefix: str = "") -> None:

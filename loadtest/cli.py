@@ -27,7 +27,7 @@ from rich.console import Console
 from rich.text import Text
 
 from reference import exit_codes
-from reference.cli_args import positive_float, positive_int
+from reference.cli_args import client_counts, positive_float, positive_int
 from reference.console import tolerate_unencodable
 from reference.printable import printable_tree
 from reference.signals import terminate_as_interrupt
@@ -45,17 +45,6 @@ from reports.results import make_document, target_info, write_document
 __all__ = ["build_parser", "main"]
 
 Handle = SpawnedServer | ExternalServer
-
-
-def _client_counts(text: str) -> list[int]:
-    try:
-        counts = [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of client "
-                                         "counts, e.g. 2,10,50") from None
-    if not counts or min(counts) < 2:
-        raise argparse.ArgumentTypeError(f"{text!r}: every client count must be at least 2")
-    return counts
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -79,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="measured messages, instead of --duration")
     lat.add_argument("--warmup", type=float, default=1.0,
                      help="seconds of traffic before measuring, not counted in latency (default 1)")
-    lat.add_argument("--sweep", type=_client_counts, default=None, metavar="N,N,...",
+    lat.add_argument("--sweep", type=client_counts, default=None, metavar="N,N,...",
                      help="run the scenario once per client count, e.g. 2,10,100,1000")
     lat.add_argument("--procs", type=pos_int, default=1,
                      help="generator processes; histograms are merged exactly (default 1)")

@@ -344,3 +344,11 @@ def test_target_options_are_declared_once() -> None:
     assert found == []
     from reference.target import TARGET_OPTIONS
     assert [name for name, _ in TARGET_OPTIONS] == ["server", "server-cmd", "start-timeout"]
+
+
+def test_argparse_value_types_live_in_one_module() -> None:
+    """Every argparse ``type`` that can refuse a value is in reference/cli_args.py."""
+    packages = ("reference", "conformance", "loadtest", "reports", "bench")
+    found = [str(path.relative_to(ROOT)) for package in packages for path in (ROOT / package).rglob("*.py")
+             if "raise argparse.ArgumentTypeError" in path.read_text(encoding="utf-8")]
+    assert found == ["reference/cli_args.py"]

@@ -27,7 +27,6 @@ locust: only the child does.
 from __future__ import annotations
 
 import argparse
-import re
 import shlex
 import signal
 import subprocess
@@ -36,9 +35,9 @@ import tempfile
 from pathlib import Path
 from types import FrameType
 
-from loadtest.swarm.options import finite_number
 from loadtest.swarm.results import summary_line
 from reference import exit_codes
+from reference.cli_args import finite_number, run_time
 from reference.process_group import process_group_start
 from reference.target import (
     TargetError,
@@ -78,25 +77,6 @@ def build_parser() -> argparse.ArgumentParser:
     swarm.add_argument("--json", metavar="FILE", default=None,
                        help="write the results document (kind 'locust') to FILE")
     return parser
-
-
-_TIMESPAN = re.compile(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
-
-
-def run_time(text: str) -> int:
-    """An argparse ``type``: whole seconds from ``90`` or locust's ``10s`` / ``1m30s`` / ``1h``."""
-    raw = text.strip().lower()
-    match = _TIMESPAN.fullmatch(raw) if raw and not raw.isdigit() else None
-    if raw.isdigit():
-        seconds = int(raw)
-    elif match is not None and any(match.groups()):
-        hours, minutes, secs = (int(g or 0) for g in match.groups())
-        seconds = hours * 3600 + minutes * 60 + secs
-    else:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a run time like 90, 10s, 1m30s or 1h")
-    if seconds <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a run time more than 0")
-    return seconds
 
 
 #: locust flags that only print something: run locust alone, without a server.
