@@ -47,7 +47,7 @@ from reports.benchjson import (
     without_raw_timings,
 )
 from reports.benchratios import RatioChange, compare_ratios
-from reports.results import write_document, write_text_atomic
+from reports.results import json_option, write_document, write_text_atomic
 
 
 def format_seconds(value: float | None) -> str:
@@ -195,8 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--update-baseline", action="store_true",
                         help="do not compare: replace the runs in the BASELINE folder by CURRENT "
                              "(without per-round timings), e.g. after a deliberate change")
-    parser.add_argument("--json", metavar="FILE", default=None,
-                        help="also write the (last) current run as a chat-harness 'bench' results document")
+    parser.add_argument("--json", **json_option("bench", what="the last current run as a results document"))
     return parser
 
 

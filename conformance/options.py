@@ -18,6 +18,7 @@ from typing import Any
 from conformance.peer import Timeouts
 from conformance.selection import Expectation, load_expectations
 from reference.cli_args import int_between, positive_seconds
+from reports.results import json_option
 
 __all__ = ["DEFAULT_CASE_TIMEOUT", "DEFAULT_PATIENCE", "DEFAULT_ROOM_SIZE", "SuiteSettings",
            "add_suite_options", "positive_seconds", "room_size"]
@@ -37,8 +38,7 @@ def add_suite_options(add: Callable[..., Any], prefix: str = "") -> None:
     """Declare the options shared by ``pytest --chat-*`` and ``chat-conformance``."""
     add(f"--{prefix}strict", action="store_true", default=False,
         help="count a broken SHOULD (non-strict) as a failure")
-    add(f"--{prefix}json", metavar="FILE", default=None,
-        help="write the results document (kind 'conformance', reports/FORMAT.md) to FILE")
+    add(f"--{prefix}json", **json_option("conformance"))
     add(f"--{prefix}expectations", metavar="FILE", default=None,
         help="TOML file of [[expected-failure]] entries (case, reason) for a known-bad server")
     add(f"--{prefix}transcripts", action="store_true", default=False,

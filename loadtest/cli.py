@@ -40,7 +40,7 @@ from reference.target import (
     spec_from_args,
 )
 from reference.version import add_version_argument, tool_name
-from reports.results import make_document, target_info, write_document
+from reports.results import json_option, make_document, target_info, write_document
 
 __all__ = ["build_parser", "main"]
 
@@ -120,8 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     for command in (lat, lim, soak, cal):
         command.set_defaults(subparser=command)  # so target errors name the right usage
         add_target_arguments(command)
-        command.add_argument("--json", metavar="FILE", default=None,
-                             help="write the results document (reports/FORMAT.md) to FILE")
+        command.add_argument("--json", **json_option())
     return parser
 
 

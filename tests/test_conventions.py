@@ -14,6 +14,7 @@ import re
 import socket
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -174,6 +175,13 @@ EXIT_TABLE: dict[str, dict[int, Run | Elsewhere | Never]] = {
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def sources_matching(matches: Callable[[str], object]) -> list[str]:
+    """The package modules (not the tests) whose text ``matches``, as sorted relative paths."""
+    paths = [path for package in ("reference", "conformance", "loadtest", "reports", "bench")
+             for path in (ROOT / package).rglob("*.py")]
+    return sorted(str(path.relative_to(ROOT)) for path in paths if matches(path.read_text(encoding="utf-8")))
+
+
 def run_tool(case: Run, port: int) -> subprocess.CompletedProcess[str]:
     argv = [*case.argv, f"127.0.0.1:{port}" if case.argv[-1] == "--server" else str(port)] \
         if case.refused_port else case.argv
@@ -196,8 +204,12 @@ def test_every_tool_accounts_for_every_status() -> None:
         assert tuple(row) == STATUSES, tool
 
 
-RUNS = [(tool, status) for tool, row in EXIT_TABLE.items() for status, case in row.items()
-        if isinstance(case, Run)]
+def cases_of(kind: type) -> list[tuple[str, int]]:
+    return [(tool, status) for tool, row in EXIT_TABLE.items() for status, case in row.items()
+            if isinstance(case, kind)]
+
+
+RUNS = cases_of(Run)
 
 
 @pytest.mark.parametrize(("tool", "status"), RUNS, ids=[f"{t} {s}" for t, s in RUNS])
@@ -219,8 +231,7 @@ def test_exit_status(tool: str, status: int) -> None:
         assert any(word in said for word in ("unavailable", "cannot listen", "refused")), said
 
 
-ELSEWHERE = [(tool, status) for tool, row in EXIT_TABLE.items() for status, case in row.items()
-             if isinstance(case, Elsewhere)]
+ELSEWHERE = cases_of(Elsewhere)
 
 
 @pytest.mark.parametrize(("tool", "status"), ELSEWHERE, ids=[f"{t} {s}" for t, s in ELSEWHERE])
@@ -328,9 +339,7 @@ def test_bench_gate_interrupted_is_one_line_and_130(monkeypatch: pytest.MonkeyPa
 def test_one_list_of_percentile_keys() -> None:
     """reports.results.PERCENTILES is the only place the percentiles are listed."""
     listing = re.compile(r"""["']p50["'].{0,40}["']p90["']""")
-    packages = ("reference", "conformance", "loadtest", "reports", "bench")
-    found = [str(path.relative_to(ROOT)) for package in packages for path in (ROOT / package).rglob("*.py")
-             if listing.search(path.read_text(encoding="utf-8"))]
+    found = sources_matching(listing.search)
     assert found == ["reports/results.py"]
 
 
@@ -338,9 +347,7 @@ def test_target_options_are_declared_once() -> None:
     """--server, --server-cmd, --start-timeout and their --chat- twins come from TARGET_OPTIONS only."""
     options = "(server|server-cmd|start-timeout)"
     declared = re.compile(r"""add(_argument|option)\(\s*["']--(chat-)?""" + options + """["']""")
-    packages = ("reference", "conformance", "loadtest", "reports", "bench")
-    found = [str(path.relative_to(ROOT)) for package in packages for path in (ROOT / package).rglob("*.py")
-             if declared.search(path.read_text(encoding="utf-8"))]
+    found = sources_matching(declared.search)
     assert found == []
     from reference.target import TARGET_OPTIONS
     assert [name for name, _ in TARGET_OPTIONS] == ["server", "server-cmd", "start-timeout"]
@@ -348,7 +355,5 @@ def test_target_options_are_declared_once() -> None:
 
 def test_argparse_value_types_live_in_one_module() -> None:
     """Every argparse ``type`` that can refuse a value is in reference/cli_args.py."""
-    packages = ("reference", "conformance", "loadtest", "reports", "bench")
-    found = [str(path.relative_to(ROOT)) for package in packages for path in (ROOT / package).rglob("*.py")
-             if "raise argparse.ArgumentTypeError" in path.read_text(encoding="utf-8")]
+    found = sources_matching(lambda text: "raise argparse.ArgumentTypeError" in text)
     assert found == ["reference/cli_args.py"]

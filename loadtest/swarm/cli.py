@@ -47,7 +47,7 @@ from reference.target import (
     stop_process_group,
 )
 from reference.version import add_version_argument
-from reports.results import ResultsError, load_document, target_info, write_document
+from reports.results import ResultsError, json_option, load_document, target_info, write_document
 
 __all__ = ["LOCUSTFILE", "locust_command", "main"]
 
@@ -74,8 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     swarm.add_argument("--web", action="store_true",
                        help="run with locust's web UI (started at once; the Chat tab shows the chat "
                             "figures) on 127.0.0.1:8089, or where --web-host/--web-port say")
-    swarm.add_argument("--json", metavar="FILE", default=None,
-                       help="write the results document (kind 'locust') to FILE")
+    swarm.add_argument("--json", **json_option("locust"))
     return parser
 
 
