@@ -20,6 +20,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from reference import exit_codes
 from reference.target import (
     TARGET_OPTIONS,
     ExternalServer,
@@ -65,4 +66,4 @@ def chat_target(chat_target_spec: TargetSpec) -> Iterator[SpawnedServer | Extern
         with open_target(chat_target_spec) as handle:
             yield handle
     except TargetError as exc:
-        pytest.exit(f"chat target unavailable: {exc}", returncode=3)
+        pytest.exit(f"chat target unavailable: {exc}", returncode=exit_codes.TARGET_UNAVAILABLE)
