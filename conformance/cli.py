@@ -42,6 +42,7 @@ from conformance.verdicts import (
 from reference.console import tolerate_unencodable
 from reference.signals import terminate_as_interrupt
 from reference.target import (
+    TARGET_OPTIONS,
     ExternalServer,
     SpawnedServer,
     TargetError,
@@ -95,13 +96,12 @@ def pytest_args(args: argparse.Namespace) -> list[str]:
            # already; the cases are still rewritten (imported later), so the warning is noise.
            "-W", "ignore::pytest.PytestAssertRewriteWarning",
            "-o", "python_files=test_*.py", "-o", "junit_suite_name=chat-conformance",
-           "--chat-start-timeout", str(args.start_timeout),
            "--chat-timeout", str(args.timeout), "--chat-case-timeout", str(args.case_timeout),
            "--chat-patience", str(args.patience), "--chat-room-size", str(args.room_size)]
-    if args.server:
-        out += ["--chat-server", args.server]
-    if args.server_cmd:
-        out += ["--chat-server-cmd", args.server_cmd]
+    for name, _ in TARGET_OPTIONS:  # --server etc. become the plugin's --chat-server etc.
+        value = getattr(args, name.replace("-", "_"))
+        if value is not None and value != "":
+            out += [f"--chat-{name}", str(value)]
     if args.strict:
         out.append("--chat-strict")
     if args.json:
