@@ -13,8 +13,10 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["client_counts", "finite_number", "int_between", "percentage", "port_number", "positive_float",
-           "positive_int", "positive_seconds", "run_time"]
+from reference.profiles import MAX_HISTORY_MESSAGES, MIN_HISTORY_MESSAGES, parse_profiles
+
+__all__ = ["client_counts", "finite_number", "history_size", "int_between", "percentage", "port_number",
+           "positive_float", "positive_int", "positive_seconds", "profile_names", "run_time"]
 
 
 def _number(text: str, kind: type[int] | type[float]) -> int | float:
@@ -132,3 +134,19 @@ def run_time(text: str) -> int:
     if seconds <= 0:
         raise argparse.ArgumentTypeError(f"{text!r} is not a run time more than 0")
     return seconds
+
+
+def history_size(text: str) -> int:
+    """``--history-size``: what HISTORY-3 allows."""
+    if not text.strip().isdigit() or not MIN_HISTORY_MESSAGES <= int(text) <= MAX_HISTORY_MESSAGES:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of messages from "
+                                         f"{MIN_HISTORY_MESSAGES} to {MAX_HISTORY_MESSAGES} (HISTORY-3)")
+    return int(text)
+
+
+def profile_names(text: str) -> frozenset[str]:
+    """``--profile``: known profile names separated by commas."""
+    try:
+        return parse_profiles(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc).split(": ", 1)[-1]) from None
