@@ -46,7 +46,8 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from reference.cli_args import port_number, positive_int
+from reference import exit_codes
+from reference.cli_args import history_size, port_number, positive_int
 from reference.profiles import (
     DEFAULT_HISTORY_MESSAGES,
     HISTORY_PREFIX,
@@ -630,14 +631,6 @@ def keep_freed_buffers(max_payload: int) -> bool:
     return bool(mallopt(_M_MMAP_THRESHOLD, threshold)) and bool(mallopt(_M_TRIM_THRESHOLD, 2 * threshold))
 
 
-def history_size(text: str) -> int:
-    """argparse type of --history-size: what HISTORY-3 allows."""
-    if not text.strip().isdigit() or not MIN_HISTORY_MESSAGES <= int(text) <= MAX_HISTORY_MESSAGES:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of messages from "
-                                         f"{MIN_HISTORY_MESSAGES} to {MAX_HISTORY_MESSAGES} (HISTORY-3)")
-    return int(text)
-
-
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="chat-server", description=__doc__.split("\n")[0])
     add_version_argument(p)
@@ -705,7 +698,7 @@ def main(argv: Sequence[str] | None = None, server_class: type[ChatServer] = Cha
         profiles = parse_profiles(args.profile) if args.profile is not None else frozenset()
     except ValueError as exc:  # one line, like a port already in use
         print(f"chat-server: {exc}", file=sys.stderr)
-        return 2
+        return exit_codes.USAGE
     made = None
     tls_context = None
     try:
@@ -716,7 +709,7 @@ def main(argv: Sequence[str] | None = None, server_class: type[ChatServer] = Cha
             tls_context = server_context(args.tls_cert, args.tls_key)
     except TLSSetupError as exc:
         print(f"chat-server: {exc}", file=sys.stderr)
-        return 2
+        return exit_codes.USAGE
     try:
         return _serve(args, server_class, profiles, tls_context, str(made.ca) if made else None)
     finally:
@@ -746,10 +739,10 @@ def _serve(args: argparse.Namespace, server_class: type[ChatServer], profiles: f
         posix_errno = exc.errno if sys.platform != "win32" else None
         reason = os.strerror(posix_errno) if posix_errno else (exc.strerror or str(exc))
         print(f"chat-server: cannot listen on {config.host}:{config.port}: {reason}", file=sys.stderr)
-        return 2
+        return exit_codes.TARGET_UNAVAILABLE  # the server is the target, and it would not start
     except ValueError as exc:
         print(f"chat-server: {exc}", file=sys.stderr)
-        return 2
+        return exit_codes.USAGE
 
     server.install_signal_handlers()
     host, port = server.address
@@ -761,7 +754,7 @@ def _serve(args: argparse.Namespace, server_class: type[ChatServer], profiles: f
     log.info("listening on %s%s:%d with %s%s", scheme, host, port, type(server.selector).__name__,
              f"; profiles: {', '.join(sorted(config.profiles))}" if config.profiles else "")
     server.serve_forever()
-    return 0
+    return exit_codes.OK  # a server told to stop (SIGINT, SIGTERM) has found nothing
 
 
 if __name__ == "__main__":

@@ -53,7 +53,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from reference.printable import printable_text
 from reference.process_group import (
@@ -81,6 +81,7 @@ __all__ = [
     "SpawnedServer",
     "TargetError",
     "TargetSpec",
+    "TARGET_OPTIONS",
     "add_target_arguments",
     "find_free_port",
     "open_target",
@@ -536,32 +537,36 @@ def open_target(spec: TargetSpec) -> Iterator[SpawnedServer | ExternalServer]:
         handle.close()
 
 
+#: The target options, declared once: the console scripts add them as ``--server`` etc.
+#: (:func:`add_target_arguments`), the pytest plugin as ``--chat-server`` etc.
+#: (``reference.pytest_plugin``), because locust's pytest plugin owns ``--host``.
+TARGET_OPTIONS: tuple[tuple[str, dict[str, Any]], ...] = (
+    ("server", {"metavar": "HOST:PORT", "default": None,
+                "help": "use a running server at HOST:PORT (tcp://HOST:PORT also works; "
+                        "tls://HOST:PORT for TLS)"}),
+    ("server-cmd", {"metavar": "CMD", "default": None,
+                    "help": "launch the server with CMD; {port} and {host} are filled in, "
+                            "e.g. 'python3 myserver.py {port}'"}),
+    ("start-timeout", {"metavar": "SECONDS", "type": float, "default": DEFAULT_START_TIMEOUT,
+                       "help": "how long to wait for the server to accept connections "
+                               "(default %(default)s)"}),
+    # PROTOCOL.md, Profile tls: a TLS target and how to verify it.
+    ("tls", {"action": "store_true", "default": False,
+             "help": "the target speaks TLS: the embedded reference starts with a throwaway "
+                     "certificate; a --server-cmd serves TLS itself (tls://HOST:PORT implies it)"}),
+    ("tls-ca", {"metavar": "FILE", "default": None,
+                "help": "verify a TLS target against this CA file (chat-server "
+                        "--tls-self-signed prints its path)"}),
+    ("tls-insecure", {"action": "store_true", "default": False,
+                      "help": "accept any TLS certificate (classroom self-signed ones)"}),
+)
+
+
 def add_target_arguments(parser: argparse.ArgumentParser) -> None:
     """The console scripts' target options (the pytest plugin's are ``--chat-*``)."""
     group = parser.add_argument_group("target server (default: the embedded reference server)")
-    group.add_argument("--server", metavar="HOST:PORT", default=None,
-                       help="use a running server at HOST:PORT (tcp://HOST:PORT also works; "
-                            "tls://HOST:PORT for TLS)")
-    group.add_argument("--server-cmd", metavar="CMD", default=None,
-                       help="launch the server with CMD; {port} and {host} are filled in, "
-                            "e.g. 'python3 myserver.py {port}'")
-    group.add_argument("--start-timeout", metavar="SECONDS", type=float,
-                       default=DEFAULT_START_TIMEOUT,
-                       help="how long to wait for the server to accept connections "
-                            "(default %(default)s)")
-    add_tls_arguments(group)
-
-
-def add_tls_arguments(group: argparse._ArgumentGroup | argparse.ArgumentParser) -> None:
-    """--tls, --tls-ca, --tls-insecure (PROTOCOL.md, Profile: tls)."""
-    group.add_argument("--tls", action="store_true",
-                       help="the target speaks TLS: the embedded reference starts with a "
-                            "throwaway certificate; a --server-cmd serves TLS itself")
-    group.add_argument("--tls-ca", metavar="FILE", default=None,
-                       help="verify a TLS target against this CA file (chat-server "
-                            "--tls-self-signed prints its path)")
-    group.add_argument("--tls-insecure", action="store_true",
-                       help="accept any TLS certificate (classroom self-signed ones)")
+    for name, options in TARGET_OPTIONS:
+        group.add_argument(f"--{name}", **options)
 
 
 def spec_from_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> TargetSpec:
