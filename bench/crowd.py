@@ -30,6 +30,7 @@ from pathlib import Path
 from bench.rooms import WAIT_TIMEOUT
 from reference.client import ChatClient, join_room
 from reference.protocol import NEED_DATA, Connection, Relay, Role, encode_frame
+from reference.tls import connect as tls_connect
 
 CROWD_TEXT = "saturation benchmark message 32B"
 _NAME_WIDTH = 5  # "c0000".."c9999": every name frame has the same length
@@ -153,7 +154,7 @@ def idle_crowd(address: tuple[str, int], size: int) -> Iterator[list[socket.sock
         hub = stack.enter_context(ChatClient.connect(*address, name="hub", timeout=WAIT_TIMEOUT))
         socks: list[socket.socket] = []
         for i in range(size):
-            sock = stack.enter_context(socket.create_connection(address, timeout=WAIT_TIMEOUT))
+            sock = stack.enter_context(tls_connect(address, WAIT_TIMEOUT))  # TLS to a TLS target
             sock.sendall(encode_frame(crowd_name(i).encode()))
             socks.append(sock)
         selector = stack.enter_context(selectors.DefaultSelector())

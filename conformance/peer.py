@@ -36,6 +36,7 @@ from reference.barrier import DOUBLING, AnnounceBarrier, JoinBarrier, Observatio
 from reference.client import ChatClient, ServerClosedError
 from reference.profiles import unmark_history
 from reference.protocol import Relay, RemoteProtocolError, encode_frame
+from reference.tls import describe_ssl_error, tls_for
 
 __all__ = ["SYNC_PREFIX", "CaseFailure", "Peer", "Room", "Timeouts", "describe", "unreadable"]
 
@@ -289,8 +290,8 @@ class Room:
         self.findings.append(text)
 
     def connect(self, label: str, *, keep_received: bool = False,
-                rcvbuf: int | None = None) -> Peer:
-        """A new, unregistered connection."""
+                rcvbuf: int | None = None, plain: bool = False) -> Peer:
+        """A new, unregistered connection (TLS to a TLS target, unless ``plain``)."""
         __tracebackhide__ = True
         sock = socket.socket(socket.AF_INET6 if ":" in self.address[0] else socket.AF_INET)
         if rcvbuf is not None:
@@ -305,7 +306,16 @@ class Room:
             raise CaseFailure(f"{label} connects to {self.address[0]}:{self.address[1]}",
                               f"connect failed: {exc.strerror or exc}") from None
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.wire.note(label, "connected")
+        tls = None if plain else tls_for(self.address)
+        if tls is not None:  # a TLS target: every case runs inside TLS (PROTOCOL.md, Profile: tls)
+            try:
+                sock = tls.wrap(sock, self.address[0])
+            except OSError as exc:
+                self.wire.note(label, describe_ssl_error(exc))
+                raise CaseFailure(f"{label} completes a TLS handshake with "
+                                  f"{self.address[0]}:{self.address[1]}",
+                                  describe_ssl_error(exc)) from None
+        self.wire.note(label, "connected" + (" (TLS)" if tls is not None else ""))
         peer = Peer(RecordingSocket(sock, self.wire, label, keep_received), label, self.timeouts,
                     history=self.history)
         self.peers.append(peer)

@@ -43,7 +43,6 @@ from conformance.requirements import REQUIREMENTS, Level, Marker
 from conformance.selection import ExpectationsError, matches, matching
 from conformance.verdicts import (
     EXIT_FAILED,
-    EXIT_INTERNAL,
     EXIT_INTERRUPTED,
     EXIT_NO_CASES,
     EXIT_TARGET,
@@ -164,6 +163,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     settings = state.settings
     keep, drop, used = [], [], set()
     infos = []
+    tls_target = target_spec(config).tls is not None
     unclaimed_patterns: dict[str, str] = {}
     for item in items:
         info = case_info(item, settings)
@@ -179,6 +179,10 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         item.user_properties += [("case_id", info.id), ("requirement", info.requirement.id),
                                  ("level", info.level.value)]
         pattern = matching(settings.case_patterns, info.id)
+        if info.requirement.group == "TLS" and not tls_target:
+            used.add(pattern)  # the TLS profile is judged on TLS targets only
+            drop.append(item)
+            continue
         if settings.case_patterns and pattern is None:
             drop.append(item)
             continue
@@ -494,7 +498,7 @@ def _exit_status(state: SuiteState, pytest_status: int) -> int:
     if pytest_status in (pytest.ExitCode.USAGE_ERROR, pytest.ExitCode.NO_TESTS_COLLECTED):
         return EXIT_NO_CASES
     if pytest_status == pytest.ExitCode.INTERNAL_ERROR:
-        return EXIT_INTERNAL
+        return EXIT_FAILED  # the suite erred; a target that broke it was caught above (3)
     if pytest_status == pytest.ExitCode.INTERRUPTED and state.stop_reason is None:
         return EXIT_INTERRUPTED
     status = exit_status((r.verdict for r in state.results.values()), state.settings.strict)

@@ -35,6 +35,8 @@ from typing import Any
 
 from reference.printable import printable
 from reference.protocol import HEADER_LENGTH, encode_frame
+from reference.tls import WOULD_BLOCK
+from reference.tls import connect as tls_connect
 
 __all__ = ["CLASSES", "OTHER_WIDTHS", "READ_LIMIT", "Exchange", "Preflight", "detect", "exchange",
            "parse_frames", "run_preflight"]
@@ -142,7 +144,7 @@ def _drain(sock: socket.socket, into: bytearray) -> bool:
             if not chunk:
                 return True
             into += chunk
-    except BlockingIOError:
+    except WOULD_BLOCK:  # a TLS socket says SSLWantReadError
         pass
     except OSError:  # reset
         return True
@@ -170,7 +172,7 @@ def exchange(address: tuple[str, int], width: int | None, timeout: float,
     socks: list[socket.socket] = []
     try:
         for _ in range(2):
-            socks.append(socket.create_connection(address, timeout=min(timeout, 3.0)))
+            socks.append(tls_connect(address, min(timeout, 3.0)))  # TLS if the target is
     except OSError as exc:
         seen.connect_error = exc.strerror or type(exc).__name__
         for sock in socks:

@@ -163,6 +163,15 @@ REQUIREMENTS: dict[str, Requirement] = _table(
     ("HISTORY-4", Level.MUST, "Private messages and the server's notices are never replayed."),
     ("HISTORY-5", Level.MUST, "Only the newcomer gets the replay; members already in the room do "
                               "not get it again."),
+    # Profile: tls -- judged only when the target is TLS (tls://HOST:PORT or --tls).
+    ("TLS-1", Level.MUST, "A TLS server completes a TLS 1.2+ handshake and then speaks the base "
+                          "protocol unchanged, byte for byte, inside TLS."),
+    ("TLS-2", Level.MUST, "A connection that stalls before or during its TLS handshake does not "
+                          "delay the other clients or stop newcomers joining."),
+    ("TLS-3", Level.MUST, "Bytes that are not TLS (a plaintext client) close that connection only; "
+                          "nothing of them is relayed and the server carries on."),
+    ("TLS-4", Level.SHOULD, "The server's certificate verifies, for the address clients use, "
+                            "against the CA file its operator hands out."),
 )
 
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from reference.printable import printable
+from reference.tls import shutdown_write
 
 __all__ = ["RecordingSocket", "Wire", "WireEvent", "printable"]
 
@@ -164,7 +165,10 @@ class RecordingSocket:
 
     def shutdown(self, how: int) -> None:
         self.wire.note(self.conn, "client shut down its sending side (FIN), still reading")
-        self._sock.shutdown(how)
+        if how == socket.SHUT_WR:
+            shutdown_write(self._sock)  # over TLS too: keeps the TLS layer for the reads
+        else:
+            self._sock.shutdown(how)
 
     def close(self) -> None:
         self._sock.close()

@@ -26,7 +26,8 @@ from typing import Any, cast
 from rich.console import Console
 from rich.text import Text
 
-from reference.cli_args import positive_float, positive_int
+from reference import exit_codes
+from reference.cli_args import client_counts, positive_float, positive_int
 from reference.console import tolerate_unencodable
 from reference.printable import printable_tree
 from reference.signals import terminate_as_interrupt
@@ -39,22 +40,11 @@ from reference.target import (
     spec_from_args,
 )
 from reference.version import add_version_argument, tool_name
-from reports.results import make_document, target_info, write_document
+from reports.results import json_option, make_document, target_info, write_document
 
 __all__ = ["build_parser", "main"]
 
 Handle = SpawnedServer | ExternalServer
-
-
-def _client_counts(text: str) -> list[int]:
-    try:
-        counts = [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of client "
-                                         "counts, e.g. 2,10,50") from None
-    if not counts or min(counts) < 2:
-        raise argparse.ArgumentTypeError(f"{text!r}: every client count must be at least 2")
-    return counts
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -78,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="measured messages, instead of --duration")
     lat.add_argument("--warmup", type=float, default=1.0,
                      help="seconds of traffic before measuring, not counted in latency (default 1)")
-    lat.add_argument("--sweep", type=_client_counts, default=None, metavar="N,N,...",
+    lat.add_argument("--sweep", type=client_counts, default=None, metavar="N,N,...",
                      help="run the scenario once per client count, e.g. 2,10,100,1000")
     lat.add_argument("--procs", type=pos_int, default=1,
                      help="generator processes; histograms are merged exactly (default 1)")
@@ -127,16 +117,22 @@ def build_parser() -> argparse.ArgumentParser:
     cal.add_argument("--locust-rate", type=pos_float, default=12.0,
                      help="messages per second each chatter sends with --vs-locust (default 12)")
 
+    for command in (lat, lim):
+        command.add_argument("--compare-tls", action="store_true",
+                             help="run on the embedded reference twice, plain TCP then TLS "
+                                  "(a throwaway certificate), and report both side by side")
     for command in (lat, lim, soak, cal):
         command.set_defaults(subparser=command)  # so target errors name the right usage
         add_target_arguments(command)
-        command.add_argument("--json", metavar="FILE", default=None,
-                             help="write the results document (reports/FORMAT.md) to FILE")
+        command.add_argument("--json", **json_option())
     return parser
 
 
 def _check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """Cross-option checks argparse cannot express; one line, exit 2."""
+    if getattr(args, "compare_tls", False) and (args.server or args.server_cmd or args.tls):
+        parser.error("--compare-tls starts the embedded reference server twice, plain and TLS: "
+                     "give no --server, --server-cmd or --tls")
     if args.command == "latency":
         if args.clients < 2 and not args.sweep:
             parser.error("--clients must be at least 2: a broadcast needs a sender and a receiver")
@@ -187,11 +183,15 @@ def main(argv: Sequence[str] | None = None, console: Console | None = None) -> i
         try:
             with open_target(spec) as target:
                 doc = _run(args, target, console)
+            if getattr(args, "compare_tls", False):
+                from loadtest.compare_tls import compare, tls_spec
+                with open_target(tls_spec(spec)) as target:
+                    doc = compare(args.command, doc, _run(args, target, console))
         except TargetError as exc:
             # One line, however long, and the error text is not rich markup ("[Errno 111]").
             console.print(Text.assemble(("chat-load:", "bold red"), f" target server unavailable: {exc}"),
                           soft_wrap=True)
-            return 1
+            return exit_codes.TARGET_UNAVAILABLE
         except KeyboardInterrupt:
             console.print(Text.assemble(("chat-load:", "bold red"), f" {caught.words}; no results written"))
             return caught.exit_status
@@ -200,13 +200,17 @@ def main(argv: Sequence[str] | None = None, console: Console | None = None) -> i
         write_document(args.json, doc)
     from loadtest.live import print_document
     print_document(console, doc)
+    if "tls_comparison" in doc["summary"]:
+        from loadtest.compare_tls import comparison_table
+        console.print(comparison_table(args.command, doc["summary"]["tls_comparison"]))
     if args.json:
         console.print(Text(f"results written to {args.json}"))
     if caught.happened:  # latency keeps the scenarios that finished before the signal
         console.print(Text.assemble(("chat-load:", "bold red"),
                                     f" {caught.words}; the finished part is reported above"))
         return caught.exit_status
-    return 0 if doc["summary"].get("ok", True) and not doc["summary"].get("error") else 1
+    ok = doc["summary"].get("ok", True) and not doc["summary"].get("error")
+    return exit_codes.OK if ok else exit_codes.FINDINGS
 
 
 if __name__ == "__main__":

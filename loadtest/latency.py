@@ -330,7 +330,7 @@ def latency_command(args: Any, target: Any, console: Console) -> tuple[str, dict
                                 senders=args.senders or n, rate=args.rate, size=args.size,
                                 duration_s=args.duration if args.messages is None else None,
                                 messages=args.messages, warmup_s=args.warmup, procs=args.procs,
-                                drain_s=args.drain)
+                                drain_s=args.drain, tls=getattr(target, "tls", None))
                  for n in (args.sweep or [args.clients])]
     if args.duration is None and args.messages is None:
         scenarios = [replace(s, measured_count=max(1, round(5.0 * s.rate))) for s in scenarios]

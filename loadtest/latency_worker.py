@@ -166,7 +166,7 @@ async def _connect_all(scenario: Scenario, ids: list[int],
             client = await connect_client(scenario.host, scenario.port, name=client_name(i),
                                           on_relay=receipts.callback(i),
                                           max_payload=receive_limit(scenario.size),
-                                          timeout=scenario.connect_timeout)
+                                          timeout=scenario.connect_timeout, tls=scenario.tls)
             return i, client
 
     return dict(await asyncio.gather(*(one(i) for i in ids)))

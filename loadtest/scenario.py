@@ -20,6 +20,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from reference.tls import ClientTLS
+
 __all__ = ["BARRIER_PREFIX", "CLIENT_NAMES", "LAG_TOLERANCE_NS", "Scenario", "client_name"]
 
 #: Client 0 sends numbered sentinels under this prefix until everyone has one:
@@ -53,15 +55,17 @@ class Scenario:
     drain_s: float = 10.0       # at most this long after the last send for stragglers
     idle_s: float = 2.0         # ...and stop earlier once nothing arrived for this long
     connect_timeout: float = 10.0
+    tls: ClientTLS | None = None  # a TLS target: workers are other processes, so it travels here
 
     @classmethod
     def build(cls, *, host: str, port: int, clients: int, senders: int, rate: float, size: int,
               duration_s: float | None, messages: int | None, warmup_s: float,
-              procs: int = 1, drain_s: float = 10.0) -> Scenario:
+              procs: int = 1, drain_s: float = 10.0, tls: ClientTLS | None = None) -> Scenario:
         measured = messages if messages is not None else max(1, round((duration_s or 0) * rate))
         return cls(host=host, port=port, clients=clients, senders=min(senders, clients),
                    rate=rate, size=size, measured_count=measured,
-                   warmup_count=round(warmup_s * rate), procs=min(procs, clients), drain_s=drain_s)
+                   warmup_count=round(warmup_s * rate), procs=min(procs, clients), drain_s=drain_s,
+                   tls=tls)
 
     # -- the schedule ---------------------------------------------------------
     @property

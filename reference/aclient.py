@@ -37,6 +37,7 @@ from reference.protocol import (
     RemoteProtocolError,
     Role,
 )
+from reference.tls import ClientTLS, asyncio_ssl
 
 __all__ = ["AsyncChatClient", "connect_client", "event_loop_name", "open_socket", "run"]
 
@@ -204,8 +205,11 @@ def open_socket(host: str, source_host: str | None = None) -> socket.socket:
 async def connect_client(host: str, port: int, *, name: str | None = None,
                          on_relay: RelayCallback | None = None,
                          source_host: str | None = None, timeout: float = 5.0,
-                         max_payload: int = DEFAULT_MAX_PAYLOAD) -> AsyncChatClient:
+                         max_payload: int = DEFAULT_MAX_PAYLOAD,
+                         tls: ClientTLS | None = None) -> AsyncChatClient:
     """Connect (from ``source_host`` if given) and, if ``name`` is given, register.
+
+    Over TLS when ``tls`` is given or ``(host, port)`` is a registered TLS target.
 
     Raises the OSError of the failed connect (ConnectionRefusedError,
     EMFILE, EADDRNOTAVAIL, ...) or TimeoutError after ``timeout`` seconds.
@@ -215,8 +219,10 @@ async def connect_client(host: str, port: int, *, name: str | None = None,
     try:
         async with asyncio.timeout(timeout):
             await loop.sock_connect(sock, (host, port))
+            context = asyncio_ssl((host, port), tls)  # None: plain TCP
             _, client = await loop.create_connection(
-                lambda: AsyncChatClient(on_relay, max_payload), sock=sock)
+                lambda: AsyncChatClient(on_relay, max_payload), sock=sock, ssl=context,
+                server_hostname=host if context is not None else None)
     except BaseException:
         sock.close()
         raise

@@ -33,6 +33,8 @@ from reference.protocol import (
     Relay,
     Role,
 )
+from reference.tls import ClientTLS
+from reference.tls import connect as tls_connect
 
 __all__ = ["ChatClient", "ServerClosedError", "abort_socket", "join_room", "wait_registered"]
 
@@ -79,9 +81,11 @@ class ChatClient:
         timeout: float = DEFAULT_TIMEOUT,
         source_address: tuple[str, int] | None = None,
         max_payload: int = DEFAULT_MAX_PAYLOAD,
+        tls: ClientTLS | None = None,
     ) -> ChatClient:
         """Open a connection and, if ``name`` is given, register it."""
-        sock = socket.create_connection((host, port), timeout=timeout, source_address=source_address)
+        # TLS when asked, or when (host, port) is a TLS target open_target registered.
+        sock = tls_connect((host, port), timeout, tls=tls, source_address=source_address)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         client = cls(sock, timeout=timeout, max_payload=max_payload)
         if name is not None:

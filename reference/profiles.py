@@ -49,6 +49,9 @@ def parse_profiles(text: str) -> frozenset[str]:
     if not text.strip() or any(not name for name in names):
         raise ValueError(f"--profile {text!r}: give profile names separated by commas "
                          f"({', '.join(PROFILES)})")
+    if "tls" in names:  # a transport: the target says it (tls://HOST:PORT, --tls), not a claim
+        raise ValueError("--profile: tls is not claimed but judged by the transport: give "
+                         "--server tls://HOST:PORT or --tls")
     unknown = [name for name in names if name not in PROFILES]
     if unknown:
         raise ValueError(f"--profile: unknown profile {unknown[0]!r}; "

@@ -17,6 +17,10 @@ around ``select``), with the fixes that PROTOCOL.md's ROBUST rules demand:
 * a peer's protocol error drops that peer only (ROBUST-5);
 * an event for a connection closed earlier in the same batch of selector
   events is ignored, even when a newcomer already has its fd number;
+* with ``--tls-cert``/``--tls-key`` (or ``--tls-self-signed``) every connection
+  is TLS, its handshake driven by the same loop (SSLWantRead/SSLWantWrite), so
+  a client that stalls mid-handshake or sends plaintext hurts nobody, and what
+  OpenSSL already decrypted (``pending()``, invisible to select) is read at once;
 * with ``--selector select`` we refuse connections whose fd select() cannot
   watch instead of crashing at FD_SETSIZE, and on EMFILE we shed the new
   connection instead of spinning (LIMIT-1, LIMIT-2).
@@ -36,12 +40,14 @@ import platform
 import selectors
 import signal
 import socket
+import ssl
 import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from reference.cli_args import port_number, positive_int
+from reference import exit_codes
+from reference.cli_args import history_size, port_number, positive_int
 from reference.profiles import (
     DEFAULT_HISTORY_MESSAGES,
     HISTORY_PREFIX,
@@ -69,8 +75,16 @@ from reference.protocol import (
     encode_frame,
     encode_header,
 )
-from reference.server_output import CLIENT_OVERHEAD, DEAD_CONNECTION, RECV_SIZE, OutputQueues
+from reference.server_output import (
+    CLIENT_OVERHEAD,
+    DEAD_CONNECTION,
+    RECV_SIZE,
+    TLS_OVERHEAD,
+    WOULD_BLOCK,
+    OutputQueues,
+)
 from reference.server_output import Client as Client  # re-exported: test servers subclass with it
+from reference.tls import CA_LINE_PREFIX, TLSSetupError, self_signed, server_context
 from reference.version import add_version_argument
 
 if sys.platform != "win32":  # no RLIMIT_NOFILE on Windows: see raise_fd_limit
@@ -113,6 +127,8 @@ class ServerConfig:
     #: The optional profiles served (PROTOCOL.md section 8): "dm", "history".
     profiles: frozenset[str] = frozenset()
     history_size: int = DEFAULT_HISTORY_MESSAGES
+    #: Serve TLS with this context (PROTOCOL.md "Profile: tls"); None = plain TCP.
+    tls: ssl.SSLContext | None = None
 
 
 class ChatServer(OutputQueues):
@@ -141,8 +157,11 @@ class ChatServer(OutputQueues):
         #: Bytes held for clients (queued output, partial input frames) plus
         #: CLIENT_OVERHEAD per connection: what --max-memory bounds (LIMIT-3).
         self.memory_held = 0
+        #: What one connection costs whatever it sends: OpenSSL's share too over TLS.
+        self.connection_cost = CLIENT_OVERHEAD + (TLS_OVERHEAD if config.tls is not None else 0)
         self._accept_resume = 0.0      # monotonic time to resume accepting, 0 = accepting
         self._running = False
+        self._tls_eof = False  # _recv_tls met an EOF after data: run_once reads again
         # Self-pipe: a signal handler only clears ``_running``; the byte that
         # signal.set_wakeup_fd writes here wakes select() so we notice at once.
         self._wakeup_r, self._wakeup_w = socket.socketpair()
@@ -185,8 +204,17 @@ class ChatServer(OutputQueues):
             # newcomer's: test the object, never the fd.  One attribute test.
             if client.closed:
                 continue
+            if client.handshaking:
+                self._handshake(client)
+                continue
             if mask & selectors.EVENT_READ:
                 self._on_readable(client)
+                # Bytes OpenSSL decrypted but we did not take: select() will not say so.
+                # Nor an EOF that OpenSSL read behind the last record: read it now, or we
+                # would relay to a connection TLS has closed.
+                while self.config.tls is not None and not client.closed and self._tls_more(client):
+                    self._tls_eof = False
+                    self._on_readable(client)
             if mask & selectors.EVENT_WRITE and not client.closed:
                 self._flush(client)
         self._expire_unregistered()
@@ -259,18 +287,28 @@ class ChatServer(OutputQueues):
                 continue
             sock.setblocking(False)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if self.config.tls is not None:
+                # No handshake here: run_once drives it, so a stalled one blocks nobody (TLS-3).
+                try:
+                    sock = self.config.tls.wrap_socket(sock, server_side=True,
+                                                       do_handshake_on_connect=False)
+                except OSError as exc:  # reset (or closed with data unread) before we wrapped it
+                    log.info("%s:%s gone before its TLS handshake: %s", addr[0], addr[1], exc)
+                    sock.close()
+                    continue
             client = Client(sock, addr, self.config.max_payload, self.config.max_username,
                             time.monotonic())
+            client.handshaking = self.config.tls is not None
             self.clients[client.fd] = client
             self._unregistered[client.fd] = client
-            self.memory_held += CLIENT_OVERHEAD
+            self.memory_held += self.connection_cost
             self.selector.register(sock, selectors.EVENT_READ, client)
             log.debug("connection from %s", client.label)
 
     def _refusal_reason(self, sock: socket.socket) -> str | None:
         if len(self.clients) >= self.config.max_clients:
             return f"--max-clients {self.config.max_clients} reached"
-        if self.memory_held + CLIENT_OVERHEAD > self.config.max_memory * _ACCEPT_SHARE:
+        if self.memory_held + self.connection_cost > self.config.max_memory * _ACCEPT_SHARE:
             return (f"server memory budget reached ({self.memory_held} bytes held, "
                     f"--max-memory {self.config.max_memory})")
         if self.fd_limit is not None:
@@ -301,12 +339,72 @@ class ChatServer(OutputQueues):
         self.selector.unregister(self.listener)
         self._accept_resume = time.monotonic() + _ACCEPT_BACKOFF
 
+    # -- TLS ----------------------------------------------------------------------
+    def _handshake(self, client: Client) -> None:
+        """One non-blocking step of a TLS handshake; wait for whichever way OpenSSL needs.
+
+        A connection that never finishes stays unregistered, so --register-timeout
+        closes it (JOIN-4); plaintext or a bad ClientHello is an SSLError: dropped.
+        """
+        sock = client.sock
+        assert isinstance(sock, ssl.SSLSocket)
+        try:
+            sock.do_handshake()
+        except ssl.SSLWantReadError:
+            self._want(client, selectors.EVENT_READ)
+            return
+        except ssl.SSLWantWriteError:
+            self._want(client, selectors.EVENT_READ | selectors.EVENT_WRITE)
+            return
+        except (ssl.SSLError, OSError) as exc:
+            reason = exc.reason if isinstance(exc, ssl.SSLError) and exc.reason else exc
+            self._drop(client, f"TLS handshake failed: {reason}", level=logging.INFO)
+            return
+        client.handshaking = False
+        self._want(client, selectors.EVENT_READ)
+        log.debug("%s: TLS handshake done (%s)", client.label, sock.version())
+        self._on_readable(client)  # the username may have come with the Finished message
+
+    def _want(self, client: Client, events: int) -> None:
+        writing = bool(events & selectors.EVENT_WRITE)
+        if writing != client.writing:
+            client.writing = writing
+            self.selector.modify(client.sock, events, client)
+
+    def _tls_more(self, client: Client) -> bool:
+        sock = client.sock
+        return self._tls_eof or (isinstance(sock, ssl.SSLSocket) and sock.pending() > 0)
+
+    def _recv_tls(self, sock: ssl.SSLSocket, size: int) -> bytes:
+        """Up to ``size`` bytes: OpenSSL returns one record per read, and what it has
+        already decrypted (``pending()``) select() cannot see, so read until it would block."""
+        chunks: list[bytes] = []
+        total = 0
+        while total < size:
+            try:
+                chunk = sock.recv(size - total)
+            except WOULD_BLOCK:
+                if not chunks:
+                    raise
+                break
+            if not chunk:  # EOF: give what came before it; the next read gives b""
+                if not chunks:
+                    return b""
+                self._tls_eof = True
+                break
+            chunks.append(chunk)
+            total += len(chunk)
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
     # -- reading ----------------------------------------------------------------
     def _on_readable(self, client: Client) -> None:
         conn = client.conn
         try:
-            data = client.sock.recv(client.recv_size)
-        except (BlockingIOError, InterruptedError):
+            if self.config.tls is None:
+                data = client.sock.recv(client.recv_size)
+            else:
+                data = self._recv_tls(client.sock, client.recv_size)  # type: ignore[arg-type]
+        except WOULD_BLOCK:
             return
         except OSError as exc:  # ECONNRESET and friends
             self._drop(client, f"connection error: {exc.strerror or exc}")
@@ -444,7 +542,8 @@ class ChatServer(OutputQueues):
         client.sock.close()
         # Free what it holds now: only a small shell stays while other
         # queues still owe its relays (they name it in ``queued_from``).
-        self.memory_held -= client.out_bytes + client.in_bytes + CLIENT_OVERHEAD + 4 * len(client.name_frame)
+        self.memory_held -= (client.out_bytes + client.in_bytes + self.connection_cost
+                             + 4 * len(client.name_frame))
         client.out.clear()
         client.out_bytes = client.in_bytes = 0
         client.queued_from.clear()
@@ -532,14 +631,6 @@ def keep_freed_buffers(max_payload: int) -> bool:
     return bool(mallopt(_M_MMAP_THRESHOLD, threshold)) and bool(mallopt(_M_TRIM_THRESHOLD, 2 * threshold))
 
 
-def history_size(text: str) -> int:
-    """argparse type of --history-size: what HISTORY-3 allows."""
-    if not text.strip().isdigit() or not MIN_HISTORY_MESSAGES <= int(text) <= MAX_HISTORY_MESSAGES:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of messages from "
-                                         f"{MIN_HISTORY_MESSAGES} to {MAX_HISTORY_MESSAGES} (HISTORY-3)")
-    return int(text)
-
-
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="chat-server", description=__doc__.split("\n")[0])
     add_version_argument(p)
@@ -558,7 +649,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "from its header alone (JOIN-6; default %(default)s)")
     p.add_argument("--max-memory", type=positive_int, default=ServerConfig.max_memory,
                    help="server-wide budget in bytes for buffered data plus "
-                        f"{CLIENT_OVERHEAD} bytes per connection; past 3/4 of it new "
+                        f"{CLIENT_OVERHEAD} bytes per connection ({CLIENT_OVERHEAD + TLS_OVERHEAD} "
+                        "over TLS); past 3/4 of it new "
                         "connections are refused, past it the biggest holder is dropped "
                         "(LIMIT-3; default %(default)s)")
     p.add_argument("--register-timeout", type=float, default=ServerConfig.register_timeout,
@@ -566,6 +658,19 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default %(default)s)")
     p.add_argument("--selector", choices=[k for k, v in SELECTORS.items() if v is not None],
                    default="auto", help="I/O multiplexer (default: the best available)")
+    tls = p.add_argument_group("TLS (PROTOCOL.md, Profile: tls)")
+    tls.add_argument("--tls-cert", metavar="FILE", default=None,
+                     help="serve TLS with this PEM certificate (chain)")
+    tls.add_argument("--tls-key", metavar="FILE", default=None,
+                     help="the certificate's PEM private key (if not in --tls-cert)")
+    tls.add_argument("--tls-self-signed", metavar="DIR", nargs="?", const="", default=None,
+                     help="serve TLS with a throwaway CA and certificate for 127.0.0.1/localhost "
+                          "(needs trustme: the 'tls' extra); written to DIR and kept, or to a "
+                          "temporary folder removed at exit; the CA file's path is printed "
+                          "for clients' --tls-ca")
+    tls.add_argument("--tls-name", metavar="HOST", action="append", default=[],
+                     help="with --tls-self-signed: another host name or IP the certificate "
+                          "covers (the classroom machine's address); repeatable")
     p.add_argument("--profile", default=None, metavar="NAMES",
                    help="serve these optional profiles of PROTOCOL.md section 8, separated by "
                         f"commas: {', '.join(PROFILES)} (default: none, the base protocol)")
@@ -581,19 +686,47 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None, server_class: type[ChatServer] = ChatServer) -> int:
     """The ``chat-server`` command; ``server_class`` lets test servers reuse this CLI."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.tls_self_signed is not None and args.tls_cert:
+        parser.error("give --tls-cert or --tls-self-signed, not both")
+    if args.tls_key and not args.tls_cert:
+        parser.error("--tls-key needs --tls-cert")
+    if args.tls_name and args.tls_self_signed is None:
+        parser.error("--tls-name goes with --tls-self-signed")
     try:
         profiles = parse_profiles(args.profile) if args.profile is not None else frozenset()
     except ValueError as exc:  # one line, like a port already in use
         print(f"chat-server: {exc}", file=sys.stderr)
-        return 2
+        return exit_codes.USAGE
+    made = None
+    tls_context = None
+    try:
+        if args.tls_self_signed is not None:
+            made = self_signed(args.tls_self_signed or None, tuple(args.tls_name))
+            tls_context = server_context(str(made.cert), str(made.key))
+        elif args.tls_cert:
+            tls_context = server_context(args.tls_cert, args.tls_key)
+    except TLSSetupError as exc:
+        print(f"chat-server: {exc}", file=sys.stderr)
+        return exit_codes.USAGE
+    try:
+        return _serve(args, server_class, profiles, tls_context, str(made.ca) if made else None)
+    finally:
+        if made is not None:
+            made.remove()
+
+
+def _serve(args: argparse.Namespace, server_class: type[ChatServer], profiles: frozenset[str],
+           tls_context: ssl.SSLContext | None, ca_file: str | None) -> int:
     logging.basicConfig(level=args.log_level, stream=sys.stderr,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
     config = ServerConfig(host=args.host, port=args.port, max_payload=args.max_payload,
                           max_clients=args.max_clients, max_backlog=args.max_backlog,
                           max_username=args.max_username, max_memory=args.max_memory,
                           register_timeout=args.register_timeout, selector=args.selector,
-                          profiles=profiles, history_size=args.history_size)
+                          profiles=profiles, history_size=args.history_size,
+                          tls=tls_context)
     old, new = raise_fd_limit()
     if new != old:
         log.debug("raised the open-file limit from %d to %d", old, new)
@@ -606,18 +739,22 @@ def main(argv: Sequence[str] | None = None, server_class: type[ChatServer] = Cha
         posix_errno = exc.errno if sys.platform != "win32" else None
         reason = os.strerror(posix_errno) if posix_errno else (exc.strerror or str(exc))
         print(f"chat-server: cannot listen on {config.host}:{config.port}: {reason}", file=sys.stderr)
-        return 2
+        return exit_codes.TARGET_UNAVAILABLE  # the server is the target, and it would not start
     except ValueError as exc:
         print(f"chat-server: {exc}", file=sys.stderr)
-        return 2
+        return exit_codes.USAGE
 
     server.install_signal_handlers()
     host, port = server.address
-    print(f"chat-server listening on {host}:{port}", flush=True)
-    log.info("listening on %s:%d with %s%s", host, port, type(server.selector).__name__,
+    scheme = "tls://" if tls_context is not None else ""
+    lines = [f"chat-server listening on {scheme}{host}:{port}"]
+    if ca_file:
+        lines.append(f"{CA_LINE_PREFIX}{ca_file}")
+    print("\n".join(lines), flush=True)  # one write: a harness reading the address sees both
+    log.info("listening on %s%s:%d with %s%s", scheme, host, port, type(server.selector).__name__,
              f"; profiles: {', '.join(sorted(config.profiles))}" if config.profiles else "")
     server.serve_forever()
-    return 0
+    return exit_codes.OK  # a server told to stop (SIGINT, SIGTERM) has found nothing
 
 
 if __name__ == "__main__":

@@ -10,6 +10,16 @@ scorecard) talks to a *target* through this module, in one of three forms:
   ``{port}`` must print ``... listening on HOST:PORT`` as its first line, as
   ``chat-server --port 0`` does.
 
+Any of the three may speak TLS (PROTOCOL.md, "Profile: tls"): ``--server
+tls://HOST:PORT``, or ``--tls`` for the embedded reference (started with a
+throwaway certificate) or a ``--server-cmd`` that serves TLS.  Clients verify
+with ``--tls-ca FILE`` (default: a CA file the spawned server names with a
+``chat-server TLS CA certificate: PATH`` line, else the system's roots) or
+accept anything with ``--tls-insecure``.  ``open_target`` checks one handshake
+before any tool runs, so a certificate that does not verify is one plain line,
+and registers the address with :mod:`reference.tls`, so every client of the
+process speaks TLS to it.
+
 A spawned server runs in its own process group and is always torn down with
 SIGTERM, a bounded wait, then SIGKILL (on Windows: CTRL_BREAK_EVENT, a bounded
 wait, then ``taskkill /T /F`` of the tree) -- also on Ctrl-C and at interpreter
@@ -43,7 +53,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from reference.printable import printable_text
 from reference.process_group import (
@@ -56,6 +66,14 @@ from reference.process_group import (
     stop_process_group,
 )
 from reference.protocol import DEFAULT_HOST
+from reference.tls import (
+    CA_LINE_PREFIX,
+    SCHEME,
+    ClientTLS,
+    TLSSetupError,
+    describe_ssl_error,
+    register_target,
+)
 
 __all__ = [
     "ExternalServer",
@@ -63,10 +81,12 @@ __all__ = [
     "SpawnedServer",
     "TargetError",
     "TargetSpec",
+    "TARGET_OPTIONS",
     "add_target_arguments",
     "find_free_port",
     "open_target",
     "parse_address",
+    "parse_server",
     "read_head",
     "read_tail",
     "reference_command",
@@ -76,7 +96,8 @@ __all__ = [
     "wait_until_accepting",
 ]
 
-_LISTENING = re.compile(rb"listening on \[?([0-9A-Za-z.:_-]+?)\]?:(\d+)\b")
+_LISTENING = re.compile(rb"listening on (?:tls://)?\[?([0-9A-Za-z.:_-]+?)\]?:(\d+)\b")
+_CA_LINE = re.compile(re.escape(CA_LINE_PREFIX.encode()) + rb"(\S+)")
 DEFAULT_START_TIMEOUT = 10.0
 #: How much of a spawned server's stdout is searched for its "listening on" line.
 LOG_HEAD_BYTES = 64 * 1024
@@ -111,6 +132,30 @@ def parse_address(text: str) -> tuple[str, int]:
     if not 0 < port <= 65535:
         raise ValueError(f"port {port} in {text!r} is not in 1..65535")
     return host.strip("[]"), port
+
+
+def parse_server(text: str) -> tuple[tuple[str, int], bool]:
+    """``--server`` text -> (address, speaks TLS): ``tls://HOST:PORT`` or plain ``HOST:PORT``."""
+    raw = text.strip()
+    if raw.startswith(SCHEME):
+        return parse_address(raw[len(SCHEME):]), True
+    if "://" in raw and not raw.startswith("tcp://"):
+        raise ValueError(f"{text!r}: only tcp:// and tls:// targets are known")
+    return parse_address(raw), False
+
+
+def check_tls(address: tuple[str, int], tls: ClientTLS, timeout: float) -> None:
+    """One TLS handshake; TargetError with one plain line if it fails."""
+    try:
+        sock = socket.create_connection(address, timeout=timeout)
+    except OSError as exc:
+        raise TargetError(f"cannot connect to {address[0]}:{address[1]}: {exc.strerror or exc}") from None
+    try:
+        tls.wrap(sock, address[0]).close()
+    except TLSSetupError as exc:
+        raise TargetError(str(exc)) from None
+    except OSError as exc:
+        raise TargetError(f"tls://{address[0]}:{address[1]}: {describe_ssl_error(exc)}") from None
 
 
 def find_free_port(host: str = DEFAULT_HOST) -> int:
@@ -154,25 +199,51 @@ class TargetSpec:
     host: str = DEFAULT_HOST
     start_timeout: float = DEFAULT_START_TIMEOUT
     reference_args: tuple[str, ...] = field(default=())
+    #: How clients verify a TLS target; None = plain TCP.  For a spawned server
+    #: without --tls-ca, the CA file it names on stdout is used (see module doc).
+    tls: ClientTLS | None = None
 
     @classmethod
-    def parse(cls, server: str | None = None, command: str | None = None,
+    def parse(cls, server: str | None = None, command: str | None = None, *,
+              tls: bool = False, tls_ca: str | None = None, tls_insecure: bool = False,
               **kwargs: object) -> TargetSpec:
-        """Build from CLI strings; raise ValueError with a one-line reason."""
+        """Build from CLI strings; raise ValueError with a one-line reason.
+
+        ``tls``: the embedded reference or the command serves TLS (a ``tls://``
+        server says so itself); ``tls_ca``/``tls_insecure`` say how to verify it.
+        """
         if server and command:
             raise ValueError("give --server or --server-cmd, not both")
         if command is not None and not command.strip():
             raise ValueError("--server-cmd is empty")
-        address = parse_address(server) if server else None
-        return cls(server=address, command=command, **kwargs)  # type: ignore[arg-type]
+        if tls_ca and tls_insecure:
+            raise ValueError("give --tls-ca or --tls-insecure, not both")
+        address, speaks_tls = parse_server(server) if server else (None, False)
+        if server and tls and not speaks_tls:
+            raise ValueError(f"--tls with --server {server}: write tls://{server.split('://')[-1]}")
+        speaks_tls = speaks_tls or tls
+        if (tls_ca or tls_insecure) and not speaks_tls:
+            raise ValueError("--tls-ca and --tls-insecure need a TLS target: "
+                             "--server tls://HOST:PORT, or --tls")
+        if tls_ca and not os.path.isfile(tls_ca):
+            raise ValueError(f"--tls-ca {tls_ca}: no such file")
+        client_tls = ClientTLS(ca=tls_ca, insecure=tls_insecure) if speaks_tls else None
+        if speaks_tls and server is None and command is None:
+            kwargs["reference_args"] = (*kwargs.get("reference_args", ()),  # type: ignore[misc]
+                                        "--tls-self-signed")
+        return cls(server=address, command=command, tls=client_tls, **kwargs)  # type: ignore[arg-type]
+
+    @property
+    def scheme(self) -> str:
+        return SCHEME if self.tls is not None else ""
 
     @property
     def label(self) -> str:
         if self.server:
-            return f"{self.server[0]}:{self.server[1]}"
+            return f"{self.scheme}{self.server[0]}:{self.server[1]}"
         if self.command:
             return self.command
-        return "reference server (embedded)"
+        return "reference server (embedded, TLS)" if self.tls else "reference server (embedded)"
 
     @property
     def is_reference(self) -> bool:
@@ -197,9 +268,10 @@ class ExternalServer:
 
     can_restart = False
 
-    def __init__(self, address: tuple[str, int]) -> None:
+    def __init__(self, address: tuple[str, int], tls: ClientTLS | None = None) -> None:
         self.address = address
-        self.label = f"{address[0]}:{address[1]}"
+        self.tls = tls
+        self.label = f"{SCHEME if tls else ''}{address[0]}:{address[1]}"
         self.pid: int | None = None
 
     def is_alive(self) -> bool:
@@ -212,6 +284,8 @@ class ExternalServer:
     def check(self, timeout: float = DEFAULT_START_TIMEOUT) -> None:
         """Fail fast, with a clear message, when nothing listens there."""
         wait_until_accepting(*self.address, timeout=min(timeout, 3.0))
+        if self.tls is not None:
+            check_tls(self.address, self.tls, min(timeout, 5.0))
 
     def restart(self) -> None:
         raise TargetError(f"the server at {self.label} is not accepting connections and was "
@@ -275,8 +349,11 @@ class SpawnedServer:
 
     def __init__(self, command: str, host: str = DEFAULT_HOST,
                  start_timeout: float = DEFAULT_START_TIMEOUT, label: str | None = None,
-                 cwd: str | None = None) -> None:
+                 cwd: str | None = None, tls: ClientTLS | None = None) -> None:
         self.command = command
+        #: How to verify it; a CA file it names on stdout replaces a default ClientTLS().
+        self.tls = tls
+        self._tls_given = tls
         self.host = host
         self.start_timeout = start_timeout
         self.label = label or command
@@ -334,10 +411,27 @@ class SpawnedServer:
                 self.address = (self.host, port)
             wait_until_accepting(*self.address, timeout=self.start_timeout,
                                  alive=self._process_running)
+            if self._tls_given is not None:
+                self.tls = self._tls_for_start(self._tls_given)
+                check_tls(self.address, self.tls, self.start_timeout)
+            register_target(self.address, self.tls)
         except TargetError as exc:
             detail = self.describe_exit()
             self.stop()
             raise TargetError(f"{exc}{': ' + detail if detail else ''}") from None
+
+    def _tls_for_start(self, given: ClientTLS) -> ClientTLS:
+        """``given``, or when it names no CA and is not insecure, the CA file the server printed."""
+        if given.ca or given.insecure:
+            return given
+        # It may accept before it prints: wait (briefly) for its "listening on" line.
+        deadline = time.monotonic() + min(2.0, self.start_timeout)
+        while True:
+            head = read_head(self.stdout_path, LOG_HEAD_BYTES)
+            match = _CA_LINE.search(head)
+            if match or _LISTENING.search(head) or time.monotonic() > deadline:
+                return ClientTLS(ca=match.group(1).decode()) if match else given
+            time.sleep(0.02)
 
     def _process_running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
@@ -366,6 +460,7 @@ class SpawnedServer:
         proc = self.proc
         if proc is None:
             return
+        register_target(self.address, None)
         _LIVE_SERVERS.discard(self)
         if proc.poll() is None:
             self._stopped_by_us = True
@@ -423,13 +518,18 @@ def open_target(spec: TargetSpec) -> Iterator[SpawnedServer | ExternalServer]:
     """Start (or check) the target; always stop what we started."""
     handle: SpawnedServer | ExternalServer
     if spec.server is not None:
-        handle = ExternalServer(spec.server)
+        handle = ExternalServer(spec.server, spec.tls)
         handle.check(spec.start_timeout)
-        yield handle
+        register_target(spec.server, spec.tls)
+        try:
+            yield handle
+        finally:
+            register_target(spec.server, None)
         return
     command = spec.command or reference_command(*spec.reference_args)
-    label = spec.label if spec.command else "reference server (embedded)"
-    handle = SpawnedServer(command, host=spec.host, start_timeout=spec.start_timeout, label=label)
+    label = spec.label
+    handle = SpawnedServer(command, host=spec.host, start_timeout=spec.start_timeout, label=label,
+                           tls=spec.tls)
     try:
         handle.start()
         yield handle
@@ -437,24 +537,43 @@ def open_target(spec: TargetSpec) -> Iterator[SpawnedServer | ExternalServer]:
         handle.close()
 
 
+#: The target options, declared once: the console scripts add them as ``--server`` etc.
+#: (:func:`add_target_arguments`), the pytest plugin as ``--chat-server`` etc.
+#: (``reference.pytest_plugin``), because locust's pytest plugin owns ``--host``.
+TARGET_OPTIONS: tuple[tuple[str, dict[str, Any]], ...] = (
+    ("server", {"metavar": "HOST:PORT", "default": None,
+                "help": "use a running server at HOST:PORT (tcp://HOST:PORT also works; "
+                        "tls://HOST:PORT for TLS)"}),
+    ("server-cmd", {"metavar": "CMD", "default": None,
+                    "help": "launch the server with CMD; {port} and {host} are filled in, "
+                            "e.g. 'python3 myserver.py {port}'"}),
+    ("start-timeout", {"metavar": "SECONDS", "type": float, "default": DEFAULT_START_TIMEOUT,
+                       "help": "how long to wait for the server to accept connections "
+                               "(default %(default)s)"}),
+    # PROTOCOL.md, Profile tls: a TLS target and how to verify it.
+    ("tls", {"action": "store_true", "default": False,
+             "help": "the target speaks TLS: the embedded reference starts with a throwaway "
+                     "certificate; a --server-cmd serves TLS itself (tls://HOST:PORT implies it)"}),
+    ("tls-ca", {"metavar": "FILE", "default": None,
+                "help": "verify a TLS target against this CA file (chat-server "
+                        "--tls-self-signed prints its path)"}),
+    ("tls-insecure", {"action": "store_true", "default": False,
+                      "help": "accept any TLS certificate (classroom self-signed ones)"}),
+)
+
+
 def add_target_arguments(parser: argparse.ArgumentParser) -> None:
     """The console scripts' target options (the pytest plugin's are ``--chat-*``)."""
     group = parser.add_argument_group("target server (default: the embedded reference server)")
-    group.add_argument("--server", metavar="HOST:PORT", default=None,
-                       help="use a running server at HOST:PORT (tcp://HOST:PORT also works)")
-    group.add_argument("--server-cmd", metavar="CMD", default=None,
-                       help="launch the server with CMD; {port} and {host} are filled in, "
-                            "e.g. 'python3 myserver.py {port}'")
-    group.add_argument("--start-timeout", metavar="SECONDS", type=float,
-                       default=DEFAULT_START_TIMEOUT,
-                       help="how long to wait for the server to accept connections "
-                            "(default %(default)s)")
+    for name, options in TARGET_OPTIONS:
+        group.add_argument(f"--{name}", **options)
 
 
 def spec_from_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> TargetSpec:
     """Build the TargetSpec, turning a bad value into a one-line usage error."""
     try:
         return TargetSpec.parse(server=args.server, command=args.server_cmd,
-                                start_timeout=args.start_timeout)
+                                start_timeout=args.start_timeout, tls=args.tls,
+                                tls_ca=args.tls_ca, tls_insecure=args.tls_insecure)
     except ValueError as exc:
         parser.error(str(exc))

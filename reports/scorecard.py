@@ -231,11 +231,21 @@ def run_step(step: Step, prefix: Sequence[str] | None, target_args: Sequence[str
 
 
 def _target_args(spec: TargetSpec, handle: SpawnedServer | ExternalServer | None) -> list[str]:
+    """The steps' target options; a TLS target keeps its scheme and how to verify it."""
+    tls = handle.tls if handle is not None else spec.tls
     if spec.command is not None:
-        return ["--server-cmd", spec.command, "--start-timeout", f"{spec.start_timeout:g}"]
-    assert handle is not None
-    host, port = handle.address
-    return ["--server", f"{host}:{port}"]
+        args = ["--server-cmd", spec.command, "--start-timeout", f"{spec.start_timeout:g}"]
+        if spec.tls is not None:
+            args.append("--tls")
+    else:
+        assert handle is not None
+        host, port = handle.address
+        args = ["--server", f"{'tls://' if tls is not None else ''}{host}:{port}"]
+    if tls is not None and tls.ca:
+        args += ["--tls-ca", tls.ca]
+    if tls is not None and tls.insecure:
+        args.append("--tls-insecure")
+    return args
 
 
 def run_scorecard(config: ScorecardConfig, *,

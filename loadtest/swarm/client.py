@@ -39,7 +39,8 @@ from reference import client as reference_client
 from reference.protocol import DEFAULT_HOST, DEFAULT_PORT, ConnectionClosed, ProtocolError, Relay
 from reference.sequence import RelayChecker, SequenceFailure
 from reference.stamp import make_payload, receive_limit
-from reference.target import parse_address
+from reference.target import parse_server
+from reference.tls import ClientTLS
 
 __all__ = [
     "BROADCAST",
@@ -51,6 +52,7 @@ __all__ = [
     "Reporter",
     "clock_domain",
     "target_address",
+    "target_tls",
 ]
 
 REQUEST_TYPE = "chat"
@@ -95,10 +97,17 @@ _CLOCK_DOMAIN = clock_domain()
 
 
 def target_address(host: str | None) -> tuple[str, int]:
-    """locust's ``--host`` (``H:P`` or ``tcp://H:P``) as an address; default 127.0.0.1:1234."""
+    """locust's ``--host`` (``H:P``, ``tcp://H:P`` or ``tls://H:P``) as an address; default 127.0.0.1:1234."""
     if not host:
         return DEFAULT_HOST, DEFAULT_PORT
-    return parse_address(host)
+    return parse_server(host)[0]
+
+
+def target_tls(host: str | None, ca: str | None = None, insecure: bool = False) -> ClientTLS | None:
+    """How to reach a ``tls://`` host (verified against ``ca``, or not at all), or None."""
+    if not host or not parse_server(host)[1]:
+        return None
+    return ClientTLS(ca=ca, insecure=insecure)
 
 
 class ChatClient:
@@ -113,8 +122,10 @@ class ChatClient:
 
     def __init__(self, address: tuple[str, int], reporter: Reporter, *, size: int = 64,
                  timeout: float = 10.0, loss_grace: float = 2.0,
-                 broadcast_name: str = BROADCAST, record_latency: bool = True) -> None:
+                 broadcast_name: str = BROADCAST, record_latency: bool = True,
+                 tls: ClientTLS | None = None) -> None:
         self.address = address
+        self.tls = tls
         self.reporter = reporter
         self.size = size
         self.timeout = timeout
@@ -140,7 +151,8 @@ class ChatClient:
         start = time.perf_counter()
         try:
             self._chat = reference_client.ChatClient.connect(*self.address, timeout=self.timeout,
-                                                             max_payload=receive_limit(self.size))
+                                                             max_payload=receive_limit(self.size),
+                                                             tls=self.tls)
         except OSError as exc:
             self._report_elapsed("connect", start, 0, exc)
             return False

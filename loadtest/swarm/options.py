@@ -13,28 +13,12 @@ the parsed options into one frozen object.  No locust import here.
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["ChatOptions", "add_chat_options", "finite_number"]
+from reference.cli_args import finite_number
 
-
-def finite_number(kind: type[int] | type[float], *, zero_ok: bool = False) -> Callable[[str], Any]:
-    """An argparse ``type``: a finite ``kind`` above 0 (or at least 0, with ``zero_ok``)."""
-    what = "whole number" if kind is int else "number"
-    bound = "0 or more" if zero_ok else "more than 0"
-
-    def convert(text: str) -> int | float:
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a {what}") from None
-        if not (value >= 0 if zero_ok else value > 0) or value == float("inf"):
-            raise argparse.ArgumentTypeError(f"{text!r} is not a finite {what} {bound}")
-        return value
-
-    return convert
+__all__ = ["ChatOptions", "add_chat_options"]
 
 
 @dataclass(frozen=True)
@@ -47,6 +31,8 @@ class ChatOptions:
     slow_delay: float = 0.05  # seconds a slow reader waits after each message
     loss_grace: float = 2.0   # seconds a skipped message may be late before it is lost
     json: str | None = None   # write a chat-harness results document here
+    tls_ca: str | None = None  # --host tls://...: verify against this CA file
+    tls_insecure: bool = False  # --host tls://...: accept any certificate
 
     @classmethod
     def from_namespace(cls, namespace: Any) -> ChatOptions:
@@ -62,6 +48,9 @@ class ChatOptions:
                 continue
             if spec.convert is None:
                 values[spec.dest] = str(raw) or None
+                continue
+            if spec.convert is bool:  # a flag; the web UI may send it as text
+                values[spec.dest] = raw if isinstance(raw, bool) else str(raw).lower() in _TRUE
                 continue
             try:
                 values[spec.dest] = spec.convert(str(raw))
@@ -95,7 +84,12 @@ _OPTIONS = (
                 "how late a skipped message may arrive before it counts as lost"),
     _OptionSpec("json", None, "FILE",
                 "write the swarm's results (chat-harness format, kind 'locust') to FILE"),
+    _OptionSpec("tls_ca", None, "FILE",
+                "with --host tls://HOST:PORT: verify the server against this CA file"),
+    _OptionSpec("tls_insecure", bool, "",
+                "with --host tls://HOST:PORT: accept any certificate"),
 )
+_TRUE = ("1", "true", "yes", "on")
 
 
 def add_chat_options(parser: argparse.ArgumentParser) -> None:
@@ -103,6 +97,10 @@ def add_chat_options(parser: argparse.ArgumentParser) -> None:
     defaults = ChatOptions()
     for spec in _OPTIONS:
         default = getattr(defaults, spec.dest)
+        if spec.convert is bool:
+            parser.add_argument(f"--chat-{spec.flag}", dest=f"chat_{spec.dest}", action="store_true",
+                                default=default, help=spec.help)
+            continue
         parser.add_argument(
             f"--chat-{spec.flag}", dest=f"chat_{spec.dest}", metavar=spec.metavar,
             type=spec.convert or str, default=default,

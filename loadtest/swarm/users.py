@@ -25,10 +25,11 @@ from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
 from locust.stats import StatsError
 
-from loadtest.swarm.client import REQUEST_TYPE, ChatClient, target_address
+from loadtest.swarm.client import REQUEST_TYPE, ChatClient, target_address, target_tls
 from loadtest.swarm.options import ChatOptions, add_chat_options
 from loadtest.swarm.results import PERCENTILES, EntryStats, make_locust_document, summary_line
 from loadtest.swarm.watch import CHAT, EVENTS, locust_verdict
+from reference import exit_codes
 from reports.results import write_document
 
 __all__ = ["ChatUser", "LocustReporter"]
@@ -92,7 +93,8 @@ class ChatUser(User):
         options = self.options
         self.client = ChatClient(address, reporter, size=options.size, timeout=options.timeout,
                                  loss_grace=options.loss_grace, broadcast_name=self.broadcast_name,
-                                 record_latency=self.record_latency)
+                                 record_latency=self.record_latency,
+                                 tls=target_tls(self.host, options.tls_ca, options.tls_insecure))
         if not self.client.connect():
             return False
         self._reader = gevent.spawn(self._read_forever, self.client)
@@ -156,7 +158,7 @@ def _check_options(environment: Environment, **_: Any) -> None:
             target_address(options.host)
     except ValueError as exc:
         print(f"locust: error: {exc}", file=sys.stderr)
-        sys.exit(2)
+        sys.exit(exit_codes.USAGE)
 
 
 class _LoadCpu:

@@ -4,6 +4,8 @@
     chat-client --name ana               # connect straight away (127.0.0.1:1234 unless
     chat-client --host 10.0.0.5 --port 1234 --name ana     # --host/--port say otherwise)
     chat-client --demo                   # the reference server + 3 chatting bots, one command
+    chat-client --host 10.0.0.5 --tls-ca ca.pem --name ana # over TLS (or --host tls://10.0.0.5)
+    chat-client --demo --tls             # the demo room over TLS, with a throwaway certificate
     chat-client --demo --profile dm,history   # ... with private messages and history
     python -m reference.classroom.app ...    # the same
 
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import os
 import signal
 import sys
 import tkinter as tk
@@ -25,6 +28,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import FrameType
 
+from reference import exit_codes
 from reference.classroom.demo import BOT_NAMES, DemoPace, DemoRoom
 from reference.classroom.model import THEMES, ChatModel, parse_connect_form
 from reference.classroom.session import ConnectParams
@@ -32,6 +36,7 @@ from reference.classroom.view import ChatWindow
 from reference.profiles import PROFILES, parse_profiles
 from reference.protocol import DEFAULT_HOST, DEFAULT_PORT
 from reference.target import TargetError, TargetSpec, open_target
+from reference.tls import SCHEME, ClientTLS
 from reference.version import add_version_argument
 
 __all__ = ["ClientConfig", "build_parser", "config_from_args", "main", "run"]
@@ -74,6 +79,15 @@ def build_parser() -> argparse.ArgumentParser:
                         help="colours (default %(default)s; Ctrl+L switches)")
     parser.add_argument("--font-size", type=int, default=12, metavar="POINTS",
                         help="text size, 8..40 (default %(default)s; Ctrl+plus/minus change it)")
+    tls = parser.add_argument_group("TLS (a server started with --tls-cert or --tls-self-signed)")
+    tls.add_argument("--tls", action="store_true",
+                     help="connect over TLS, verified against the system's roots (also: "
+                          "--host tls://HOST); with --demo, the demo server serves TLS")
+    tls.add_argument("--tls-ca", metavar="FILE", default=None,
+                     help="connect over TLS, verified against this CA file (the one chat-server "
+                          "--tls-self-signed printed)")
+    tls.add_argument("--tls-insecure", action="store_true",
+                     help="connect over TLS and accept any certificate")
     parser.add_argument("--profile", default=None, metavar="NAMES",
                         help="the optional profiles the server claims, separated by commas: "
                              f"{', '.join(PROFILES)}. dm adds a 'To:' picker for private "
@@ -104,23 +118,31 @@ def config_from_args(parser: argparse.ArgumentParser, args: argparse.Namespace,
         if not args.demo_minutes > 0:
             parser.error(f"--demo-minutes must be positive, not {args.demo_minutes}")
         demo = DemoSettings(args.bots, DemoPace(max_seconds=args.demo_minutes * 60.0))
+    if args.tls_ca and args.tls_insecure:
+        parser.error("give --tls-ca or --tls-insecure, not both")
+    if args.tls_ca and not os.path.isfile(args.tls_ca):
+        parser.error(f"--tls-ca {args.tls_ca}: no such file")
+    wants_tls = args.tls or bool(args.tls_ca) or args.tls_insecure
+    tls = ClientTLS(ca=args.tls_ca, insecure=args.tls_insecure) if wants_tls else None
     try:
         profiles = parse_profiles(args.profile) if args.profile is not None else frozenset()
     except ValueError as exc:
         parser.error(str(exc))
     host = DEFAULT_HOST if args.host is None else args.host
+    if tls is not None and not host.startswith(SCHEME):
+        host = SCHEME + host
     port = str(DEFAULT_PORT) if args.port is None else args.port
     connect_now = args.name is not None or args.demo
     name = args.name if args.name is not None else (DEMO_NAME if args.demo else default_name)
     try:
         # The dialog's own checks, so the command line and the GUI refuse the same things.
         if connect_now:
-            params: ConnectParams | None = parse_connect_form(host, port, name)
+            params: ConnectParams | None = parse_connect_form(host, port, name, tls)
             assert params is not None
             prefill = params
         else:
-            checked = parse_connect_form(host, port, "?")  # the dialog asks for the name
-            params, prefill = None, ConnectParams(checked.host, checked.port, name)
+            checked = parse_connect_form(host, port, "?", tls)  # the dialog asks for the name
+            params, prefill = None, ConnectParams(checked.host, checked.port, name, checked.tls)
     except ValueError as exc:
         flags = {"host": "--host", "port": "--port", "username": "--name"}
         flag = next((f for word, f in flags.items() if str(exc).startswith(word)), "")
@@ -168,26 +190,30 @@ def run_window(root: tk.Tk, config: ClientConfig, params: ConnectParams | None,
 def run(config: ClientConfig, on_ready: Callable[[ChatWindow], None] | None = None) -> int:
     """Open the window (and the demo room); return the exit status."""
     root = _open_root()  # before any server starts: no display means nothing to clean up
-    if root is None:
-        return 1
+    if root is None:  # run where it cannot run (no display): the invocation, not a finding
+        return exit_codes.USAGE
     if config.demo is None:
         run_window(root, config, config.params, on_ready)
-        return 0
+        return exit_codes.OK
     assert config.params is not None
     try:
+        # --demo --tls: the embedded reference with a throwaway certificate (its CA is used)
         served = ("--profile", ",".join(sorted(config.profiles))) if config.profiles else ()
-        with open_target(TargetSpec(reference_args=served)) as server:
+        spec = TargetSpec.parse(tls=config.params.tls is not None, reference_args=served)
+        with open_target(spec) as server:
             host, port = server.address
-            print(f"chat-client: demo server listening on {host}:{port} "
+            scheme = "tls://" if server.tls is not None else ""
+            print(f"chat-client: demo server listening on {scheme}{host}:{port} "
                   f"with bots {', '.join(BOT_NAMES[:config.demo.bots])}", flush=True)
             with DemoRoom(server.address, config.demo.bots, pace=config.demo.pace):
-                run_window(root, config, ConnectParams(host, port, config.params.name), on_ready)
+                run_window(root, config, ConnectParams(host, port, config.params.name, server.tls),
+                           on_ready)
     except (TargetError, OSError) as exc:
         print(f"chat-client: the classroom demo failed: {exc}", file=sys.stderr)
         if _exists(root):
             root.destroy()
-        return 1
-    return 0
+        return exit_codes.TARGET_UNAVAILABLE  # the demo's server is the target that would not start
+    return exit_codes.OK
 
 
 def _exists(root: tk.Tk) -> bool:

@@ -30,6 +30,7 @@ from reference.classroom.session import (
 )
 from reference.profiles import SERVER_NAME, dm_payload, is_reserved, parse_dm, unmark_history
 from reference.protocol import MIN_MAX_PAYLOAD
+from reference.tls import SCHEME, ClientTLS
 
 __all__ = [
     "ChatLine",
@@ -102,9 +103,16 @@ def line_segments(line: ChatLine) -> list[Segment]:
     return [stamp, (line.sender, "other_sender"), ("  ", "text"), (line.text, "text"), ("\n", "text")]
 
 
-def parse_connect_form(host: str, port_text: str, name: str) -> ConnectParams:
-    """Check the connect dialog's fields; ValueError names the first bad one."""
+def parse_connect_form(host: str, port_text: str, name: str,
+                       tls: ClientTLS | None = None) -> ConnectParams:
+    """Check the connect dialog's fields; ValueError names the first bad one.
+
+    A host written ``tls://HOST`` connects over TLS, verified as ``tls`` says
+    (the command line's --tls-ca / --tls-insecure; default: the system's roots).
+    """
     host = host.strip()
+    secure = host.startswith(SCHEME)
+    host = host[len(SCHEME):] if secure else host
     if not host:
         raise ValueError("host is empty")
     port_text = port_text.strip()
@@ -115,7 +123,7 @@ def parse_connect_form(host: str, port_text: str, name: str) -> ConnectParams:
         raise ValueError("username is empty (the server refuses empty names)")
     if len(name.encode()) > MIN_MAX_PAYLOAD:
         raise ValueError("username is too long")
-    return ConnectParams(host, int(port_text), name)
+    return ConnectParams(host, int(port_text), name, (tls or ClientTLS()) if secure else None)
 
 
 @dataclass(frozen=True)

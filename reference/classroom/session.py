@@ -19,12 +19,14 @@ from __future__ import annotations
 
 import queue
 import socket
+import ssl
 import threading
 from dataclasses import dataclass
 from datetime import datetime
 
 from reference.client import ChatClient, ServerClosedError
 from reference.protocol import ProtocolError
+from reference.tls import ClientTLS, describe_ssl_error
 
 __all__ = [
     "ConnectParams",
@@ -49,10 +51,11 @@ class ConnectParams:
     host: str
     port: int
     name: str
+    tls: ClientTLS | None = None  # connect over TLS, verified as this says
 
     @property
     def address(self) -> str:
-        return f"{self.host}:{self.port}"
+        return f"{'tls://' if self.tls is not None else ''}{self.host}:{self.port}"
 
 
 @dataclass(frozen=True)
@@ -87,6 +90,8 @@ def describe_error(exc: BaseException) -> str:
         return str(exc)
     if isinstance(exc, ProtocolError):
         return f"the server sent bytes that break the protocol: {exc}"
+    if isinstance(exc, ssl.SSLError):  # a certificate that does not verify, plaintext server...
+        return describe_ssl_error(exc)
     if isinstance(exc, TimeoutError):
         return "timed out"
     if isinstance(exc, UnicodeError):
@@ -169,7 +174,7 @@ class ChatSession:
         params = self.params
         try:
             client = ChatClient.connect(params.host, params.port, name=params.name,
-                                        timeout=self.connect_timeout)
+                                        timeout=self.connect_timeout, tls=params.tls)
         except (OSError, ProtocolError, UnicodeError) as exc:
             # UnicodeError: socket's IDNA encoding refuses a host name with a label of more
             # than 63 characters before any lookup; it is a bad address like any other.

@@ -344,7 +344,9 @@ class ConnectDialog(tk.Toplevel):
         self.resizable(False, False)
         self._on_connect = on_connect
         self.fields: dict[str, tk.Entry] = {}
-        defaults = {"host": prefill.host if prefill else "127.0.0.1",
+        self._tls = prefill.tls if prefill else None  # how a tls:// host is verified
+        scheme = "tls://" if self._tls is not None else ""
+        defaults = {"host": f"{scheme}{prefill.host}" if prefill else "127.0.0.1",
                     "port": str(prefill.port) if prefill else "1234",
                     "name": prefill.name if prefill else ""}
         for row, (key, label) in enumerate((("host", "Host"), ("port", "Port"), ("name", "Username"))):
@@ -370,7 +372,7 @@ class ConnectDialog(tk.Toplevel):
     def submit(self) -> bool:
         try:
             params = parse_connect_form(self.fields["host"].get(), self.fields["port"].get(),
-                                        self.fields["name"].get())
+                                        self.fields["name"].get(), self._tls)
         except ValueError as exc:
             self.error_label.configure(text=str(exc))
             self.bell()

@@ -50,6 +50,7 @@ CORRECT = {
     "reference-embedded": (),
     "reference-select": ("--server-cmd", f"{sys.executable} -m reference.server --selector select "
                                          "--port {port}"),
+    "reference-tls": ("--tls",),  # every case inside TLS, the TLS profile's included
     # The optional profiles, claimed and served (JOIN-5 is skipped as replaced: not a failure).
     "reference-profiles": ("--profile", "dm,history", "--server-cmd",
                            f"{sys.executable} -m reference.server --profile dm,history --port {{port}}"),
@@ -59,9 +60,10 @@ CORRECT = {
 #: servers in tests/servers/ are fixtures of the load tools (a hanging, a slow, a flooding one).
 ZOO = sorted({j.server for j in JUDGED} | {"select_crash_server.py"})
 PORT_ARGS = {j.server: j.port_arg for j in JUDGED}
-#: A broken profile server is judged on the profile it claims (its JUDGED entry's --profile).
+#: A broken profile server is judged on the profile it claims (its JUDGED entry's --profile);
+#: a tls_* server serves TLS only, so it is judged with --tls (its TLS cases included).
 CLAIMS = {j.server: j.extra[j.extra.index("--profile"):][:2] for j in JUDGED if "--profile" in j.extra}
-TARGETS = {**CORRECT, **{name: (*CLAIMS.get(name, ()),
+TARGETS = {**CORRECT, **{name: (*CLAIMS.get(name, ()), *(("--tls",) if name.startswith("tls_") else ()),
                                 "--server-cmd", server_cmd(name, PORT_ARGS.get(name, "--port {port}")))
                           for name in ZOO}}
 

@@ -24,6 +24,7 @@ from conformance.cases import (
     test_relay,
     test_robustness,
     test_room,
+    test_tls,
 )
 from conformance.cli import build_parser, pytest_args
 from conformance.corpus import NAMES, PAYLOADS, sizes_to_probe
@@ -42,7 +43,7 @@ from reports.results import load_document
 
 ROOT = Path(__file__).resolve().parents[2]
 CASE_MODULES = [test_framing, test_informational, test_join, test_lifecycle, test_profiles, test_relay,
-                test_robustness, test_room]
+                test_robustness, test_room, test_tls]
 
 
 def run_cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:

@@ -130,6 +130,11 @@ JUDGED = [
            passes=("relay.basic[whole-frames]",), crashes=("robust.connection-burst",)),
     Judged("threaded_interleave_server.py", fails=("relay.concurrent-pairs",),
            passes=("relay.basic[whole-frames]", "frame.large-message")),
+    # Judged inside TLS (--tls: the server makes its own certificate and prints its CA file).
+    Judged("tls_blocking_handshake_server.py",
+           fails=("tls.stalled-handshake[silent]", "tls.stalled-handshake[half-client-hello]"),
+           passes=("tls.handshake", "tls.plaintext-client", "tls.certificate", "relay.basic[whole-frames]"),
+           extra=("--tls",)),
     Judged("line_server.py", fails=("relay.basic[whole-frames]",), dialect="newline-delimited lines",
            extra=("--no-preflight",)),
     Judged("lossy_server.py", fails=("relay.burst-order",), port_arg="--port {port}"),

@@ -93,8 +93,11 @@ def run_suite(server: Path, out: Path, cases: tuple[str, ...]) -> Run:
     if profiles and cases:  # a broken profile server is judged on what it claims, as a user would
         cases = (*cases, *(f"{p}.*" for p in profiles))
     claim = ("--profile", ",".join(profiles)) if profiles else ()
+    # A tls_* server serves TLS only: judged with --tls, its TLS cases added to the sample.
+    tls = server.name.startswith("tls_")
     proc = subprocess.run([sys.executable, "-m", "conformance.cli", "--json", str(json_path), *claim,
-                           "--server-cmd", f"{sys.executable} {server} --port {{port}}", *cases],
+                           "--server-cmd", f"{sys.executable} {server} --port {{port}}",
+                           *(["--tls"] if tls else []), *cases, *(["tls.*"] if tls else [])],
                           capture_output=True, text=True, timeout=RUN_TIMEOUT, cwd=ROOT)
     return proc.returncode, proc.stdout, load_document(json_path, kind="conformance")
 

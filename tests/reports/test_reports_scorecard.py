@@ -20,7 +20,7 @@ import pytest
 from rich.console import Console
 
 import reports.scorecard as scorecard_module
-from reference.target import TargetError, TargetSpec, find_free_port
+from reference.target import ExternalServer, TargetError, TargetSpec, find_free_port, open_target
 from reports.cli import main
 from reports.scorecard import ScorecardConfig, Step, default_steps, run_scorecard
 from reports.scorecard_report import write_scorecard_report
@@ -138,7 +138,7 @@ def test_failing_crashing_and_hanging_steps_are_reported_not_raised(tmp_path: Pa
     run = run_scorecard(config, tools=tools, steps=steps)
     assert [o.status for o in run.outcomes] == ["failures", "error", "timeout"]
     assert run.outcomes[0].document is not None  # exit 1 with results: shown, not lost
-    assert run.outcomes[2].duration_s < 20
+    assert run.outcomes[2].duration_s < 30  # stopped at its 3 s timeout, not after its 60 s sleep
     assert run.exit_status == 1
     text = recorded_report(run)
     assert "FAIL" in text and "relay.basic[one-byte-per-send]" in text
@@ -220,3 +220,18 @@ def test_a_limits_finding_is_a_failed_step_not_a_green_ok(tmp_path: Path, fake: 
     text = recorded_report(run)
     assert "FINDING" in text and "stopped-relaying" in text
     assert "every step ran and passed" not in text
+
+
+def test_a_tls_target_reaches_every_step_with_its_scheme_and_ca(tmp_path: Path) -> None:
+    """Each step gets --server tls://HOST:PORT and the CA the embedded server printed."""
+    with open_target(TargetSpec.parse(tls=True)) as handle:
+        assert handle.tls is not None and handle.tls.ca
+        args = scorecard_module._target_args(TargetSpec.parse(tls=True), handle)
+        host, port = handle.address
+        assert args == ["--server", f"tls://{host}:{port}", "--tls-ca", handle.tls.ca]
+    command = TargetSpec.parse(command="myserver {port}", tls=True, tls_insecure=True)
+    assert scorecard_module._target_args(command, None) == [
+        "--server-cmd", "myserver {port}", "--start-timeout", "10", "--tls", "--tls-insecure"]
+    plain = TargetSpec.parse(server="127.0.0.1:1")
+    plain_args = scorecard_module._target_args(plain, ExternalServer(("127.0.0.1", 1)))
+    assert plain_args == ["--server", "127.0.0.1:1"]

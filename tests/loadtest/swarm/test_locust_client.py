@@ -28,13 +28,15 @@ from loadtest.swarm.client import (
     ChatClient,
     DisconnectedError,
     target_address,
+    target_tls,
 )
 from loadtest.swarm.options import ChatOptions, add_chat_options
 from loadtest.swarm.results import EntryStats, make_locust_document, summarize, summary_line
 from reference.protocol import Relay
-from reference.sequence import LostMessage, SequenceFailure
+from reference.sequence import SequenceFailure
 from reference.stamp import make_payload
 from reference.target import ExternalServer, SpawnedServer, TargetSpec, open_target
+from reference.tls import ClientTLS
 
 ROOT = Path(__file__).resolve().parents[3]
 SECOND = 1_000_000_000
@@ -171,7 +173,9 @@ def test_pyproject_tool_locust_holds_the_option_defaults() -> None:
     assert table["locustfile"] == "loadtest/locustfile.py"
     defaults = ChatOptions()
     chat_keys = {key for key in table if key.startswith("chat-")}
-    assert chat_keys == {f"chat-{name.replace('_', '-')}" for name in vars(defaults) if name != "json"}
+    # json and the TLS options have no default worth a config line (None, off)
+    unset = {"json", "tls_ca", "tls_insecure"}
+    assert chat_keys == {f"chat-{name.replace('_', '-')}" for name in vars(defaults) if name not in unset}
     for key in chat_keys:
         assert table[key] == getattr(defaults, key[len("chat-"):].replace("-", "_")), key
 
@@ -205,7 +209,8 @@ def test_results_count_failures_by_kind_and_take_latency_from_the_chat_histogram
                    mean=0.4, min=0.1, max=2.0, percentiles={"p50": 0, "p90": 1, "p99": 2, "p99_9": 2}),
         EntryStats("chat", "send", num_requests=50, num_failures=0),
     ]
-    errors = {repr(LostMessage()): 2, repr(SequenceFailure.DUPLICATED.error()): 1, "OSError()": 4}
+    lost, duplicated = SequenceFailure.LOST.error(), SequenceFailure.DUPLICATED.error()
+    errors = {repr(lost): 2, repr(duplicated): 1, "OSError()": 4}
     summary = summarize(entries, errors, duration_s=2.0)
     assert (summary["lost"], summary["duplicated"], summary["reordered"]) == (2, 1, 0)
     assert (summary["requests"], summary["failures"], summary["received"]) == (153, 3, 100)
@@ -266,3 +271,26 @@ def test_only_locust_side_modules_import_locust() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
                          check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_tls_host_forms() -> None:
+    assert target_address("tls://127.0.0.1:4000") == ("127.0.0.1", 4000)
+    assert target_tls("tls://127.0.0.1:4000", "ca.pem") == ClientTLS(ca="ca.pem")
+    assert target_tls("tls://127.0.0.1:4000", None, True) == ClientTLS(insecure=True)
+    assert target_tls("127.0.0.1:4000", "ca.pem") is None and target_tls(None) is None
+
+
+def test_client_connects_over_tls() -> None:
+    with open_target(TargetSpec.parse(tls=True)) as handle:
+        assert handle.tls is not None
+        reporter = RecordingReporter()
+        tls = ClientTLS(ca=handle.tls.ca)
+        sender = ChatClient(handle.address, reporter, tls=tls)
+        reader = ChatClient(handle.address, reporter, tls=tls)
+        assert reader.connect() and sender.connect()
+        time.sleep(0.2)
+        sender.send_message()
+        _receive(reader, 1)
+        assert reader._chat is not None and reader._chat.sock.version() is not None  # type: ignore[attr-defined]
+        sender.close()
+        reader.close()

@@ -215,3 +215,16 @@ def test_a_signal_ends_the_swarm_with_locusts_statistics_and_one_line(signum, st
     address, port = host.group(1).rsplit(":", 1)
     with pytest.raises(OSError):  # the server it started is gone
         socket.create_connection((address, int(port)), timeout=2).close()
+
+
+def test_chat_swarm_over_tls(tmp_path: Path, capfd) -> None:
+    """--tls: the embedded reference with a throwaway certificate; locust gets --host tls://
+    and the CA file, and every chatter's messages arrive."""
+    results = tmp_path / "swarm.json"
+    code = swarm_main(["--tls", "-u", "3", "-t", "3", "--json", str(results), "--", "--chat-rate", "5",
+                       "--only-summary"])
+    out = "".join(capfd.readouterr())
+    assert code == 0, out[-3000:]
+    assert re.search(r"--host tls://127\.0\.0\.1:\d+ .*--chat-tls-ca \S+ca\.pem", out), out[-3000:]
+    summary = load_document(results, kind="locust")["summary"]
+    assert summary["ok"] and summary["received"] > 0 and summary["lost"] == 0

@@ -23,6 +23,7 @@ from reference.classroom.model import (
     parse_connect_form,
 )
 from reference.classroom.session import Connected, ConnectParams, Disconnected, Received, SessionEvent
+from reference.tls import ClientTLS
 
 NOON = datetime(2024, 5, 6, 12, 0, 7)
 PARAMS = ConnectParams("127.0.0.1", 1234, "ana")
@@ -92,6 +93,10 @@ def test_system_line_is_marked() -> None:
 # -- the connect form ---------------------------------------------------------------
 def test_connect_form_accepts_and_trims() -> None:
     assert parse_connect_form(" localhost ", " 4321 ", " ana ") == ConnectParams("localhost", 4321, "ana")
+    secure = parse_connect_form("tls://10.0.0.5", "4321", "ana", ClientTLS(ca="ca.pem"))
+    assert secure == ConnectParams("10.0.0.5", 4321, "ana", ClientTLS(ca="ca.pem"))
+    assert parse_connect_form("tls://h", "1", "a").tls == ClientTLS()  # system roots by default
+    assert parse_connect_form("h", "1", "a", ClientTLS(ca="ca.pem")).tls is None  # plain unless tls://
 
 
 @pytest.mark.parametrize(("host", "port", "name", "complaint"), [

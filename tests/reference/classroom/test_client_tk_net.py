@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+from reference import exit_codes
 from reference.classroom.app import ClientConfig, build_parser, config_from_args, main
 from reference.classroom.demo import BOT_NAMES, DemoPace, DemoRoom
 from reference.classroom.model import ChatLine, ChatModel, ConnectionState, LineKind
@@ -23,6 +24,7 @@ from reference.client import ChatClient
 from reference.process_group import join_command
 from reference.protocol import Relay
 from reference.target import SpawnedServer, TargetSpec, find_free_port, open_target
+from reference.tls import ClientTLS
 
 WAIT = 15.0  # generous: correctness waits must survive a loaded CI machine
 
@@ -202,12 +204,26 @@ def test_demo_joins_as_teacher() -> None:
     assert config.params is not None and config.params.name == "teacher" and config.theme == "dark"
 
 
+def test_tls_options_make_tls_params(tmp_path) -> None:
+    ca = tmp_path / "ca.pem"
+    ca.write_text("")
+    config = parse("--host", "10.1.2.3", "--tls-ca", str(ca), "--name", "ana")
+    assert config.params == ConnectParams("10.1.2.3", 1234, "ana", ClientTLS(ca=str(ca)))
+    assert config.params.address == "tls://10.1.2.3:1234"
+    assert parse("--host", "tls://10.1.2.3").prefill.tls == ClientTLS()  # the dialog keeps it
+    assert parse("--tls-insecure").prefill.tls == ClientTLS(insecure=True)
+    assert parse("--demo", "--tls").params.tls == ClientTLS()  # type: ignore[union-attr]
+    assert parse("--name", "bo").params.tls is None  # type: ignore[union-attr]
+
+
 def test_profiles_are_parsed_once() -> None:
     assert parse("--name", "ana").profiles == frozenset()
     assert parse("--demo", "--profile", "history,dm").profiles == {"dm", "history"}
 
 
 @pytest.mark.parametrize(("argv", "message"), [
+    (["--tls-ca", "/no/such/ca.pem"], "--tls-ca /no/such/ca.pem: no such file"),
+    (["--tls-ca", __file__, "--tls-insecure"], "give --tls-ca or --tls-insecure, not both"),
     (["--port", "99999", "--name", "a"], "--port: port must be a number from 1 to 65535"),
     (["--name", ""], "--name: username is empty"),
     (["--demo", "--port", "1234"], "--demo starts its own server"),
@@ -227,6 +243,6 @@ def test_bad_options_are_one_clear_line(argv: list[str], message: str,
 def test_no_display_is_one_clear_line(monkeypatch: pytest.MonkeyPatch,
                                                       capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.delenv("DISPLAY", raising=False)
-    assert main(["--demo"]) == 1
+    assert main(["--demo"]) == exit_codes.USAGE
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("chat-client: cannot open a window")

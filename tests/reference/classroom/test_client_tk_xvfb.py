@@ -34,7 +34,8 @@ from reference.classroom.view import ChatWindow
 from reference.client import ChatClient, join_room
 from reference.process_group import join_command
 from reference.protocol import Relay
-from reference.target import SpawnedServer, TargetSpec, find_free_port, open_target
+from reference.target import ExternalServer, SpawnedServer, TargetSpec, find_free_port, open_target
+from reference.tls import ClientTLS
 
 WAIT = 15.0
 pytestmark = [pytest.mark.slow,
@@ -426,3 +427,47 @@ def test_demo_is_one_command_and_cleans_up_on_sigterm(display: str) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.communicate(timeout=5)
+
+
+# -- over TLS (PROTOCOL.md, Profile: tls) ------------------------------------------------------
+@pytest.fixture(scope="module")
+def tls_server() -> Iterator[SpawnedServer | ExternalServer]:
+    """The reference with a throwaway certificate; its handle's ``tls`` names the CA file."""
+    with open_target(TargetSpec.parse(tls=True)) as handle:
+        assert handle.tls is not None and handle.tls.ca
+        yield handle
+
+
+def test_command_line_client_connects_over_tls(display: str,
+                                               tls_server: SpawnedServer | ExternalServer) -> None:
+    host, port = tls_server.address
+    assert tls_server.tls is not None and tls_server.tls.ca
+    with ChatClient.connect(host, port, name="tls-fay") as fay:  # TLS: the target is registered
+        proc = run_client(display, "--host", host, "--port", str(port), "--tls-ca", tls_server.tls.ca,
+                          "--name", "tls-eve")
+        try:
+            xid = find_window(display, "^Chat: tls-eve @")
+            xdotool(display, "mousemove", "--window", xid, "300", "200", "windowfocus", "--sync", xid,
+                    "type", "--delay", "15", "typed inside TLS")
+            xdotool(display, "key", "--clearmodifiers", "Return")
+            assert fay.receive(timeout=WAIT) == Relay("tls-eve", "typed inside TLS")
+            assert quit_with_ctrl_q(display, proc, xid) == ""
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate(timeout=5)
+
+
+def test_window_says_plainly_when_the_certificate_does_not_verify(
+        display: str, tls_server: SpawnedServer | ExternalServer) -> None:
+    root = tk.Tk(screenName=display)
+    win = ChatWindow(root, ChatModel())
+    host, port = tls_server.address
+    try:
+        win.connect(ConnectParams(host, port, "ana", ClientTLS()))  # system roots: not our CA
+        pump_until(root, lambda: win.reconnect_button.cget("state") == "normal", "the failure shown")
+        status = win.status_label.cget("text")
+        assert "certificate does not verify" in status and "--tls-ca" in status, status
+        assert f"tls://{host}:{port}" in status
+    finally:
+        win.close()

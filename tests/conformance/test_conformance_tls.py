@@ -1,0 +1,78 @@
+"""The TLS profile (PROTOCOL.md, "Profile: tls") judged as a user runs it.
+
+TLS cases run only on a TLS target (``--tls`` or ``--server tls://...``);
+there every base case runs inside TLS too.  The stalled-handshake case must
+catch tests/servers/tls_blocking_handshake_server.py every time and pass the
+reference every time (five runs each: verdicts must be reproducible).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import trustme
+from test_conformance_servers import ROOT, SERVERS, run_suite
+
+from reference.target import TargetSpec, open_target
+
+pytestmark = pytest.mark.slow  # subprocesses and real servers
+
+TLS_CASES = {"tls.handshake", "tls.corpus", "tls.stalled-handshake[silent]",
+             "tls.stalled-handshake[half-client-hello]", "tls.plaintext-client", "tls.certificate"}
+BROKEN = f"{sys.executable} {SERVERS / 'tls_blocking_handshake_server.py'} {{port}}"
+STALLED = ("tls.stalled-handshake[silent]", "tls.stalled-handshake[half-client-hello]")
+
+
+def listed(*args: str) -> set[str]:
+    proc = subprocess.run([sys.executable, "-m", "conformance.cli", "--list", *args],
+                          capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    ids = {line.split()[0] for line in proc.stdout.splitlines() if line.startswith("  ")}
+    assert "relay.no-echo" in ids  # the base cases are listed either way
+    return {case for case in ids if case.startswith("tls.")}
+
+
+def test_tls_cases_run_only_on_a_tls_target() -> None:
+    assert listed() == set()
+    assert listed("--tls") == TLS_CASES
+
+
+def test_the_whole_suite_passes_inside_tls_on_the_reference(tmp_path: Path) -> None:
+    run = run_suite(tmp_path, "--tls")
+    assert run.status == 0, run.output[-3000:]
+    assert TLS_CASES <= set(run.verdicts)
+    assert len(run.verdicts) > len(TLS_CASES) + 50  # the base cases ran too, inside TLS
+    assert set(run.verdicts.values()) <= {"pass", "informational"}
+
+
+def test_a_certificate_that_does_not_verify_is_one_line(tmp_path: Path) -> None:
+    with open_target(TargetSpec.parse(tls=True)) as server:
+        host, port = server.address
+        with trustme.CA().cert_pem.tempfile() as stranger:
+            proc = subprocess.run([sys.executable, "-m", "conformance.cli", "--server",
+                                   f"tls://{host}:{port}", "--tls-ca", stranger],
+                                  capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert proc.returncode == 3
+    (line,) = proc.stderr.strip().splitlines()
+    assert line.startswith(f"chat-conformance: target unavailable: tls://{host}:{port}: ")
+    assert "certificate does not verify" in line and "Traceback" not in proc.stdout
+
+
+@pytest.mark.parametrize("attempt", range(5))
+def test_stalled_handshake_catches_the_blocking_server_every_time(tmp_path: Path,
+                                                                   attempt: int) -> None:
+    run = run_suite(tmp_path, "--tls", "--server-cmd", BROKEN, "tls.*")
+    assert run.status == 1, run.output[-3000:]
+    assert {case: run.verdicts[case] for case in STALLED} == dict.fromkeys(STALLED, "fail")
+    assert {v for c, v in run.verdicts.items() if c not in STALLED} == {"pass"}
+
+
+@pytest.mark.parametrize("attempt", range(5))
+def test_stalled_handshake_passes_the_reference_every_time(tmp_path: Path,
+                                                            attempt: int) -> None:
+    run = run_suite(tmp_path, "--tls", "tls.*")
+    assert run.status == 0, run.output[-3000:]
+    assert set(run.verdicts) == TLS_CASES and set(run.verdicts.values()) == {"pass"}
