@@ -560,7 +560,15 @@ class Connection:
                 f"connection is in ERROR state after: {self._error.reason}", self._error.requirement)
         if not data or not self._registered_in or self._closed:
             raise LocalProtocolError("receive_messages takes bytes from a registered, open peer")
-        frames, error = self._decoder.take_frames(data)
+        decoder = self._decoder
+        if decoder._need < 0 and not decoder._buf and decoder._chunks is None:
+            # The commonest read of all: one whole frame, its header seen before.
+            need = _KNOWN_HEADERS.get(data[:HEADER_LENGTH], -1)
+            if 0 <= need == len(data) - HEADER_LENGTH and need <= decoder.max_payload:
+                payload = data[HEADER_LENGTH:]
+                if payload.isascii():
+                    return [payload]
+        frames, error = decoder.take_frames(data)
         for i, payload in enumerate(frames):
             # Pure ASCII is valid UTF-8, and isascii() is a fast scan that
             # allocates nothing; anything else is validated by decoding it.

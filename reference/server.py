@@ -343,7 +343,8 @@ class ChatServer(OutputQueues):
             if conn.errored:  # a bad frame after the good ones just relayed
                 self._drop(client, f"protocol error: {conn.error}")
                 return
-            self._account_input(client, conn, data)
+            if client.in_bytes or conn.buffered or client.recv_size > RECV_SIZE or len(data) >= RECV_SIZE:
+                self._account_input(client, conn, data)
             return
         conn.receive_data(data)
         try:
