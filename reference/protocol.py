@@ -286,7 +286,7 @@ class FrameDecoder:
             if self._need >= 0 or self._buf or self._chunks is not None:
                 self.feed(data)  # bytes left over from before: one frame at a time
                 while (frame := self.next_frame()) is not NEED_DATA:
-                    frames.append(frame)  # type: ignore[arg-type]
+                    frames.append(frame)
                 return frames, None
             pos, end, limit, known = 0, len(data), self.max_payload, _KNOWN_HEADERS
             while end - pos >= HEADER_LENGTH:

@@ -41,6 +41,7 @@ import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from reference.cli_args import port_number, positive_int
 from reference.protocol import (
@@ -73,6 +74,8 @@ FD_SETSIZE = 512 if sys.platform == "win32" else 1024
 _MAX_RECV = 1024 * 1024
 _ACCEPTS_PER_WAKEUP = 256
 _WAKEUP = object()  # selector data of the self-pipe
+_EPOLLIN: int = getattr(select, "EPOLLIN", 1)  # (Linux only: getattr for the type checker elsewhere)
+_EPOLLOUT: int = getattr(select, "EPOLLOUT", 4)
 _ACCEPT_BACKOFF = 0.1  # seconds the listener rests after an accept() error we cannot shed
 #: Connections are refused once this share of --max-memory is held, so that
 #: the clients already in have room for their frames.
@@ -141,7 +144,7 @@ class ChatServer(OutputQueues):
         # selector still does every register / modify / unregister.
         epoll = getattr(self.selector, "_selector", None) if isinstance(
             self.selector, getattr(selectors, "EpollSelector", ())) else None
-        self._epoll = epoll if isinstance(epoll, getattr(select, "epoll", ())) else None
+        self._epoll: Any = epoll if isinstance(epoll, getattr(select, "epoll", ())) else None
         self._listener_fd = self.listener.fileno()
 
     # -- main loop ----------------------------------------------------------
@@ -181,7 +184,7 @@ class ChatServer(OutputQueues):
             self._accept_resume = 0.0
             self.selector.register(self.listener, selectors.EVENT_READ, None)
 
-    def _ready(self, timeout: float | None) -> list[tuple[Client | object | None, int]]:
+    def _ready(self, timeout: float | None) -> list[tuple[Any, int]]:
         """One batch of (selector data, EVENT_* mask), every fd resolved to its object first.
 
         Resolving the whole batch before handling any of it is what keeps a
@@ -198,17 +201,16 @@ class ChatServer(OutputQueues):
         except InterruptedError:
             return []
         clients = self.clients
-        ready: list[tuple[Client | object | None, int]] = []
+        ready: list[tuple[Any, int]] = []
         for fd, event in events:
             client = clients.get(fd)
             if client is None:  # the listener or the self-pipe
-                client = None if fd == self._listener_fd else _WAKEUP
-                ready.append((client, selectors.EVENT_READ))
+                ready.append((None if fd == self._listener_fd else _WAKEUP, selectors.EVENT_READ))
                 continue
             # As selectors does: an error or hang-up makes the socket readable and
             # writable, but a client only ever gets the events it asked for.
-            mask = selectors.EVENT_READ if event & ~select.EPOLLOUT else 0
-            if event & ~select.EPOLLIN and client.writing:
+            mask = selectors.EVENT_READ if event & ~_EPOLLOUT else 0
+            if event & ~_EPOLLIN and client.writing:
                 mask |= selectors.EVENT_WRITE
             ready.append((client, mask))
         return ready
