@@ -139,6 +139,11 @@ class ConnectionClosed:
 
 
 Event = Register | Message | Relay | ConnectionClosed
+#: A Relay built field by field through its slots (next_relays: one per delivery in a load test);
+#: a frozen dataclass's __init__ sets each field with a Python-level object.__setattr__ call.
+_new = object.__new__
+_set_sender = Relay.__dict__["sender"].__set__
+_set_text = Relay.__dict__["text"].__set__
 
 
 # --------------------------------------------------------------------------
@@ -624,7 +629,10 @@ class Connection:
                 if pending is None:
                     pending = text
                 else:
-                    relays.append(Relay(pending, text))
+                    relay = _new(Relay)  # Relay(pending, text), without the frozen __init__'s calls
+                    _set_sender(relay, pending)
+                    _set_text(relay, text)
+                    relays.append(relay)
                     pending = None
         except RemoteProtocolError as exc:
             error = exc
