@@ -2,20 +2,21 @@
 
 The target comes from the project's own pytest plugin (reference/pytest_plugin.py,
 options ``--chat-server`` / ``--chat-server-cmd``, fixture ``chat_target``): the
-embedded reference server by default, or any server.  Every server benchmark is
-parametrised over ``server``: the target -- id ``reference`` by default, id
-``target`` when one was chosen on the command line, so results of different
-servers are never paired by a comparison as if they were the same -- and
-``naive``, the blocking-send baseline (bench/naive_server.py), measured in the
-same run.  A benchmark marked ``@pytest.mark.bench_baselines("naive", "asyncio")``
-also runs against ``asyncio`` (bench/asyncio_server.py, a plain asyncio
-server).  All processes are started and stopped through reference.target.
+embedded reference server by default, or any server.  ``paired_servers`` holds
+it (key ``target``) and the baselines -- ``naive``, the blocking-send baseline
+(bench/naive_server.py), and ``asyncio`` (bench/asyncio_server.py, a plain
+asyncio server) -- all running at once, for the paired benchmarks
+(bench/paired.py), which measure them round by round.  All processes are
+started and stopped through reference.target, after ``--bench-cpu`` pinned
+this session to one CPU (see ``pytest_addoption``).
 
-After the run, each target result is divided by the same benchmark's result
-against each baseline (reports/benchratios.py): the same-run ratios, printed
-at the end of the session and stored in the JSON (the target's
+After the run, the same-run ratios (reports/benchratios.py) are printed at the
+end of the session and stored in the JSON (the target's
 ``extra_info["vs_naive"]`` / ``["vs_asyncio"]`` and ``chat_harness.ratios``),
-where the gate (bench/compare.py) watches them.
+where the gate (bench/compare.py) watches them.  The JSON records
+``chat_harness.target_kind`` (``reference``, or ``target`` when one was chosen
+on the command line), so results of different servers are never compared as
+if they were the same.
 """
 
 from __future__ import annotations
@@ -101,18 +102,6 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[_PINNED] = pin_cpu(config.getoption("bench_cpu"))
 
 
-def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if "server" in metafunc.fixturenames:
-        marker = metafunc.definition.get_closest_marker("bench_baselines")
-        baselines = list(marker.args) if marker else ["naive"]
-        unknown = sorted(set(baselines) - set(BASELINES))
-        if unknown:
-            raise pytest.UsageError(f"bench_baselines: unknown baseline(s) {unknown}; "
-                                    f"known: {sorted(BASELINES)}")
-        kinds = [target_kind(target_spec(metafunc.config)), *baselines]
-        metafunc.parametrize("server", kinds, indirect=True, scope="session")
-
-
 def pytest_report_header(config: pytest.Config) -> list[str]:
     spec = target_spec(config)
     pinned = config.stash.get(_PINNED, None)
@@ -140,16 +129,6 @@ def naive_server(chat_target_spec: TargetSpec) -> Iterator[SpawnedServer | Exter
 @pytest.fixture(scope="session")
 def asyncio_server(chat_target_spec: TargetSpec) -> Iterator[SpawnedServer | ExternalServer]:
     yield from _baseline("asyncio", chat_target_spec)
-
-
-@pytest.fixture(scope="session")
-def server(request: pytest.FixtureRequest) -> BenchServer:
-    """The server under test for this parameter (see the module docstring)."""
-    kind = request.param
-    fixture = f"{kind}_server" if kind in BASELINES else "chat_target"
-    handle = request.getfixturevalue(fixture)
-    return BenchServer(kind=kind, address=handle.address, label=handle.label,
-                       pid=getattr(handle, "pid", None))
 
 
 @pytest.fixture(scope="session")
