@@ -33,7 +33,7 @@ IDLE_CLIENTS = 10_000
 
 
 #: Paired rounds of the saturation benchmark (each one 9,900 deliveries on every server).
-SATURATION_ROUNDS = 11
+SATURATION_ROUNDS = 21
 
 
 @pytest.mark.benchmark(group="saturation")
