@@ -193,7 +193,7 @@ class ChatServer(OutputQueues):
         stale event away from a newcomer that reuses a closed client's fd.
         With epoll the batch comes straight from ``epoll.poll``: ``selectors``'
         own ``select`` costs a Python call per event, which was a measurable
-        part of relaying one small message (see docs/server.md).
+        part of relaying one small message (docs/bench.md, "Performance").
         """
         epoll = self._epoll
         if epoll is None:
