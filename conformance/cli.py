@@ -3,6 +3,7 @@
     chat-conformance                                  # the embedded reference server
     chat-conformance --server 127.0.0.1:1234          # a server that is already running
     chat-conformance --server-cmd 'python3 myserver.py {port}' --json out.json
+    chat-conformance --profile dm,history --server-cmd '...'   # also judge the claimed profiles
 
 The console script is a thin mapping onto ``pytest --pyargs conformance``
 (the suite is a pytest plugin, ``conformance.plugin``): ``--server`` becomes
@@ -101,6 +102,8 @@ def pytest_args(args: argparse.Namespace) -> list[str]:
         out += ["--chat-server", args.server]
     if args.server_cmd:
         out += ["--chat-server-cmd", args.server_cmd]
+    if args.profile:
+        out += ["--chat-profile", ",".join(sorted(args.profile))]
     if args.strict:
         out.append("--chat-strict")
     if args.json:

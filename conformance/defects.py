@@ -22,7 +22,7 @@ __all__ = ["CATALOGUE", "DIALECT_SECTION", "JOIN_RELAY", "SYSTEMIC", "Defect", "
 
 DIALECT_SECTION = "6-known-dialects"
 #: Defects that break every case waiting for a relay (dialects are systemic too).
-SYSTEMIC = ("utf8-crash", "echo", "mislabelled", "sequence")
+SYSTEMIC = ("utf8-crash", "unclaimed-history", "history-unmarked", "echo", "mislabelled", "sequence")
 
 Record = Mapping[str, Any]
 
@@ -93,6 +93,25 @@ CATALOGUE: tuple[Defect, ...] = (
                f, "robust.protocol-error-isolated[invalid-utf8-name]",
                "robust.protocol-error-isolated[invalid-utf8-message]") and f.symptom.kind == "crash",
            short="a crash on invalid UTF-8"),
+    Defect("unclaimed-history", "JOIN-5",
+           "the server replays marked history (profile history) to newcomers, but was judged "
+           "without --profile history",
+           "Newcomers receive relays from \"*history* NAME\" before the live conversation: that "
+           "is the optional history profile (PROTOCOL.md section 8). On the base protocol JOIN-5 "
+           "forbids any replay, so every case whose newcomer reads one fails.",
+           "If the server is meant to serve profile history, judge it with --profile history; "
+           "otherwise send a newcomer nothing from before it registered.",
+           claims=lambda f: f.symptom.kind == "relay" and f.symptom.sender.startswith("*history* "),
+           absorbs=_relay_trouble, short="history replayed without the profile claimed"),
+    Defect("history-unmarked", "HISTORY-2",
+           "the server replays history to newcomers as if it were live",
+           "A newcomer receives the messages said before it joined with their original sender "
+           "names, the same two frames as a live relay: no client can tell them from messages "
+           "just sent, and every case whose newcomer waits for a live relay reads old ones first.",
+           "Send each replayed message from \"*history* \" + the sender's name (HISTORY-2), "
+           "keeping the payload as it was.",
+           claims=lambda f: case_is(f, "history.marked") and "without the" in f.record.get("detail", ""),
+           absorbs=_relay_trouble, short="history replayed unmarked"),
     Defect("echo", "RELAY-2", "the server sends each message back to its sender",
            "Its relay loop walks every registered client, the sender included.",
            "Skip the sender when relaying: `if client is not sender`.",

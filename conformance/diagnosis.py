@@ -47,7 +47,8 @@ DIAGNOSED_VERDICTS = ("fail", "non-strict")
 SECTIONS = {
     "FRAME": "1-frames", "JOIN": "2-joining", "RELAY": "3-relaying",
     "ROBUST": "4-robustness-one-client-must-never-hurt-the-room", "LIMIT": "5-limits",
-    "ADDR": "5-limits",
+    "ADDR": "5-limits", "PROFILE": "8-profiles-optional-extensions",
+    "DM": "profile-dm-private-messages", "HISTORY": "profile-history-the-last-messages-for-a-newcomer",
 }
 TUTORIAL_SECTION = "7-where-the-tutorial-server-breaks-these-rules"
 EVIDENCE_EVENTS = 6

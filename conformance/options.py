@@ -18,9 +18,10 @@ from typing import Any
 
 from conformance.peer import Timeouts
 from conformance.selection import Expectation, load_expectations
+from reference.profiles import PROFILES, parse_profiles
 
 __all__ = ["DEFAULT_CASE_TIMEOUT", "DEFAULT_PATIENCE", "DEFAULT_ROOM_SIZE", "SuiteSettings",
-           "add_suite_options", "positive_seconds", "room_size"]
+           "add_suite_options", "positive_seconds", "profile_names", "room_size"]
 
 DEFAULT_CASE_TIMEOUT = 60.0
 #: How long the silent reader of relay.patient-reader stays while others chat (RELAY-7).
@@ -50,6 +51,14 @@ def room_size(text: str) -> int:
     return value
 
 
+def profile_names(text: str) -> frozenset[str]:
+    """argparse type of --profile: known profile names separated by commas."""
+    try:
+        return parse_profiles(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc).split(": ", 1)[-1]) from None
+
+
 def add_suite_options(add: Callable[..., Any], prefix: str = "") -> None:
     """Declare the options shared by ``pytest --chat-*`` and ``chat-conformance``."""
     add(f"--{prefix}strict", action="store_true", default=False,
@@ -75,6 +84,11 @@ def add_suite_options(add: Callable[..., Any], prefix: str = "") -> None:
     add(f"--{prefix}patience", metavar="SECONDS", type=positive_seconds, default=DEFAULT_PATIENCE,
         help="how long a registered client that only reads must stay in the room while others "
              "chat (RELAY-7; default %(default)s; the long CI profile uses 65)")
+    add(f"--{prefix}profile", metavar="NAMES", type=profile_names, default=frozenset(),
+        help="the optional profiles the target claims (PROTOCOL.md section 8), separated by "
+             f"commas: {', '.join(PROFILES)}; their cases run too, and a claimed profile's rules "
+             "replace the base rule they amend (history: JOIN-5). Default: none, the base "
+             "protocol only; with no target, the embedded reference serves them")
     add(f"--{prefix}room-size", metavar="N", type=room_size, default=DEFAULT_ROOM_SIZE,
         help="listeners in the big-room case, each of which must get every message "
              "(RELAY-8; default %(default)s)")
@@ -96,6 +110,7 @@ class SuiteSettings:
     patience: float = DEFAULT_PATIENCE
     room_size: int = DEFAULT_ROOM_SIZE
     preflight: bool = True
+    profiles: frozenset[str] = frozenset()
 
     @classmethod
     def from_options(cls, get: Callable[[str], Any]) -> SuiteSettings:
@@ -118,4 +133,5 @@ class SuiteSettings:
             patience=float(get("chat_patience")),
             room_size=int(get("chat_room_size")),
             preflight=not get("chat_no_preflight"),
+            profiles=frozenset(get("chat_profile") or ()),
         )

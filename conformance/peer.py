@@ -13,6 +13,11 @@ case sends the same traffic every run.  A newcomer that must stay silent (``sile
 the other way: a member sends sync messages until one reaches it.  Sync
 messages start with :data:`SYNC_PREFIX`; peers skip them when they read.
 
+When the target claims the ``history`` profile, a newcomer is first sent replayed
+messages marked ``*history* SENDER`` (HISTORY-2): a peer sets those aside in
+:attr:`Peer.replayed` as it reads, so every case sees the live conversation it
+expects, and the history cases judge the replay from there.
+
 Every wait is bounded by :class:`Timeouts`.  When the server misbehaves, the
 ``expect_*`` helpers raise :class:`CaseFailure`, which says what was expected
 and what came instead; the plugin adds the wire transcript.
@@ -29,6 +34,7 @@ from dataclasses import dataclass
 from conformance.wire import RecordingSocket, Wire, printable
 from reference.barrier import DOUBLING, AnnounceBarrier, JoinBarrier, Observation, PairBarrier, Sentinels
 from reference.client import ChatClient, ServerClosedError
+from reference.profiles import unmark_history
 from reference.protocol import Relay, RemoteProtocolError, encode_frame
 
 __all__ = ["SYNC_PREFIX", "CaseFailure", "Peer", "Room", "Timeouts", "describe", "unreadable"]
@@ -89,9 +95,17 @@ def _closed_words(exc: ServerClosedError, peer: Peer) -> str:
 class Peer(ChatClient):
     """One recorded client connection; its reads skip the room's sync messages."""
 
-    def __init__(self, sock: RecordingSocket, label: str, timeouts: Timeouts) -> None:
+    def __init__(self, sock: RecordingSocket, label: str, timeouts: Timeouts, *,
+                 history: bool = False) -> None:
         super().__init__(sock, timeout=timeouts.arrive,  # type: ignore[arg-type]
                          max_payload=PEER_MAX_PAYLOAD)
+        #: The target claims the history profile: marked replays are set aside, not returned.
+        self.history = history
+        #: The marked replays received, as (original sender, text), in order of arrival.
+        self.replayed: list[Relay] = []
+        #: Whether a marked replay came after a live relay (HISTORY-1: the replay comes first).
+        self.replayed_late = False
+        self._live_seen = False
         self.label = label
         self.timeouts = timeouts
         self.wire = sock.wire
@@ -108,12 +122,24 @@ class Peer(ChatClient):
         return bytes(raw)
 
     # -- reading -----------------------------------------------------------
+    def receive_live(self, timeout: float | None = None) -> Relay:
+        """The next relay that is not a marked replay (those go to :attr:`replayed`)."""
+        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+        while True:
+            relay = ChatClient.receive(self, max(0.0, deadline - time.monotonic()))
+            sender = unmark_history(relay.sender) if self.history else None
+            if sender is None:
+                self._live_seen = True
+                return relay
+            self.replayed.append(Relay(sender, relay.text))
+            self.replayed_late = self.replayed_late or self._live_seen
+
     def receive(self, timeout: float | None = None) -> Relay:
         if self.pending:
             return self.pending.popleft()
         deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
         while True:
-            relay = super().receive(max(0.0, deadline - time.monotonic()))
+            relay = self.receive_live(max(0.0, deadline - time.monotonic()))
             if not relay.text.startswith(SYNC_PREFIX):
                 return relay
 
@@ -245,8 +271,11 @@ class Peer(ChatClient):
 class Room:
     """The connections of one case; all closed when the case ends."""
 
-    def __init__(self, address: tuple[str, int], wire: Wire, timeouts: Timeouts) -> None:
+    def __init__(self, address: tuple[str, int], wire: Wire, timeouts: Timeouts, *,
+                 history: bool = False) -> None:
         self.address = address
+        #: The target claims the history profile (see :class:`Peer`).
+        self.history = history
         self.wire = wire
         self.timeouts = timeouts
         self.peers: list[Peer] = []
@@ -277,7 +306,8 @@ class Room:
                               f"connect failed: {exc.strerror or exc}") from None
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.wire.note(label, "connected")
-        peer = Peer(RecordingSocket(sock, self.wire, label, keep_received), label, self.timeouts)
+        peer = Peer(RecordingSocket(sock, self.wire, label, keep_received), label, self.timeouts,
+                    history=self.history)
         self.peers.append(peer)
         return peer
 
@@ -374,7 +404,7 @@ class Room:
         deadline = time.monotonic() + wait
         while True:
             try:
-                got = ChatClient.receive(reader, max(0.0, deadline - time.monotonic()))
+                got = reader.receive_live(max(0.0, deadline - time.monotonic()))
             except TimeoutError:
                 return False
             except ServerClosedError as exc:
@@ -400,8 +430,8 @@ class Room:
         while time.monotonic() < deadline:
             sender.send_raw(encode_frame(barrier.next_sentinel().encode()), "a message")
             try:
-                got = ChatClient.receive(newcomer, min(barrier.next_wait(),
-                                                       max(0.0, deadline - time.monotonic())))
+                got = newcomer.receive_live(min(barrier.next_wait(),
+                                                max(0.0, deadline - time.monotonic())))
             except TimeoutError:
                 continue
             except ServerClosedError as exc:

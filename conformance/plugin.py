@@ -22,10 +22,12 @@ the report and writes the results document.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import sys
 import time
+from collections import Counter
 from collections.abc import Generator, Iterator
 from typing import Any
 
@@ -54,7 +56,7 @@ from conformance.verdicts import (
 )
 from conformance.wire import Wire
 from reference.protocol import ProtocolError
-from reference.pytest_plugin import target_spec
+from reference.pytest_plugin import set_target_spec, target_spec
 from reference.target import ExternalServer, SpawnedServer, TargetError, TargetSpec
 from reports.results import write_document
 
@@ -92,6 +94,8 @@ class SuiteState:
         self.target_error: str | None = None
         self.stop_reason: str | None = None
         self.unmatched_expectations: list[str] = []
+        #: Cases of profiles the target does not claim, per profile: deselected, reported.
+        self.unclaimed: Counter[str] = Counter()
         self.document: dict[str, Any] | None = None
 
     def charge_crash(self, info: CaseInfo, wire: Wire | None, when: str, action: str = "") -> None:
@@ -115,6 +119,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "brackets are literal)")
 
 
+@pytest.hookimpl(trylast=True)  # after the chat-target plugin has parsed the target
 def pytest_configure(config: pytest.Config) -> None:
     for marker in Marker:
         config.addinivalue_line("markers", marker.help_text)
@@ -123,6 +128,14 @@ def pytest_configure(config: pytest.Config) -> None:
     except ExpectationsError as exc:
         raise pytest.UsageError(str(exc)) from None
     config.stash[STATE_KEY] = SuiteState(settings)
+    if settings.profiles:
+        try:
+            spec = target_spec(config)
+        except KeyError:  # the chat-target plugin was disabled
+            return
+        if spec.is_reference:  # judge the embedded reference with the profiles it is asked about
+            set_target_spec(config, dataclasses.replace(spec, reference_args=(
+                *spec.reference_args, "--profile", ",".join(sorted(settings.profiles)))))
 
 
 def case_info(item: pytest.Item, settings: SuiteSettings) -> CaseInfo | None:
@@ -131,6 +144,7 @@ def case_info(item: pytest.Item, settings: SuiteSettings) -> CaseInfo | None:
     if mark is None:
         return None
     base_id, requirement_id, level = (*mark.args, None)[:3]
+    profiles = tuple(mark.kwargs.get("profile") or ())
     override = item.get_closest_marker(Marker.REQUIREMENT.marker_name)
     if override is not None:
         requirement_id, level = (*override.args, None)[:2]
@@ -141,7 +155,7 @@ def case_info(item: pytest.Item, settings: SuiteSettings) -> CaseInfo | None:
     # Docstrings start by citing their requirement ("ROBUST-1: ..."); the record says it already.
     title = _CITATION.sub("", doc.splitlines()[0]) if doc else ""
     expectation = next((e for e in settings.expectations if matches(e.case, case_id)), None)
-    return CaseInfo(case_id, requirement, level or requirement.level, title, expectation)
+    return CaseInfo(case_id, requirement, level or requirement.level, title, expectation, profiles)
 
 
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config,
@@ -150,6 +164,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     settings = state.settings
     keep, drop, used = [], [], set()
     infos = []
+    unclaimed_patterns: dict[str, str] = {}
     for item in items:
         info = case_info(item, settings)
         if info is None:
@@ -167,12 +182,29 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         if settings.case_patterns and pattern is None:
             drop.append(item)
             continue
+        missing = [p for p in info.profiles if p not in settings.profiles]
+        if missing:
+            # A profile the target does not claim: not judged, only counted for the report.
+            state.unclaimed[missing[0]] += 1
+            if pattern is not None:
+                unclaimed_patterns.setdefault(pattern, missing[0])
+            drop.append(item)
+            continue
+        waived_by = info.requirement.waived_by
+        if waived_by in settings.profiles:
+            item.add_marker(pytest.mark.skip(
+                reason=f"{info.requirement.id} does not apply: the target claims profile "
+                       f"{waived_by}, whose rules replace it (PROTOCOL.md section 8)"))
         used.add(pattern)
         keep.append(item)
     if not infos:
         return
     unknown = [p for p in settings.case_patterns if p not in used]
     if unknown:
+        if unknown[0] in unclaimed_patterns:
+            raise pytest.UsageError(f"{unknown[0]!r} selects only cases of profile "
+                                    f"{unclaimed_patterns[unknown[0]]!r}: add --profile "
+                                    f"{unclaimed_patterns[unknown[0]]} if the target claims it")
         raise pytest.UsageError(f"no case matches {unknown[0]!r}; see the case IDs with --list")
     state.unmatched_expectations = [e.case for e in settings.expectations
                                     if not any(matches(e.case, i.id) for i in infos)]
@@ -204,8 +236,9 @@ def pytest_runtestloop(session: pytest.Session) -> bool | None:
         return None
     infos = [item.stash[CASE_KEY] for item in session.items if CASE_KEY in item.stash]
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    write = reporter.write_line if reporter is not None else print
     try:
-        write_list(infos, reporter.write_line if reporter is not None else print)
+        write_list(infos, write, suite_state(session.config).unclaimed)
     except BrokenPipeError:  # chat-conformance --list | head
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return True
@@ -264,7 +297,8 @@ def chat_room(request: pytest.FixtureRequest) -> Iterator[Room]:
     _make_ready(request, state, case_id)
     if state.preflight is None:
         _preflight(request, state, handle, case_id)
-    room = Room(handle.address, Wire(), state.settings.timeouts)
+    room = Room(handle.address, Wire(), state.settings.timeouts,
+                history="history" in state.settings.profiles)
     request.node.stash[ROOM_KEY] = room
     try:
         yield room
@@ -362,7 +396,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]
     exc = call.excinfo.value if call.excinfo is not None else None
     room = item.stash.get(ROOM_KEY, None)
     if report.skipped:
-        state.results[item.nodeid] = CaseResult(info, "skipped", detail=str(report.longrepr))
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        state.results[item.nodeid] = CaseResult(info, "skipped", detail=reason.removeprefix("Skipped: "))
         return report
     # A connection the server closed or reset is how a crash shows from outside.
     cut_off = isinstance(exc, OSError) or (isinstance(exc, CaseFailure) and any(
@@ -482,6 +517,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         extra["stopped"] = state.stop_reason
     if state.unmatched_expectations:
         extra["unmatched_expectations"] = state.unmatched_expectations
+    extra["profiles"] = {"claimed": sorted(state.settings.profiles),
+                         "not_claimed": dict(sorted(state.unclaimed.items()))}
     status = _exit_status(state, exitstatus)
     if status == EXIT_INTERRUPTED:
         # Never a PASS: the cases that did not run might have failed.

@@ -20,8 +20,12 @@ from reference.console import EncodedBuffer, stream_encoding
 __all__ = ["render_report", "write_list"]
 
 
-def write_list(infos: Sequence[CaseInfo], write: Callable[[str], Any]) -> None:
-    """The cases grouped by requirement: the requirement's level and text, then its cases."""
+def write_list(infos: Sequence[CaseInfo], write: Callable[[str], Any],
+               unclaimed: Mapping[str, int] | None = None) -> None:
+    """The cases grouped by requirement: the requirement's level and text, then its cases.
+
+    ``unclaimed``: cases left out per profile the target does not claim (said before the count).
+    """
     by_req: dict[str, list[CaseInfo]] = defaultdict(list)
     for info in infos:
         by_req[info.requirement.id].append(info)
@@ -33,7 +37,11 @@ def write_list(infos: Sequence[CaseInfo], write: Callable[[str], Any]) -> None:
         for info in cases:
             level = f" [{info.level.value}]" if info.level is not requirement.level else ""
             expected = "  [expected to fail]" if info.expected_failure else ""
-            write(f"  {info.id:<{width}}  {info.title}{level}{expected}")
+            profile = f"  [profile {'+'.join(info.profiles)}]" if info.profiles else ""
+            write(f"  {info.id:<{width}}  {info.title}{level}{profile}{expected}")
+    if unclaimed:
+        write(f"not listed: {', '.join(f'{n} cases of profile {p}' for p, n in unclaimed.items())}"
+              f" (--profile {','.join(unclaimed)} lists them)")
     write(f"{len(infos)} cases")
 
 

@@ -11,6 +11,13 @@ parameter at another requirement with :func:`requirement`::
 
 The one-line statements below are short paraphrases of PROTOCOL.md; a
 self-test checks that the IDs and levels match the spec.
+
+Requirements of an optional profile (PROTOCOL.md section 8: ``DM-*`` of ``dm``,
+``HISTORY-*`` of ``history``) name it, and so do their cases: a case of a profile
+runs only when the target claims it (``--profile dm,history``)::
+
+    @case("dm.not-leaked", "DM-2")                      # profile "dm", from DM-2
+    @case("history.reserved-name", "PROFILE-1", profile="history")
 """
 
 from __future__ import annotations
@@ -20,7 +27,9 @@ from dataclasses import dataclass
 
 import pytest
 
-__all__ = ["REQUIREMENTS", "Level", "Marker", "Requirement", "case", "requirement"]
+from reference.profiles import PROFILES
+
+__all__ = ["REQUIREMENTS", "Level", "Marker", "Requirement", "case", "case_profiles", "requirement"]
 
 
 class Level(enum.Enum):
@@ -34,8 +43,9 @@ class Level(enum.Enum):
 class Marker(enum.Enum):
     """The suite's pytest markers: one enum, registered under --strict-markers."""
 
-    CASE = ("chat_case", "chat_case(case_id, requirement, level=None): a conformance case "
-                         "and the PROTOCOL.md requirement it checks")
+    CASE = ("chat_case", "chat_case(case_id, requirement, level=None, profile=None): a "
+                         "conformance case, the PROTOCOL.md requirement it checks, and the "
+                         "optional profile(s) it belongs to")
     REQUIREMENT = ("chat_requirement", "chat_requirement(requirement, level=None): this "
                                        "parameter of a conformance case checks another requirement")
 
@@ -49,6 +59,10 @@ class Requirement:
     id: str
     level: Level
     text: str
+    #: The optional profile this requirement belongs to (None: the base protocol).
+    profile: str | None = None
+    #: A profile that replaces this base requirement when the target claims it.
+    waived_by: str | None = None
 
     @property
     def group(self) -> str:
@@ -56,7 +70,15 @@ class Requirement:
 
 
 def _table(*rows: tuple[str, Level, str]) -> dict[str, Requirement]:
-    return {rid: Requirement(rid, level, text) for rid, level, text in rows}
+    return {rid: Requirement(rid, level, text, profile=_PROFILE_OF.get(rid.split("-", 1)[0]),
+                             waived_by=_WAIVED_BY.get(rid))
+            for rid, level, text in rows}
+
+
+#: The profile of each profile requirement group (PROFILE-1 belongs to any: its cases say which).
+_PROFILE_OF = {"DM": "dm", "HISTORY": "history"}
+#: Base requirements a claimed profile replaces: JOIN-5 (no history) under ``history``.
+_WAIVED_BY = {"JOIN-5": "history"}
 
 
 REQUIREMENTS: dict[str, Requirement] = _table(
@@ -121,19 +143,56 @@ REQUIREMENTS: dict[str, Requirement] = _table(
     ("LIMIT-3", Level.SHOULD, "Server memory is bounded by what clients send and by a "
                               "server-wide budget; closed connections are freed at once."),
     ("ADDR-1", Level.SHOULD, "Without configuration the server listens on 127.0.0.1:1234."),
+    # Section 8: the optional profiles, judged only when claimed (--profile).
+    ("PROFILE-1", Level.MUST, "A server claiming a profile refuses usernames starting with '*', "
+                              "the names of its own notices and replays."),
+    ("DM-1", Level.MUST, "'/dm NAME TEXT' goes to every other client named NAME, relayed byte for "
+                         "byte with the sender's name."),
+    ("DM-2", Level.MUST, "A private message reaches nobody but its recipients: not the others, "
+                         "not the sender, not history."),
+    ("DM-3", Level.MUST, "For an unknown or empty NAME the sender gets one notice from '*server*' "
+                         "naming it; nobody else gets anything and the server survives."),
+    ("DM-4", Level.MUST, "Any other payload, even one that looks like a command ('/dmitri', "
+                         "'@bea hi'), is public."),
+    ("DM-5", Level.MUST, "A sender's private and public messages keep their order at a recipient."),
+    ("HISTORY-1", Level.MUST, "A newcomer is first sent the recent public messages from before it "
+                              "registered, oldest first, each once, before any live relay."),
+    ("HISTORY-2", Level.MUST, "A replayed message comes from '*history* SENDER' with the payload byte "
+                              "for byte; never with the bare sender name."),
+    ("HISTORY-3", Level.MUST, "The replay is the last N messages, N from 10 to 100."),
+    ("HISTORY-4", Level.MUST, "Private messages and the server's notices are never replayed."),
+    ("HISTORY-5", Level.MUST, "Only the newcomer gets the replay; members already in the room do "
+                              "not get it again."),
 )
 
 
-def case(case_id: str, requirement_id: str, level: Level | None = None) -> pytest.MarkDecorator:
+def case(case_id: str, requirement_id: str, level: Level | None = None, *,
+         profile: str | tuple[str, ...] | None = None) -> pytest.MarkDecorator:
     """Mark a test function as the conformance case ``case_id`` checking ``requirement_id``.
 
     ``level`` defaults to the requirement's own; informational cases pass
     ``Level.MAY`` when they report a fact that a stricter rule leaves open.
+    ``profile`` (default: the requirement's) is the optional profile the case
+    belongs to, or a tuple of profiles that must all be claimed for it to run.
     """
     if requirement_id not in REQUIREMENTS:
         raise ValueError(f"unknown requirement {requirement_id!r}")
+    profiles = case_profiles(REQUIREMENTS[requirement_id], profile)
+    if requirement_id == "PROFILE-1" and not profiles:
+        raise ValueError(f"{case_id}: a PROFILE-1 case must name its profile")
     mark: pytest.MarkDecorator = getattr(pytest.mark, Marker.CASE.marker_name)
-    return mark(case_id, requirement_id, level)
+    return mark(case_id, requirement_id, level, profile=profiles)
+
+
+def case_profiles(requirement: Requirement, profile: str | tuple[str, ...] | None) -> tuple[str, ...]:
+    """The profiles a case needs claimed: ``profile`` as given, else its requirement's."""
+    named = (profile,) if isinstance(profile, str) else tuple(profile or ())
+    if not named and requirement.profile:
+        named = (requirement.profile,)
+    unknown = [p for p in named if p not in PROFILES]
+    if unknown:
+        raise ValueError(f"unknown profile {unknown[0]!r}")
+    return named
 
 
 def requirement(requirement_id: str, level: Level | None = None) -> pytest.MarkDecorator:

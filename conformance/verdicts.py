@@ -69,6 +69,7 @@ class CaseInfo:
     level: Level
     title: str                       # the first line of the case's docstring
     expected_failure: Expectation | None = None
+    profiles: tuple[str, ...] = ()   # the optional profiles it judges (empty: the base protocol)
 
 
 @dataclass
@@ -96,6 +97,7 @@ class CaseResult:
             "transcript": self.transcript or None,
             "title": self.info.title,
             "expected_failure": self.info.expected_failure.reason if self.info.expected_failure else None,
+            "profile": ",".join(self.info.profiles) or None,
         }
 
 

@@ -59,6 +59,12 @@ def target_spec(config: pytest.Config) -> TargetSpec:
     return config.stash[_SPEC_KEY]
 
 
+def set_target_spec(config: pytest.Config, spec: TargetSpec) -> None:
+    """Change the session's target before it starts (the conformance suite passes the
+    embedded reference the profiles it is asked to judge)."""
+    config.stash[_SPEC_KEY] = spec
+
+
 @pytest.fixture(scope="session")
 def chat_target_spec(pytestconfig: pytest.Config) -> TargetSpec:
     return target_spec(pytestconfig)

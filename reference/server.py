@@ -44,6 +44,19 @@ from dataclasses import dataclass
 from typing import Any
 
 from reference.cli_args import port_number, positive_int
+from reference.profiles import (
+    DEFAULT_HISTORY_MESSAGES,
+    HISTORY_PREFIX,
+    MAX_HISTORY_MESSAGES,
+    MIN_HISTORY_MESSAGES,
+    PROFILES,
+    SERVER_NAME,
+    History,
+    is_reserved,
+    parse_dm,
+    parse_profiles,
+    unknown_recipient_notice,
+)
 from reference.protocol import (
     DEFAULT_HOST,
     DEFAULT_MAX_PAYLOAD,
@@ -57,6 +70,7 @@ from reference.protocol import (
     Register,
     RemoteProtocolError,
     encode_frame,
+    encode_header,
 )
 from reference.server_output import CLIENT_OVERHEAD, DEAD_CONNECTION, RECV_SIZE, OutputQueues
 from reference.server_output import Client as Client  # re-exported: test servers subclass with it
@@ -101,6 +115,9 @@ class ServerConfig:
     register_timeout: float = 60.0
     selector: str = "auto"
     backlog: int = 4096
+    #: The optional profiles served (PROTOCOL.md section 8): "dm", "history".
+    profiles: frozenset[str] = frozenset()
+    history_size: int = DEFAULT_HISTORY_MESSAGES
 
 
 class ChatServer(OutputQueues):
@@ -149,6 +166,10 @@ class ChatServer(OutputQueues):
         # _broadcast inlines _write's common case, unless a subclass (a test server
         # with a defect in its writes) overrides _write: then every write goes through it.
         self._inline_write = type(self)._write is ChatServer._write
+        # Profiles (PROTOCOL.md section 8): off unless claimed, so the base path stays as it was.
+        self.dm = "dm" in config.profiles
+        # "replay", not "history": test servers that subclass this keep a "history" of their own.
+        self.replay = History(config.history_size) if "history" in config.profiles else None
 
     # -- main loop ----------------------------------------------------------
     def serve_forever(self) -> None:
@@ -393,6 +414,10 @@ class ChatServer(OutputQueues):
             client.recv_size = max(RECV_SIZE, min(conn.missing, _MAX_RECV, room))
 
     def _on_register(self, client: Client, name: str) -> None:
+        if self.config.profiles and is_reserved(name):
+            self._drop(client, f"username {name!r} is reserved for the server's own frames "
+                               "(PROFILE-1)")
+            return
         client.name_frame = encode_frame(name.encode())
         client.label = f"{name!r} ({client.addr[0]}:{client.addr[1]})"
         self.registered[client.fd] = client
@@ -401,8 +426,17 @@ class ChatServer(OutputQueues):
         # escapes): count it, so that JOIN-6-sized names stay within LIMIT-3.
         self.memory_held += 4 * len(client.name_frame)
         log.info("%s joined; %d registered", client.label, len(self.registered))
+        if self.replay is not None:
+            # Marked, oldest first, before any live relay can be queued for it (HISTORY-1, -2).
+            for relay in self.replay:
+                self._write(client, relay)
 
     def _broadcast(self, sender: Client, payload: bytes) -> None:
+        if self.dm:
+            dm = parse_dm(payload)
+            if dm is not None:
+                self._direct(sender, payload, dm.recipient)
+                return
         # Encode once (one copy of the payload), write the same bytes to every
         # recipient (RELAY-1).  (A gathered sendmsg of name frame and payload,
         # without this join, measured no cheaper at 1 MiB: 1,249 us of server
@@ -432,6 +466,30 @@ class ChatServer(OutputQueues):
                     self._write_rest(client, data, sent, sender)
                 continue
             self._write(client, data, sender)
+        if self.replay is not None:
+            self._remember(sender, data)
+
+    def _remember(self, sender: Client, data: bytes) -> None:
+        """Keep a public relay for newcomers, marked as history (HISTORY-2)."""
+        assert self.replay is not None
+        name = sender.name_frame[HEADER_LENGTH:]
+        self.replay.add(encode_frame(HISTORY_PREFIX.encode() + name) + data[len(sender.name_frame):])
+
+    def _direct(self, sender: Client, payload: bytes, recipient: bytes) -> None:
+        """A private message (DM-1..3): to every other client called ``recipient``, as sent;
+        else one notice from SERVER_NAME to the sender.  Never into the history (HISTORY-4)."""
+        data = b"".join((sender.name_frame, encode_header(len(payload)), payload))
+        sender.received_before = sender.received
+        sender.received += HEADER_LENGTH + len(payload)
+        wanted = encode_frame(recipient) if recipient else None
+        delivered = 0
+        for client in list(self.registered.values()):
+            if client is not sender and not client.closed and client.name_frame == wanted:
+                self._write(client, data, sender)
+                delivered += 1
+        if not delivered and not sender.closed:
+            self._write(sender, encode_frame(SERVER_NAME.encode())
+                        + encode_frame(unknown_recipient_notice(recipient)))
 
     # -- dropping -----------------------------------------------------------------
     def _expire_unregistered(self) -> None:
@@ -552,6 +610,14 @@ def keep_freed_buffers(max_payload: int) -> bool:
     return bool(mallopt(_M_MMAP_THRESHOLD, threshold)) and bool(mallopt(_M_TRIM_THRESHOLD, 2 * threshold))
 
 
+def history_size(text: str) -> int:
+    """argparse type of --history-size: what HISTORY-3 allows."""
+    if not text.strip().isdigit() or not MIN_HISTORY_MESSAGES <= int(text) <= MAX_HISTORY_MESSAGES:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of messages from "
+                                         f"{MIN_HISTORY_MESSAGES} to {MAX_HISTORY_MESSAGES} (HISTORY-3)")
+    return int(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="chat-server", description=__doc__.split("\n")[0])
     add_version_argument(p)
@@ -578,6 +644,13 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default %(default)s)")
     p.add_argument("--selector", choices=[k for k, v in SELECTORS.items() if v is not None],
                    default="auto", help="I/O multiplexer (default: the best available)")
+    p.add_argument("--profile", default=None, metavar="NAMES",
+                   help="serve these optional profiles of PROTOCOL.md section 8, separated by "
+                        f"commas: {', '.join(PROFILES)} (default: none, the base protocol)")
+    p.add_argument("--history-size", type=history_size, default=ServerConfig.history_size,
+                   metavar="N", help="with --profile history: replay at most the last N public "
+                                     f"messages to a newcomer, {MIN_HISTORY_MESSAGES}.."
+                                     f"{MAX_HISTORY_MESSAGES} (HISTORY-3; default %(default)s)")
     p.add_argument("--log-level", default="INFO",
                    choices=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"],
                    type=str.upper, help="log verbosity on stderr (default %(default)s)")
@@ -587,12 +660,18 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None, server_class: type[ChatServer] = ChatServer) -> int:
     """The ``chat-server`` command; ``server_class`` lets test servers reuse this CLI."""
     args = build_parser().parse_args(argv)
+    try:
+        profiles = parse_profiles(args.profile) if args.profile is not None else frozenset()
+    except ValueError as exc:  # one line, like a port already in use
+        print(f"chat-server: {exc}", file=sys.stderr)
+        return 2
     logging.basicConfig(level=args.log_level, stream=sys.stderr,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
     config = ServerConfig(host=args.host, port=args.port, max_payload=args.max_payload,
                           max_clients=args.max_clients, max_backlog=args.max_backlog,
                           max_username=args.max_username, max_memory=args.max_memory,
-                          register_timeout=args.register_timeout, selector=args.selector)
+                          register_timeout=args.register_timeout, selector=args.selector,
+                          profiles=profiles, history_size=args.history_size)
     old, new = raise_fd_limit()
     if new != old:
         log.debug("raised the open-file limit from %d to %d", old, new)
@@ -613,7 +692,8 @@ def main(argv: Sequence[str] | None = None, server_class: type[ChatServer] = Cha
     server.install_signal_handlers()
     host, port = server.address
     print(f"chat-server listening on {host}:{port}", flush=True)
-    log.info("listening on %s:%d with %s", host, port, type(server.selector).__name__)
+    log.info("listening on %s:%d with %s%s", host, port, type(server.selector).__name__,
+             f"; profiles: {', '.join(sorted(config.profiles))}" if config.profiles else "")
     server.serve_forever()
     return 0
 

@@ -46,7 +46,7 @@ __all__ = [
 ]
 
 #: PROTOCOL.md's section order; groups not listed here follow alphabetically.
-GROUP_ORDER = ("FRAME", "JOIN", "RELAY", "ROBUST", "LIMIT", "ADDR")
+GROUP_ORDER = ("FRAME", "JOIN", "RELAY", "ROBUST", "LIMIT", "ADDR", "PROFILE", "DM", "HISTORY")
 #: Verdicts that get a panel of their own below the tables.
 PROBLEM_VERDICTS = ("fail", "error", "xpass", "non-strict")
 TRANSCRIPT_LINES = 40
@@ -173,6 +173,24 @@ def run_notes(doc: Mapping[str, Any]) -> list[RenderableType]:
                         f"failed or killed it (the JSON results list each).", style="yellow"))
     for pattern in summary.get("unmatched_expectations") or []:
         out.append(Text(f"Expectations entry {pattern!r} matches no case", style="yellow"))
+    out.extend(profile_notes(summary.get("profiles") or {}))
+    for record in doc.get("records") or []:  # a base rule a claimed profile replaces (JOIN-5)
+        if record.get("verdict") == "skipped" and "does not apply" in str(record.get("detail")):
+            out.append(Text(f"  {record.get('id')} skipped: {record.get('detail')}", style="dim"))
+    return out
+
+
+def profile_notes(profiles: Mapping[str, Any]) -> list[RenderableType]:
+    """Which optional profiles (PROTOCOL.md section 8) were judged, and which were not claimed."""
+    out: list[RenderableType] = []
+    claimed = list(profiles.get("claimed") or [])
+    if claimed:
+        out.append(Text(f"Profiles claimed and judged: {', '.join(claimed)}", style="bold"))
+    not_claimed = profiles.get("not_claimed") or {}
+    if not_claimed:
+        counts = ", ".join(f"{name} ({n} cases)" for name, n in not_claimed.items())
+        out.append(Text(f"Profiles not claimed, not judged: {counts}; --profile "
+                        f"{','.join(not_claimed)} judges them", style="dim"))
     return out
 
 

@@ -4,6 +4,7 @@
     chat-client --name ana               # connect straight away (127.0.0.1:1234 unless
     chat-client --host 10.0.0.5 --port 1234 --name ana     # --host/--port say otherwise)
     chat-client --demo                   # the reference server + 3 chatting bots, one command
+    chat-client --demo --profile dm,history   # ... with private messages and history
     python -m reference.classroom.app ...    # the same
 
 This file is the command line only: it turns argv into one frozen
@@ -28,6 +29,7 @@ from reference.classroom.demo import BOT_NAMES, DemoPace, DemoRoom
 from reference.classroom.model import THEMES, ChatModel, parse_connect_form
 from reference.classroom.session import ConnectParams
 from reference.classroom.view import ChatWindow
+from reference.profiles import PROFILES, parse_profiles
 from reference.protocol import DEFAULT_HOST, DEFAULT_PORT
 from reference.target import TargetError, TargetSpec, open_target
 from reference.version import add_version_argument
@@ -53,6 +55,8 @@ class ClientConfig:
     theme: str = "light"
     font_size: int = 12
     demo: DemoSettings | None = None
+    #: The optional profiles the server claims (PROTOCOL.md section 8): the window uses them.
+    profiles: frozenset[str] = frozenset()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -70,6 +74,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="colours (default %(default)s; Ctrl+L switches)")
     parser.add_argument("--font-size", type=int, default=12, metavar="POINTS",
                         help="text size, 8..40 (default %(default)s; Ctrl+plus/minus change it)")
+    parser.add_argument("--profile", default=None, metavar="NAMES",
+                        help="the optional profiles the server claims, separated by commas: "
+                             f"{', '.join(PROFILES)}. dm adds a 'To:' picker for private "
+                             "messages, history shows replayed lines as history. With --demo, "
+                             "the demo server serves them. Default: none, the base protocol")
     demo = parser.add_argument_group("classroom demo")
     demo.add_argument("--demo", action="store_true",
                       help="start the reference server on a free port and a few bots that chat, "
@@ -95,6 +104,10 @@ def config_from_args(parser: argparse.ArgumentParser, args: argparse.Namespace,
         if not args.demo_minutes > 0:
             parser.error(f"--demo-minutes must be positive, not {args.demo_minutes}")
         demo = DemoSettings(args.bots, DemoPace(max_seconds=args.demo_minutes * 60.0))
+    try:
+        profiles = parse_profiles(args.profile) if args.profile is not None else frozenset()
+    except ValueError as exc:
+        parser.error(str(exc))
     host = DEFAULT_HOST if args.host is None else args.host
     port = str(DEFAULT_PORT) if args.port is None else args.port
     connect_now = args.name is not None or args.demo
@@ -113,7 +126,7 @@ def config_from_args(parser: argparse.ArgumentParser, args: argparse.Namespace,
         flag = next((f for word, f in flags.items() if str(exc).startswith(word)), "")
         parser.error(f"{flag}: {exc}" if flag else str(exc))
     return ClientConfig(connect_now=connect_now, params=params, prefill=prefill,
-                        theme=args.theme, font_size=args.font_size, demo=demo)
+                        theme=args.theme, font_size=args.font_size, demo=demo, profiles=profiles)
 
 
 def _open_root() -> tk.Tk | None:
@@ -127,7 +140,8 @@ def _open_root() -> tk.Tk | None:
 def run_window(root: tk.Tk, config: ClientConfig, params: ConnectParams | None,
                on_ready: Callable[[ChatWindow], None] | None = None) -> ChatWindow:
     """Show the window and run the Tk loop until it closes; return the (closed) window."""
-    window = ChatWindow(root, ChatModel(theme=config.theme), font_size=config.font_size,
+    window = ChatWindow(root, ChatModel(theme=config.theme, profiles=config.profiles),
+                        font_size=config.font_size,
                         prefill=config.prefill)
     if params is not None:
         window.connect(params)
@@ -161,7 +175,8 @@ def run(config: ClientConfig, on_ready: Callable[[ChatWindow], None] | None = No
         return 0
     assert config.params is not None
     try:
-        with open_target(TargetSpec()) as server:
+        served = ("--profile", ",".join(sorted(config.profiles))) if config.profiles else ()
+        with open_target(TargetSpec(reference_args=served)) as server:
             host, port = server.address
             print(f"chat-client: demo server listening on {host}:{port} "
                   f"with bots {', '.join(BOT_NAMES[:config.demo.bots])}", flush=True)

@@ -28,6 +28,7 @@ from reference.classroom.session import (
     Received,
     SessionEvent,
 )
+from reference.profiles import SERVER_NAME, dm_payload, is_reserved, parse_dm, unmark_history
 from reference.protocol import MIN_MAX_PAYLOAD
 
 __all__ = [
@@ -57,7 +58,9 @@ class ConnectionState(enum.Enum):
 class LineKind(enum.Enum):
     OWN = "own"        # typed here; the server does not echo it, so we show it ourselves
     OTHER = "other"    # relayed from someone else in the room
-    SYSTEM = "system"  # connected / disconnected notices
+    SYSTEM = "system"  # connected / disconnected notices, and the server's (profile dm)
+    PRIVATE = "private"  # a private message to us (profile dm): "ana -> you"
+    HISTORY = "history"  # said before we joined, replayed by the server (profile history)
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,7 @@ class ChatLine:
     kind: LineKind
     text: str
     sender: str = ""
+    recipient: str = ""  # an OWN line sent privately (profile dm): to whom
 
 
 #: (text, tag): the view inserts ``text`` with the Tk text tag ``tag``, styled by the theme.
@@ -82,9 +86,19 @@ def line_segments(line: ChatLine) -> list[Segment]:
     stamp = (line.at.strftime("%H:%M:%S") + "  ", "time")
     if line.kind is LineKind.SYSTEM:
         return [stamp, (f"-- {line.text}", "system"), ("\n", "system")]
+    if line.kind is LineKind.OWN and line.recipient:
+        return [stamp, (f"{line.sender} (you) → {line.recipient}, privately", "private_sender"),
+                ("  ", "private_text"), (line.text, "private_text"), ("\n", "private_text")]
     if line.kind is LineKind.OWN:
         return [stamp, (f"{line.sender} (you)", "own_sender"), ("  ", "own_text"),
                 (line.text, "own_text"), ("\n", "own_text")]
+    if line.kind is LineKind.PRIVATE:
+        return [stamp, (f"{line.sender} → you, privately", "private_sender"), ("  ", "private_text"),
+                (line.text, "private_text"), ("\n", "private_text")]
+    if line.kind is LineKind.HISTORY:
+        # Set apart by words as well as style: "earlier" is readable in any theme or glare.
+        return [stamp, (f"{line.sender} (earlier)", "history_sender"), ("  ", "history"),
+                (line.text, "history"), ("\n", "history")]
     return [stamp, (line.sender, "other_sender"), ("  ", "text"), (line.text, "text"), ("\n", "text")]
 
 
@@ -119,17 +133,21 @@ class Theme:
     entry_background: str
     status_background: str
     status_foreground: str
+    history: str             # replayed lines (profile history): muted, in italics
+    private_background: str  # private messages (profile dm)
 
 
 THEMES: Final[dict[str, Theme]] = {
     "light": Theme("light", background="#ffffff", foreground="#1f2328", time="#57606a",
                    other_sender="#0550ae", own_sender="#116329", own_background="#eaf5ea",
                    system="#6e5000", entry_background="#f6f8fa",
-                   status_background="#e6e8eb", status_foreground="#1f2328"),
+                   status_background="#e6e8eb", status_foreground="#1f2328",
+                   history="#57606a", private_background="#f3ecfd"),
     "dark": Theme("dark", background="#0d1117", foreground="#e6edf3", time="#8d96a0",
                   other_sender="#79c0ff", own_sender="#7ee787", own_background="#132a1b",
                   system="#e3b341", entry_background="#161b22",
-                  status_background="#21262d", status_foreground="#e6edf3"),
+                  status_background="#21262d", status_foreground="#e6edf3",
+                  history="#8d96a0", private_background="#271a3d"),
 }
 
 
@@ -150,7 +168,8 @@ class ChatModel:
 
     def __init__(self, *, session_factory: SessionFactory = ChatSession,
                  clock: Callable[[], datetime] = datetime.now,
-                 max_history: int = DEFAULT_MAX_HISTORY, theme: str = "light") -> None:
+                 max_history: int = DEFAULT_MAX_HISTORY, theme: str = "light",
+                 profiles: frozenset[str] = frozenset()) -> None:
         if theme not in THEMES:
             raise ValueError(f"unknown theme {theme!r}; choose from {', '.join(THEMES)}")
         self.events: queue.Queue[SessionEvent] = queue.Queue()
@@ -163,6 +182,12 @@ class ChatModel:
         self._clock = clock
         self._session: SessionLike | None = None
         self._generation = 0
+        #: The optional profiles the server claims (PROTOCOL.md section 8): "dm", "history".
+        self.profiles = profiles
+        #: Usernames seen in the room that a private message can address, in order of first sight.
+        self.names: list[str] = []
+        #: The recipient of what is typed next (profile dm), or None for everyone.
+        self.dm_to: str | None = None
 
     # -- what the view shows -------------------------------------------------
     @property
@@ -194,6 +219,18 @@ class ChatModel:
         if self.state is ConnectionState.CONNECTED and p:
             return f"Chat: {p.name} @ {p.address}"
         return "Chat"
+
+    @property
+    def can_dm(self) -> bool:
+        """Whether to offer private messages: only when the server claims profile dm,
+        since a base server would relay "/dm bea ..." to everyone."""
+        return "dm" in self.profiles
+
+    def choose_recipient(self, name: str | None) -> None:
+        """Address what is typed next to ``name`` privately, or (None) to everyone."""
+        if name is not None and (not self.can_dm or name not in self.names):
+            raise ValueError(f"cannot send privately to {name!r}")
+        self.dm_to = name
 
     def toggle_theme(self) -> Theme:
         self.theme_name = "dark" if self.theme_name == "light" else "light"
@@ -238,8 +275,12 @@ class ChatModel:
         if len(text.encode()) > MIN_MAX_PAYLOAD:
             return self._add(ChatLine(self._clock(), LineKind.SYSTEM,
                                       "not sent: longer than the 1 MiB every server accepts"))
-        self._session.send(text)
         assert self.params is not None
+        if self.dm_to is not None:
+            self._session.send(dm_payload(self.dm_to, text))
+            return self._add(ChatLine(self._clock(), LineKind.OWN, text, self.params.name,
+                                      recipient=self.dm_to))
+        self._session.send(text)
         return self._add(ChatLine(self._clock(), LineKind.OWN, text, self.params.name))
 
     # -- the Tk loop's tick ------------------------------------------------------
@@ -265,12 +306,34 @@ class ChatModel:
             return self._add(ChatLine(self._clock(), LineKind.SYSTEM,
                                       f"connected to {event.params.address} as {event.params.name}"))
         if isinstance(event, Received):
-            return self._add(ChatLine(event.at, LineKind.OTHER, event.text, event.sender))
+            return self._received(event)
         assert isinstance(event, Disconnected)
         self.state = ConnectionState.DISCONNECTED
         self.reason = event.reason
         self._session = None
         return self._add(ChatLine(self._clock(), LineKind.SYSTEM, f"disconnected: {event.reason}"))
+
+    def _received(self, event: Received) -> ChatLine:
+        """A relay as a line: history, a private message or a notice when the profiles say so."""
+        original = unmark_history(event.sender) if "history" in self.profiles else None
+        if original is not None:
+            self._seen(original)
+            return self._add(ChatLine(event.at, LineKind.HISTORY, event.text, original))
+        if "dm" in self.profiles:
+            if event.sender == SERVER_NAME:
+                return self._add(ChatLine(event.at, LineKind.SYSTEM, f"server: {event.text}"))
+            dm = parse_dm(event.text.encode())
+            if dm is not None:
+                self._seen(event.sender)
+                return self._add(ChatLine(event.at, LineKind.PRIVATE, dm.text.decode(), event.sender))
+        self._seen(event.sender)
+        return self._add(ChatLine(event.at, LineKind.OTHER, event.text, event.sender))
+
+    def _seen(self, name: str) -> None:
+        """Remember a name a private message can address (one word, not ours, not reserved)."""
+        own = self.params.name if self.params else None
+        if name and name != own and " " not in name and not is_reserved(name) and name not in self.names:
+            self.names.append(name)
 
     def _add(self, line: ChatLine) -> ChatLine:
         self.history.append(line)

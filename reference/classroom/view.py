@@ -9,6 +9,11 @@ model's queue and draws what it returns.
 Keys: Enter sends, Ctrl+Q (or closing the window) quits, Ctrl+R reconnects,
 Ctrl+N opens the connect dialog, Ctrl+L toggles the dark theme, Ctrl+plus and
 Ctrl+minus change the text size for a projector.
+
+With the server's profiles (``chat-client --profile dm,history``): a "To:" picker left of
+the entry chooses everyone or one of the names seen so far (profile dm), and lines the
+server replays from before one joined are drawn muted, in italics, marked "(earlier)"
+(profile history).
 """
 
 from __future__ import annotations
@@ -28,9 +33,10 @@ from reference.classroom.model import (
 )
 from reference.classroom.session import ConnectParams
 
-__all__ = ["ChatWindow", "ConnectDialog", "EmojiPicker"]
+__all__ = ["EVERYONE", "ChatWindow", "ConnectDialog", "EmojiPicker"]
 
 POLL_MS = 40  # how often the Tk loop drains the network queue: quick enough to feel instant
+EVERYONE = "everyone"  # the DM picker's "not private" choice
 
 
 class ChatWindow:
@@ -49,6 +55,8 @@ class ChatWindow:
         self.font.configure(size=font_size)
         self.bold = self.font.copy()
         self.bold.configure(weight="bold")
+        self.italic = self.font.copy()
+        self.italic.configure(slant="italic")
         self.emoji_font = _emoji_font(root, self.font)
         self.dark = tk.BooleanVar(root, value=model.theme_name == "dark")
 
@@ -70,6 +78,18 @@ class ChatWindow:
 
         self.input_bar = tk.Frame(root)
         self.input_bar.pack(side="bottom", fill="x", padx=6, pady=6)
+        #: The private-message picker (profile dm only): "To: everyone" or a name seen.
+        self.recipient = tk.StringVar(root, value=EVERYONE)
+        self.dm_picker: tk.Menubutton | None = None
+        self.dm_menu: tk.Menu | None = None
+        self._picker_names: list[str] = []
+        if model.can_dm:
+            self.dm_picker = tk.Menubutton(self.input_bar, text=f"To: {EVERYONE}", font=self.font,
+                                           relief="flat", indicatoron=True)
+            self.dm_menu = tk.Menu(self.dm_picker, tearoff=False)
+            self.dm_picker.configure(menu=self.dm_menu)
+            self.dm_picker.pack(side="left", padx=(0, 6))
+            self._refresh_picker()
         self.entry = tk.Entry(self.input_bar, font=self.font, relief="flat", highlightthickness=1)
         self.entry.pack(side="left", fill="x", expand=True, ipady=4)
         self.emoji_button = tk.Button(self.input_bar, text="😀", command=self.open_emoji_picker,
@@ -158,6 +178,29 @@ class ChatWindow:
         self._picker.lift()
         return self._picker
 
+    def choose_recipient(self, name: str | None) -> None:
+        """The picker's choice: a name seen in the room, or None for everyone."""
+        self.model.choose_recipient(name)
+        self.recipient.set(name or EVERYONE)
+        if self.dm_picker is not None:
+            self.dm_picker.configure(text=f"To: {name or EVERYONE}")
+
+    def _refresh_picker(self) -> None:
+        """Offer every name seen so far (called when the model has learnt a new one)."""
+        menu = self.dm_menu
+        if menu is None or self._picker_names == self.model.names:
+            return
+        self._picker_names = list(self.model.names)
+        menu.delete(0, "end")
+        menu.add_radiobutton(label=EVERYONE, variable=self.recipient, value=EVERYONE,
+                             command=lambda: self.choose_recipient(None))
+        for name in self._picker_names:
+            menu.add_radiobutton(label=name, variable=self.recipient, value=name,
+                                 command=self._chooser_for(name))
+
+    def _chooser_for(self, name: str) -> Callable[[], None]:
+        return lambda: self.choose_recipient(name)
+
     def toggle_theme(self) -> None:
         self.model.toggle_theme()
         self.dark.set(self.model.theme_name == "dark")
@@ -165,7 +208,7 @@ class ChatWindow:
 
     def zoom(self, step: int) -> None:
         size = max(8, min(40, int(self.font.cget("size")) + step))
-        for font in (self.font, self.bold, self.emoji_font):
+        for font in (self.font, self.bold, self.italic, self.emoji_font):
             font.configure(size=size)
         self._set_hanging_indent()
 
@@ -194,7 +237,10 @@ class ChatWindow:
         self.entry.configure(background=t.entry_background, foreground=t.foreground,
                              insertbackground=t.foreground, highlightbackground=t.time,
                              highlightcolor=t.other_sender)
-        for button in (self.emoji_button, self.send_button):
+        buttons: list[tk.Button | tk.Menubutton] = [self.emoji_button, self.send_button]
+        if self.dm_picker is not None:
+            buttons.append(self.dm_picker)
+        for button in buttons:
             button.configure(background=t.entry_background, foreground=t.foreground,
                              activebackground=t.own_background, activeforeground=t.foreground,
                              highlightbackground=t.background)
@@ -213,6 +259,12 @@ class ChatWindow:
         self.history.tag_configure("own_sender", foreground=t.own_sender, font=self.bold,
                                    background=t.own_background)
         self.history.tag_configure("own_text", foreground=t.foreground, background=t.own_background)
+        self.history.tag_configure("history", foreground=t.history, font=self.italic)
+        self.history.tag_configure("history_sender", foreground=t.history, font=self.italic)
+        self.history.tag_configure("private_sender", foreground=t.other_sender, font=self.bold,
+                                   background=t.private_background)
+        self.history.tag_configure("private_text", foreground=t.foreground,
+                                   background=t.private_background)
         self.scrollbar.configure(background=t.entry_background, troughcolor=t.background,
                                  activebackground=t.own_background, highlightbackground=t.background)
         if self._picker is not None and self._picker.winfo_exists():
@@ -251,6 +303,7 @@ class ChatWindow:
         for line in self.model.poll():
             self._draw(line)
         self._refresh_status()
+        self._refresh_picker()
         self._after_id = self.root.after(POLL_MS, self._tick)
 
     def _on_return(self, _event: tk.Event[tk.Entry]) -> str:

@@ -20,6 +20,7 @@ from conformance.cases import (
     test_informational,
     test_join,
     test_lifecycle,
+    test_profiles,
     test_relay,
     test_robustness,
     test_room,
@@ -29,7 +30,7 @@ from conformance.corpus import NAMES, PAYLOADS, sizes_to_probe
 from conformance.options import SuiteSettings
 from conformance.peer import CaseFailure, Room, Timeouts
 from conformance.preflight import detect, parse_frames
-from conformance.requirements import REQUIREMENTS, Level, Marker
+from conformance.requirements import REQUIREMENTS, Level, Marker, case
 from conformance.scenarios import CUTS, first_non_canonical
 from conformance.selection import ExpectationsError, load_expectations, matches, matching
 from conformance.verdicts import CaseInfo, exit_status, judge
@@ -40,8 +41,8 @@ from reference.target import TargetSpec, open_target
 from reports.results import load_document
 
 ROOT = Path(__file__).resolve().parents[2]
-CASE_MODULES = [test_framing, test_informational, test_join, test_lifecycle, test_relay, test_robustness,
-                test_room]
+CASE_MODULES = [test_framing, test_informational, test_join, test_lifecycle, test_profiles, test_relay,
+                test_robustness, test_room]
 
 
 def run_cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
@@ -83,7 +84,9 @@ def test_case_ids_are_listed_unique_and_stable() -> None:
     lines = result.stdout.strip().splitlines()
     assert re.fullmatch(r"\d+ cases", lines[-1])
     levels, requirement_of = {}, {}
-    for line in lines[:-1]:
+    # The optional profiles' cases are listed only when claimed (--profile); the count says so.
+    assert lines[-2].startswith("not listed: ") and "cases of profile dm" in lines[-2]
+    for line in lines[:-2]:
         heading = re.match(r"([A-Z]+-\d+) \((MUST|SHOULD|MAY)\) (.+)", line)
         if heading:
             requirement, level, text = heading.groups()
@@ -300,10 +303,33 @@ def test_patience_and_room_size_reach_the_suite() -> None:
     values = {"chat_patience": 65.0, "chat_room_size": 64, "chat_case_timeout": 60.0,
               "chat_timeout": 2.5, "chat_strict": False, "chat_json": None,
               "chat_expectations": None, "chat_list": False, "chat_case": [],
-              "chat_no_preflight": False, "chat_transcripts": False}
+              "chat_no_preflight": False, "chat_transcripts": False, "chat_profile": frozenset()}
     settings = SuiteSettings.from_options(values.__getitem__)
     assert (settings.patience, settings.room_size) == (65.0, 64)
     assert settings.case_timeout == 95.0  # the backstop leaves the patient reader its time
+    assert settings.profiles == frozenset() and "--chat-profile" not in argv
+
+
+def test_profiles_reach_the_suite_and_a_bad_one_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = pytest_args(build_parser().parse_args(["--profile", "history,dm"]))
+    assert argv[argv.index("--chat-profile") + 1] == "dm,history"
+    with pytest.raises(SystemExit) as exc:
+        build_parser().parse_args(["--profile", "dm,emoji"])
+    assert exc.value.code == 2
+    assert "unknown profile 'emoji'; known profiles: dm, history" in capsys.readouterr().err
+
+
+def test_profile_cases_are_tagged_and_join5_is_waived_by_history() -> None:
+    from conformance.requirements import case_profiles
+    assert REQUIREMENTS["DM-2"].profile == "dm" and REQUIREMENTS["HISTORY-1"].profile == "history"
+    assert REQUIREMENTS["PROFILE-1"].profile is None and REQUIREMENTS["RELAY-1"].profile is None
+    assert REQUIREMENTS["JOIN-5"].waived_by == "history"
+    assert case_profiles(REQUIREMENTS["DM-1"], None) == ("dm",)
+    assert case_profiles(REQUIREMENTS["HISTORY-4"], ("dm", "history")) == ("dm", "history")
+    with pytest.raises(ValueError, match="must name its profile"):
+        case("x.reserved", "PROFILE-1")
+    with pytest.raises(ValueError, match="unknown profile"):
+        case("x.y", "DM-1", profile="emoji")
 
 
 def test_corpus_is_untidy_valid_utf8_with_exact_sizes() -> None:

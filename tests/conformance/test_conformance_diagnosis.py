@@ -139,7 +139,7 @@ def test_the_tutorial_fingerprint_is_recognised_and_nothing_less() -> None:
 
 
 def test_every_link_is_a_heading_of_protocol_md() -> None:
-    headings = re.findall(r"^## (.+)$", (ROOT / "PROTOCOL.md").read_text(), re.MULTILINE)
+    headings = re.findall(r"^###? (.+)$", (ROOT / "PROTOCOL.md").read_text(), re.MULTILINE)
     anchors = {re.sub(r"[^\w\- ]", "", h).strip().lower().replace(" ", "-") for h in headings}
     assert set(SECTIONS.values()) | {TUTORIAL_SECTION, "6-known-dialects"} <= anchors
 

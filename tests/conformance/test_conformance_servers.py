@@ -130,6 +130,17 @@ JUDGED = [
            extra=("--no-preflight",)),
     Judged("lossy_server.py", fails=("relay.burst-order",), port_arg="--port {port}"),
     Judged("reordering_server.py", fails=("relay.burst-order",), port_arg="--port {port}"),
+    # Broken implementations of the optional profiles (issue 17), judged as claimed (--profile):
+    # each fails its own profile requirement and passes the profile's other cases.
+    Judged("dm_leak_server.py", fails=("dm.not-leaked",),
+           passes=("dm.delivered", "dm.unknown-recipient", "dm.order", "relay.basic[whole-frames]"),
+           extra=("--profile", "dm")),
+    Judged("dm_unknown_crash_server.py", fails=("dm.unknown-recipient",),
+           # dm.order runs after the crash: it passes only if the server was started afresh.
+           passes=("dm.delivered", "dm.not-leaked", "dm.order"),
+           crashes=("dm.unknown-recipient",), extra=("--profile", "dm")),
+    Judged("history_unmarked_server.py", fails=("history.marked",),
+           passes=("history.replayed", "history.newcomer-only"), extra=("--profile", "history")),
     Judged("empty_message_drop_server.py", fails=(), passes=("relay.basic[whole-frames]",),
            non_strict=("frame.zero-length-message",), exit_status=0),
     Judged("empty_message_drop_server.py", fails=(), non_strict=("frame.zero-length-message",),
@@ -175,6 +186,9 @@ def _jobs(out: Path) -> dict[str, tuple[str, ...]]:
     jobs = {_judged_id(j): ("--server-cmd", server_cmd(j.server, j.port_arg), *j.extra, *j.cases)
             for j in JUDGED}
     jobs["reference"] = ("--junitxml", str(out / "reference" / "junit.xml"))
+    reference_with_profiles = f"{sys.executable} -m reference.server --port {{port}} --profile dm,history"
+    jobs["profiles"] = ("--profile", "dm,history", "--server-cmd", reference_with_profiles)
+    jobs["unclaimed"] = ("--server-cmd", reference_with_profiles)
     jobs["hanging"] = ("--server-cmd", server_cmd("hang_server.py"), "--no-preflight", "relay.no-echo",
                        "frame.over-limit", "robust.non-reader")
     return jobs
@@ -263,6 +277,38 @@ def test_reference_server_passes_everything(runs: dict[str, Future[Run]]) -> Non
     cases = {c.get("name"): c.get("classname") for c in suite.iter("testcase")}
     groups = {r["id"]: r["group"] for r in run.doc["records"]}
     assert cases == groups
+
+
+def test_profiles_judged_on_the_reference(runs: dict[str, Future[Run]]) -> None:
+    """--profile dm,history: every profile case runs and passes on the reference serving them,
+    JOIN-5 is skipped as replaced by the history profile, and the summary says what was claimed."""
+    run = runs["profiles"].result(timeout=RUN_TIMEOUT)
+    assert run.status == 0 and run.doc is not None, run.output[-4000:]
+    records = {r["id"]: r for r in run.doc["records"]}
+    profile_cases = {i: r["profile"] for i, r in records.items() if r["profile"]}
+    assert {i.split(".")[0] for i in profile_cases} == {"dm", "history"} and len(profile_cases) >= 12
+    assert {records[i]["verdict"] for i in profile_cases} == {"pass"}
+    assert profile_cases["history.no-private"] == "dm,history"
+    assert records["join.no-history"]["verdict"] == "skipped"
+    assert "claims profile history" in records["join.no-history"]["detail"]
+    assert set(run.verdicts.values()) == {"pass", "informational", "skipped"}
+    assert run.doc["summary"]["profiles"] == {"claimed": ["dm", "history"], "not_claimed": {}}
+    assert "Profiles claimed and judged: dm, history" in run.output
+
+
+def test_unclaimed_history_fails_the_base_run(runs: dict[str, Future[Run]]) -> None:
+    """The same server judged without --profile: its replay breaks JOIN-5 for base clients,
+    the profile cases are not run, and the first root cause says to claim the profile."""
+    run = runs["unclaimed"].result(timeout=RUN_TIMEOUT)
+    assert run.status == 1 and run.doc is not None
+    assert run.verdicts["join.no-history"] == "fail"
+    assert not any(r["profile"] for r in run.doc["records"])
+    assert run.doc["summary"]["profiles"]["claimed"] == []
+    assert set(run.doc["summary"]["profiles"]["not_claimed"]) == {"dm", "history"}
+    first = run.doc["diagnosis"][0]
+    assert first["key"] == "unclaimed-history" and first["requirement"] == "JOIN-5"
+    assert "join.no-history" in first["cases"]
+    assert "Profiles not claimed, not judged" in run.output
 
 
 def test_hanging_server_still_finishes_with_failures(runs: dict[str, Future[Run]]) -> None:

@@ -80,9 +80,18 @@ def zoo() -> list[Path]:
 Run = tuple[int, str, dict[str, Any]]  # exit status, stdout, the results document
 
 
+def claimed_profiles(path: Path) -> list[str]:
+    """The optional profiles a zoo server implements (and breaks): those of its requirements."""
+    return sorted({p for r in broken_requirements(path) if (p := REQUIREMENTS[r].profile)})
+
+
 def run_suite(server: Path, out: Path, cases: tuple[str, ...]) -> Run:
     json_path = out / f"{server.stem}.json"
-    proc = subprocess.run([sys.executable, "-m", "conformance.cli", "--json", str(json_path),
+    profiles = claimed_profiles(server)
+    if profiles and cases:  # a broken profile server is judged on what it claims, as a user would
+        cases = (*cases, *(f"{p}.*" for p in profiles))
+    claim = ("--profile", ",".join(profiles)) if profiles else ()
+    proc = subprocess.run([sys.executable, "-m", "conformance.cli", "--json", str(json_path), *claim,
                            "--server-cmd", f"{sys.executable} {server} --port {{port}}", *cases],
                           capture_output=True, text=True, timeout=RUN_TIMEOUT, cwd=ROOT)
     return proc.returncode, proc.stdout, load_document(json_path, kind="conformance")
@@ -110,7 +119,10 @@ def test_the_zoo_is_read_from_the_docstrings() -> None:
     names = [p.name for p in zoo()]
     assert "hang_server.py" not in names and "slow_server.py" not in names
     assert {"lossy_server.py", "reordering_server.py", "duplicating_server.py",
-            "echo_server.py"} <= set(names)
+            "echo_server.py", "dm_leak_server.py", "history_unmarked_server.py"} <= set(names)
+    assert claimed_profiles(SERVERS / "dm_unknown_crash_server.py") == ["dm"]
+    assert claimed_profiles(SERVERS / "history_unmarked_server.py") == ["history"]
+    assert claimed_profiles(SERVERS / "lossy_server.py") == []
 
 
 #: Known gaps of the diagnosis (issue 12, open): servers added by the corpus work whose

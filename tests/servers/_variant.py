@@ -26,8 +26,12 @@ def replace_header_encoder(encode: Callable[[int], bytes]) -> None:
         server.encode_header = encode  # type: ignore[attr-defined]
 
 
-def run(server_class: type[ChatServer] = ChatServer, argv: list[str] | None = None) -> int:
+def run(server_class: type[ChatServer] = ChatServer, argv: list[str] | None = None,
+        profiles: str | None = None) -> int:
+    """``profiles``: the optional profiles (``"dm"``) a broken profile server always serves."""
     args = list(sys.argv[1:] if argv is None else argv)
     if args and args[0].isdigit():
         args = ["--port", args[0], *args[1:]]
+    if profiles and "--profile" not in args:
+        args += ["--profile", profiles]
     return main(args, server_class=server_class)

@@ -239,3 +239,64 @@ def test_shutdown_closes_and_waits_for_the_session(model: ChatModel,
     model.shutdown(timeout=2.5)
     assert session.closed and session.joined_with == 2.5
     assert model.state is ConnectionState.DISCONNECTED
+
+
+# -- the optional profiles (PROTOCOL.md section 8) -----------------------------------------
+@pytest.fixture
+def profile_model(sessions: list[FakeSession]) -> ChatModel:
+    def factory(params: ConnectParams, events: queue.Queue[SessionEvent], generation: int) -> FakeSession:
+        sessions.append(FakeSession(params, events, generation))
+        return sessions[-1]
+    return ChatModel(session_factory=factory, clock=lambda: NOON, max_history=50,
+                     profiles=frozenset({"dm", "history"}))
+
+
+def test_history_private_and_notices_become_their_own_lines(profile_model: ChatModel,
+                                                           sessions: list[FakeSession]) -> None:
+    session = connected(profile_model, sessions)
+    g = session.generation
+    for sender, text in (("*history* ben", "said an hour ago"), ("ben", "/dm ana just for you"),
+                         ("*server*", 'no one named "zed" is here; your message was not delivered'),
+                         ("cy", "/dm dan not for ana, but relayed to her anyway"), ("cy", "live")):
+        profile_model.events.put(Received(g, sender, text, NOON))
+    lines = profile_model.poll()
+    assert [(line.kind, line.sender, line.text) for line in lines] == [
+        (LineKind.HISTORY, "ben", "said an hour ago"),
+        (LineKind.PRIVATE, "ben", "just for you"),
+        (LineKind.SYSTEM, "", 'server: no one named "zed" is here; your message was not delivered'),
+        (LineKind.PRIVATE, "cy", "not for ana, but relayed to her anyway"),
+        (LineKind.OTHER, "cy", "live")]
+    history = "".join(t for t, _ in line_segments(lines[0]))
+    assert "ben (earlier)" in history and {tag for _, tag in line_segments(lines[0])} - {"time"} <= {
+        "history", "history_sender"}
+    assert "ben → you, privately" in "".join(t for t, _ in line_segments(lines[1]))
+    assert profile_model.names == ["ben", "cy"]  # not ana herself, not *server*
+
+
+def test_without_the_profiles_markers_are_ordinary_text(model: ChatModel,
+                                                        sessions: list[FakeSession]) -> None:
+    session = connected(model, sessions)
+    model.events.put(Received(session.generation, "*history* ben", "/dm ana x", NOON))
+    assert model.poll() == [ChatLine(NOON, LineKind.OTHER, "/dm ana x", "*history* ben")]
+    assert not model.can_dm
+    with pytest.raises(ValueError):
+        model.choose_recipient("*history* ben")  # a base server would relay a "DM" to everyone
+
+
+def test_dm_picker_sends_private_messages_to_a_name_seen(profile_model: ChatModel,
+                                                         sessions: list[FakeSession]) -> None:
+    session = connected(profile_model, sessions)
+    profile_model.events.put(Received(session.generation, "ben", "hi all", NOON))
+    profile_model.events.put(Received(session.generation, "ana maría", "a name with a space", NOON))
+    profile_model.poll()
+    assert profile_model.names == ["ben"]  # /dm cannot address a name with a space
+    with pytest.raises(ValueError):
+        profile_model.choose_recipient("zed")  # never seen
+    profile_model.choose_recipient("ben")
+    line = profile_model.send("see you at 5 :tada:")
+    assert session.sent == ["/dm ben see you at 5 🎉"]
+    assert line == ChatLine(NOON, LineKind.OWN, "see you at 5 🎉", "ana", recipient="ben")
+    assert "ana (you) → ben, privately" in "".join(t for t, _ in line_segments(line))
+    profile_model.choose_recipient(None)
+    profile_model.send("to everyone")
+    assert session.sent[-1] == "to everyone"

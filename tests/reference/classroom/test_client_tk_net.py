@@ -202,12 +202,18 @@ def test_demo_joins_as_teacher() -> None:
     assert config.params is not None and config.params.name == "teacher" and config.theme == "dark"
 
 
+def test_profiles_are_parsed_once() -> None:
+    assert parse("--name", "ana").profiles == frozenset()
+    assert parse("--demo", "--profile", "history,dm").profiles == {"dm", "history"}
+
+
 @pytest.mark.parametrize(("argv", "message"), [
     (["--port", "99999", "--name", "a"], "--port: port must be a number from 1 to 65535"),
     (["--name", ""], "--name: username is empty"),
     (["--demo", "--port", "1234"], "--demo starts its own server"),
     (["--demo", "--bots", "9"], "--bots must be 1..5"),
     (["--font-size", "2"], "--font-size must be 8..40"),
+    (["--profile", "dm,themes"], "--profile: unknown profile 'themes'"),
 ])
 def test_bad_options_are_one_clear_line(argv: list[str], message: str,
                                         capsys: pytest.CaptureFixture[str]) -> None:

@@ -31,7 +31,7 @@ from reference.classroom.demo import DemoPace, DemoRoom
 from reference.classroom.model import THEMES, ChatModel
 from reference.classroom.session import ConnectParams
 from reference.classroom.view import ChatWindow
-from reference.client import ChatClient
+from reference.client import ChatClient, join_room
 from reference.process_group import join_command
 from reference.protocol import Relay
 from reference.target import SpawnedServer, TargetSpec, find_free_port, open_target
@@ -297,6 +297,70 @@ def test_screenshot_of_a_live_demo_room(display: str, server: tuple[str, int], w
         assert colours > 50, "a blank or single-colour capture: the window did not render"
         if target := os.environ.get("CHAT_TK_SCREENSHOT"):  # e.g. docs/tk-client.png
             shutil.copyfile(shot, Path(target).with_name(shot.name))
+
+
+# -- the optional profiles (PROTOCOL.md section 8) ---------------------------------------------
+def _tags_of(window: ChatWindow, text: str) -> set[str]:
+    """The Tk tags on the first character of ``text`` in the history widget."""
+    index = window.history.search(text, "1.0", "end")
+    assert index, f"{text!r} is not in the window"
+    return set(window.history.tag_names(index))
+
+
+def test_profiles_history_shown_as_history_and_dm_picker(display: str, tmp_path: Path) -> None:
+    """Against ``chat-server --profile dm,history``: what was said before the window joined is
+    drawn as history (its own tags, italic, "(earlier)"); the "To:" picker offers the names
+    seen, and a line sent through it reaches that client only."""
+    with open_target(TargetSpec(reference_args=("--profile", "dm,history"))) as handle:
+        host, port = handle.address
+        ben, cy = join_room(host, port, ["ben", "cy"], timeout=WAIT)
+        try:
+            ben.send("said before the window came")
+            assert cy.receive(timeout=WAIT) == Relay("ben", "said before the window came")  # read: history
+            root = tk.Tk(screenName=display, className="chat-client")
+            win = ChatWindow(root, ChatModel(profiles=frozenset({"dm", "history"})))
+            try:
+                win.connect(ConnectParams(host, port, "tk-ana"))
+                pump_until(root, lambda: "said before the window came" in win.history_text(), "history")
+                assert "ben (earlier)" in win.history_text()
+                assert {"history"} <= _tags_of(win, "said before the window came")
+                assert win.history.tag_cget("history", "font") == str(win.italic)
+                # Registered (the replay came), so a live line reaches it now.
+                ben.send("said live")
+                cy.receive(timeout=WAIT)
+                cy.send("cy says hi")
+                ben.receive(timeout=WAIT)
+                pump_until(root, lambda: "cy says hi" in win.history_text(), "live lines")
+                assert "history" not in _tags_of(win, "said live")
+                assert win.dm_picker is not None and win.dm_menu is not None
+                pump_until(root, lambda: win.dm_menu.index("end") == 2, "ben and cy in the picker")
+                labels = [win.dm_menu.entrycget(i, "label") for i in range(3)]
+                assert labels == ["everyone", "ben", "cy"]
+                win.dm_menu.invoke(1)
+                assert win.dm_picker.cget("text") == "To: ben" and win.model.dm_to == "ben"
+                win.entry.insert(0, "just for ben :wave:")
+                assert win.send_entry()
+                assert ben.receive(timeout=WAIT) == Relay("tk-ana", "/dm ben just for ben 👋")
+                assert cy.expect_silence(0.5) is None  # the private line went to ben only
+                assert "tk-ana (you) → ben, privately" in win.history_text()
+                ben.send("/dm tk-ana thanks, privately")
+                pump_until(root, lambda: "ben → you, privately" in win.history_text(), "private line")
+                assert {"private_text"} <= _tags_of(win, "thanks, privately")
+                win.dm_menu.invoke(0)
+                assert win.model.dm_to is None and win.dm_picker.cget("text") == "To: everyone"
+                if target := os.environ.get("CHAT_TK_PROFILES_SCREENSHOT"):  # docs/tk-client-profiles.png
+                    if shutil.which("import") is None:
+                        pytest.skip("ImageMagick's import is needed for the screenshot")
+                    root.update()
+                    shot = tmp_path / "profiles.png"
+                    subprocess.run(["import", "-window", toplevel_id(display, win), str(shot)],
+                                   env=x_env(display), check=True, timeout=WAIT)
+                    shutil.copyfile(shot, target)
+            finally:
+                win.close()
+        finally:
+            ben.close()
+            cy.close()
 
 
 # -- chat-client itself, as a separate process ------------------------------------------------
