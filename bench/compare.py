@@ -33,6 +33,9 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from reference import exit_codes
+from reference.cli_args import percentage
+from reference.signals import terminate_as_interrupt
 from reports.benchjson import (
     DEFAULT_THRESHOLD,
     BenchJsonError,
@@ -44,7 +47,7 @@ from reports.benchjson import (
     without_raw_timings,
 )
 from reports.benchratios import RatioChange, compare_ratios
-from reports.results import write_document, write_text_atomic
+from reports.results import json_option, write_document, write_text_atomic
 
 
 def format_seconds(value: float | None) -> str:
@@ -174,16 +177,6 @@ def update_baseline(folder: Path, runs: Sequence[BenchRun]) -> list[Path]:
     return written
 
 
-def _percent(text: str) -> float:
-    try:
-        value = float(text.rstrip("%"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a percentage") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be above 0")
-    return value / 100
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="bench/compare.py",
@@ -191,7 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("baseline", help="baseline pytest-benchmark JSON file, or a folder of runs "
                                              "(e.g. bench/baselines/reference)")
     parser.add_argument("current", nargs="+", help="this run's pytest-benchmark JSON file(s) or folder(s)")
-    parser.add_argument("--threshold", type=_percent, default=DEFAULT_THRESHOLD, metavar="PERCENT",
+    parser.add_argument("--threshold", type=percentage, default=DEFAULT_THRESHOLD, metavar="PERCENT",
                         help="allowed slowdown of a normalised median, in percent "
                              f"(default {DEFAULT_THRESHOLD * 100:.0f})")
     parser.add_argument("--raw", action="store_true",
@@ -202,14 +195,22 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--update-baseline", action="store_true",
                         help="do not compare: replace the runs in the BASELINE folder by CURRENT "
                              "(without per-round timings), e.g. after a deliberate change")
-    parser.add_argument("--json", metavar="FILE", default=None,
-                        help="also write the (last) current run as a chat-harness 'bench' results document")
+    parser.add_argument("--json", **json_option("bench", what="the last current run as a results document"))
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    with terminate_as_interrupt() as caught:
+        try:
+            return _gate(parser, args)
+        except KeyboardInterrupt:  # a confirmation run is killed by subprocess.run on the way out
+            print(f"bench/compare.py: {caught.words}; nothing written", file=sys.stderr)
+            return caught.exit_status
+
+
+def _gate(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     if args.confirm < 0:
         parser.error(f"--confirm {args.confirm} must not be negative")
     try:
@@ -219,7 +220,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 parser.error(f"--update-baseline needs a folder, {args.baseline} is a file")
             for path in update_baseline(Path(args.baseline), current):
                 print(f"wrote {path}")
-            return 0
+            return exit_codes.OK
         baseline = load_benchmark_runs(args.baseline)
         result = compare_runs(baseline, current, args.threshold, normalise=not args.raw)
     except BenchJsonError as exc:
@@ -232,7 +233,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(render_ratios(changes, args.threshold))
     if args.json:
         write_document(args.json, to_results_document(current[-1], tool="bench/compare.py"))
-    return 1 if result.verdict == "fail" or any(c.slower for c in changes) else 0
+    regressed = result.verdict == "fail" or any(c.slower for c in changes)
+    return exit_codes.FINDINGS if regressed else exit_codes.OK
 
 
 if __name__ == "__main__":

@@ -32,9 +32,10 @@ import pytest
 from conformance.options import add_suite_options
 from conformance.plugin import STATE_KEY, SuiteState
 from conformance.verdicts import (
-    EXIT_INTERNAL,
+    EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_NO_CASES,
+    EXIT_OK,
     EXIT_TARGET,
     build_document,
     summarise,
@@ -42,6 +43,7 @@ from conformance.verdicts import (
 from reference.console import tolerate_unencodable
 from reference.signals import terminate_as_interrupt
 from reference.target import (
+    TARGET_OPTIONS,
     ExternalServer,
     SpawnedServer,
     TargetError,
@@ -95,13 +97,12 @@ def pytest_args(args: argparse.Namespace) -> list[str]:
            # already; the cases are still rewritten (imported later), so the warning is noise.
            "-W", "ignore::pytest.PytestAssertRewriteWarning",
            "-o", "python_files=test_*.py", "-o", "junit_suite_name=chat-conformance",
-           "--chat-start-timeout", str(args.start_timeout),
            "--chat-timeout", str(args.timeout), "--chat-case-timeout", str(args.case_timeout),
            "--chat-patience", str(args.patience), "--chat-room-size", str(args.room_size)]
-    if args.server:
-        out += ["--chat-server", args.server]
-    if args.server_cmd:
-        out += ["--chat-server-cmd", args.server_cmd]
+    for name, _ in TARGET_OPTIONS:  # --server etc. become the plugin's --chat-server etc.
+        value = getattr(args, name.replace("-", "_"))
+        if value is not None and value != "":
+            out += [f"--chat-{name}", str(value)]
     if args.profile:
         out += ["--chat-profile", ",".join(sorted(args.profile))]
     if args.strict:
@@ -149,12 +150,14 @@ def _exit_status(pytest_status: int | pytest.ExitCode, state: SuiteState | None)
     if state is not None and state.target_error is not None:
         return EXIT_TARGET
     return {
-        pytest.ExitCode.OK: 0,
-        pytest.ExitCode.TESTS_FAILED: 1,
+        pytest.ExitCode.OK: EXIT_OK,
+        pytest.ExitCode.TESTS_FAILED: EXIT_FAILED,
         pytest.ExitCode.INTERRUPTED: EXIT_INTERRUPTED,
         pytest.ExitCode.USAGE_ERROR: EXIT_NO_CASES,
         pytest.ExitCode.NO_TESTS_COLLECTED: EXIT_NO_CASES,
-    }.get(pytest.ExitCode(int(pytest_status)), EXIT_INTERNAL)
+        # pytest itself failed: a target that broke it was caught above (3); otherwise the
+        # suite erred, a finding about the harness, never a pass (its traceback is above)
+    }.get(pytest.ExitCode(int(pytest_status)), EXIT_FAILED)
 
 
 def target_problem(spec: TargetSpec) -> str | None:

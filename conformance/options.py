@@ -10,7 +10,6 @@ argv or the environment.
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +17,9 @@ from typing import Any
 
 from conformance.peer import Timeouts
 from conformance.selection import Expectation, load_expectations
-from reference.profiles import PROFILES, parse_profiles
+from reference.cli_args import int_between, positive_seconds, profile_names
+from reference.profiles import PROFILES
+from reports.results import json_option
 
 __all__ = ["DEFAULT_CASE_TIMEOUT", "DEFAULT_PATIENCE", "DEFAULT_ROOM_SIZE", "SuiteSettings",
            "add_suite_options", "positive_seconds", "profile_names", "room_size"]
@@ -31,40 +32,14 @@ DEFAULT_ROOM_SIZE = 16
 MAX_ROOM_SIZE = 500
 
 
-def positive_seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not 0 < value <= 3600:
-        raise argparse.ArgumentTypeError(f"{text!r} is not between 0 and 3600 seconds")
-    return value
-
-
-def room_size(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of listeners") from None
-    if not 2 <= value <= MAX_ROOM_SIZE:
-        raise argparse.ArgumentTypeError(f"{text!r} is not between 2 and {MAX_ROOM_SIZE} listeners")
-    return value
-
-
-def profile_names(text: str) -> frozenset[str]:
-    """argparse type of --profile: known profile names separated by commas."""
-    try:
-        return parse_profiles(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc).split(": ", 1)[-1]) from None
+room_size = int_between(2, MAX_ROOM_SIZE, "listeners")
 
 
 def add_suite_options(add: Callable[..., Any], prefix: str = "") -> None:
     """Declare the options shared by ``pytest --chat-*`` and ``chat-conformance``."""
     add(f"--{prefix}strict", action="store_true", default=False,
         help="count a broken SHOULD (non-strict) as a failure")
-    add(f"--{prefix}json", metavar="FILE", default=None,
-        help="write the results document (kind 'conformance', reports/FORMAT.md) to FILE")
+    add(f"--{prefix}json", **json_option("conformance"))
     add(f"--{prefix}expectations", metavar="FILE", default=None,
         help="TOML file of [[expected-failure]] entries (case, reason) for a known-bad server")
     add(f"--{prefix}transcripts", action="store_true", default=False,

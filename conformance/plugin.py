@@ -43,7 +43,6 @@ from conformance.requirements import REQUIREMENTS, Level, Marker
 from conformance.selection import ExpectationsError, matches, matching
 from conformance.verdicts import (
     EXIT_FAILED,
-    EXIT_INTERNAL,
     EXIT_INTERRUPTED,
     EXIT_NO_CASES,
     EXIT_TARGET,
@@ -494,7 +493,7 @@ def _exit_status(state: SuiteState, pytest_status: int) -> int:
     if pytest_status in (pytest.ExitCode.USAGE_ERROR, pytest.ExitCode.NO_TESTS_COLLECTED):
         return EXIT_NO_CASES
     if pytest_status == pytest.ExitCode.INTERNAL_ERROR:
-        return EXIT_INTERNAL
+        return EXIT_FAILED  # the suite erred; a target that broke it was caught above (3)
     if pytest_status == pytest.ExitCode.INTERRUPTED and state.stop_reason is None:
         return EXIT_INTERRUPTED
     status = exit_status((r.verdict for r in state.results.values()), state.settings.strict)

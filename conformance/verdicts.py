@@ -30,13 +30,13 @@ from typing import Any, cast
 from conformance.diagnosis import diagnose, preflight_cause, recognise_program
 from conformance.requirements import Level, Requirement
 from conformance.selection import Expectation
+from reference import exit_codes
 from reference.printable import printable_tree
 from reference.version import tool_name
 from reports.results import make_document, target_info
 
 __all__ = [
     "EXIT_FAILED",
-    "EXIT_INTERNAL",
     "EXIT_INTERRUPTED",
     "EXIT_NO_CASES",
     "EXIT_OK",
@@ -52,12 +52,12 @@ __all__ = [
 
 VERDICTS = ("pass", "fail", "non-strict", "informational", "xfail", "xpass", "error", "skipped")
 
-EXIT_OK = 0
-EXIT_FAILED = 1       # a MUST failed (with --strict: or a SHOULD), or the harness erred
-EXIT_NO_CASES = 2     # bad usage, or nothing selected
-EXIT_TARGET = 3       # the target server is dead or could not be started
-EXIT_INTERNAL = 4     # pytest itself failed
-EXIT_INTERRUPTED = 130  # Ctrl-C or SIGTERM
+# The statuses of every tool (reference/exit_codes.py), under the suite's names.
+EXIT_OK = exit_codes.OK
+EXIT_FAILED = exit_codes.FINDINGS    # a MUST failed (with --strict: or a SHOULD), or the harness erred
+EXIT_NO_CASES = exit_codes.USAGE     # bad usage, or nothing selected
+EXIT_TARGET = exit_codes.TARGET_UNAVAILABLE  # the target server is dead or could not be started
+EXIT_INTERRUPTED = exit_codes.INTERRUPTED  # Ctrl-C or SIGTERM
 
 
 @dataclass(frozen=True)

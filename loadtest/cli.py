@@ -26,7 +26,8 @@ from typing import Any, cast
 from rich.console import Console
 from rich.text import Text
 
-from reference.cli_args import positive_float, positive_int
+from reference import exit_codes
+from reference.cli_args import client_counts, positive_float, positive_int
 from reference.console import tolerate_unencodable
 from reference.printable import printable_tree
 from reference.signals import terminate_as_interrupt
@@ -39,22 +40,11 @@ from reference.target import (
     spec_from_args,
 )
 from reference.version import add_version_argument, tool_name
-from reports.results import make_document, target_info, write_document
+from reports.results import json_option, make_document, target_info, write_document
 
 __all__ = ["build_parser", "main"]
 
 Handle = SpawnedServer | ExternalServer
-
-
-def _client_counts(text: str) -> list[int]:
-    try:
-        counts = [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of client "
-                                         "counts, e.g. 2,10,50") from None
-    if not counts or min(counts) < 2:
-        raise argparse.ArgumentTypeError(f"{text!r}: every client count must be at least 2")
-    return counts
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -78,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="measured messages, instead of --duration")
     lat.add_argument("--warmup", type=float, default=1.0,
                      help="seconds of traffic before measuring, not counted in latency (default 1)")
-    lat.add_argument("--sweep", type=_client_counts, default=None, metavar="N,N,...",
+    lat.add_argument("--sweep", type=client_counts, default=None, metavar="N,N,...",
                      help="run the scenario once per client count, e.g. 2,10,100,1000")
     lat.add_argument("--procs", type=pos_int, default=1,
                      help="generator processes; histograms are merged exactly (default 1)")
@@ -130,8 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     for command in (lat, lim, soak, cal):
         command.set_defaults(subparser=command)  # so target errors name the right usage
         add_target_arguments(command)
-        command.add_argument("--json", metavar="FILE", default=None,
-                             help="write the results document (reports/FORMAT.md) to FILE")
+        command.add_argument("--json", **json_option())
     return parser
 
 
@@ -191,7 +180,7 @@ def main(argv: Sequence[str] | None = None, console: Console | None = None) -> i
             # One line, however long, and the error text is not rich markup ("[Errno 111]").
             console.print(Text.assemble(("chat-load:", "bold red"), f" target server unavailable: {exc}"),
                           soft_wrap=True)
-            return 1
+            return exit_codes.TARGET_UNAVAILABLE
         except KeyboardInterrupt:
             console.print(Text.assemble(("chat-load:", "bold red"), f" {caught.words}; no results written"))
             return caught.exit_status
@@ -206,7 +195,8 @@ def main(argv: Sequence[str] | None = None, console: Console | None = None) -> i
         console.print(Text.assemble(("chat-load:", "bold red"),
                                     f" {caught.words}; the finished part is reported above"))
         return caught.exit_status
-    return 0 if doc["summary"].get("ok", True) and not doc["summary"].get("error") else 1
+    ok = doc["summary"].get("ok", True) and not doc["summary"].get("error")
+    return exit_codes.OK if ok else exit_codes.FINDINGS
 
 
 if __name__ == "__main__":

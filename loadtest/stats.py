@@ -19,6 +19,8 @@ from typing import Any
 
 from hdrh.histogram import HdrHistogram  # type: ignore[import-untyped]
 
+from reports.results import PERCENTILES
+
 __all__ = ["LatencyHistogram", "load_average", "merge_encoded"]
 
 #: 1 us .. 100 s at three significant digits: covers a stalled server without clipping.
@@ -28,7 +30,6 @@ _SIGNIFICANT_DIGITS = 3
 #: log2 of HDR's sub-bucket count for 3 significant digits (2048): values below
 #: 2**11 us are exact, wider ones share a cell 2**(bit_length - 11) wide.
 _SUB_BUCKET_BITS = 11
-PERCENTILES = {"p50": 50.0, "p90": 90.0, "p99": 99.0, "p99_9": 99.9}
 
 
 class LatencyHistogram:

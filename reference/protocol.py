@@ -150,24 +150,56 @@ _set_text = Relay.__dict__["text"].__set__
 # Frame level: bytes <-> payloads.
 # --------------------------------------------------------------------------
 def encode_header(length: int) -> bytes:
-    """The canonical 10-byte header for a payload of ``length`` bytes."""
+    """The canonical 10-byte header for a payload of ``length`` bytes.
+
+    Returns:
+        ``length`` in ASCII decimal, left-justified and space-padded to 10
+        bytes: ``encode_header(5) == b"5         "``, ``encode_header(0) ==
+        b"0         "``.
+
+    Raises:
+        LocalProtocolError: if ``length`` is negative or above 9,999,999,999
+            (it does not fit 10 digits).  The receiver's limit (FRAME-6) is not
+            checked here: a header for more than a server accepts is encoded.
+    """
     if not 0 <= length <= _MAX_HEADER_VALUE:
         raise LocalProtocolError(f"payload length {length} does not fit a 10-digit header")
     return b"%-10d" % length
 
 
 def encode_frame(payload: bytes) -> bytes:
-    """Header plus payload: one complete frame."""
+    """Header plus payload: one complete frame.
+
+    Returns:
+        ``encode_header(len(payload)) + payload``; an empty payload gives the
+        10-byte frame ``b"0         "`` (FRAME-5 allows it).
+
+    Raises:
+        LocalProtocolError: if the payload is too long for a 10-digit header.
+            ``payload`` is sent as given: it is not checked to be UTF-8
+            (:meth:`Connection.send` encodes text, and so guarantees FRAME-4).
+    """
     return encode_header(len(payload)) + payload
 
 
 def parse_header(header: bytes | bytearray) -> int:
-    """Decode a complete 10-byte header, or raise RemoteProtocolError.
+    """Decode a complete 10-byte header.
 
     Accepted (FRAME-2, FRAME-3): ASCII digits with optional spaces on either
     side, so the canonical ``b"5         "`` and the lenient right-justified
-    ``b"         5"`` or zero-padded ``b"0000000005"`` all mean 5.  Rejected:
-    signs, other whitespace, underscores, non-ASCII digits, an all-space header.
+    ``b"         5"`` or zero-padded ``b"0000000005"`` all mean 5.
+
+    Returns:
+        The payload length the header declares, 0 to 9,999,999,999.  The
+        caller compares it with its own limit (``FrameDecoder`` does, FRAME-6).
+
+    Raises:
+        RemoteProtocolError: (FRAME-3) for signs, spaces between digits, other
+            whitespace (tabs, newlines), underscores, non-ASCII digits and an
+            all-space header.
+
+    Edge cases: the header's length is not checked (callers slice exactly
+    10 bytes); a ``bytearray`` is read without being copied.
     """
     stripped = header.strip(b" ")
     if not stripped.isdigit():  # bytes.isdigit: ASCII digits only, False when empty
@@ -205,6 +237,13 @@ class FrameDecoder:
         self.limit_what = "declared length"
 
     def feed(self, data: bytes) -> None:
+        """Append bytes received from the peer.
+
+        Never raises and never parses: the checks happen in :meth:`next_frame`.
+        ``b""`` is a no-op here (the end of the stream is the Connection's
+        business: :meth:`Connection.receive_data`).  ``bytearray`` and
+        ``memoryview`` work too; a large payload's piece is copied once if so.
+        """
         if self._chunks is None:
             self._buf += data
         else:
@@ -237,6 +276,24 @@ class FrameDecoder:
         return max(0, self._need - len(self._buf) - self._have)
 
     def next_frame(self) -> bytes | NeedData:
+        """Take the next whole frame's payload out of the buffer.
+
+        Returns:
+            The payload (``bytes``, ``b""`` for a zero-length frame), or
+            ``NEED_DATA`` while the header or the payload is incomplete.
+            Call it again until ``NEED_DATA``: one :meth:`feed` may complete
+            several frames.
+
+        Raises:
+            RemoteProtocolError: (FRAME-3) as soon as the buffered start of a
+                header holds a byte other than a digit or a space -- before the
+                10 bytes are in; (``limit_rule``: FRAME-6, or JOIN-6 for a
+                username) when the declared length exceeds ``max_payload``,
+                from the header alone, before any of the payload is buffered.
+
+        After an error the bad bytes stay where they were, so every later call
+        raises the same error: the stream cannot be framed again.
+        """
         buf = self._buf
         need = self._need
         if need < 0:
@@ -462,7 +519,15 @@ class Connection:
 
     # -- receiving --------------------------------------------------------
     def receive_data(self, data: bytes) -> None:
-        """Add bytes from the peer; ``b""`` means the peer closed its side."""
+        """Add bytes from the peer; ``b""`` means the peer closed its side.
+
+        Nothing is parsed here: call :meth:`next_event` (or the batch forms)
+        afterwards.  In the ERROR state the bytes are dropped, not held.
+
+        Raises:
+            LocalProtocolError: if bytes come after ``b""`` (our caller's
+                mistake).  A second ``b""`` is allowed and changes nothing.
+        """
         if data:
             if self._closed:
                 raise LocalProtocolError("receive_data after end of stream")
@@ -472,6 +537,26 @@ class Connection:
             self._closed = True
 
     def next_event(self) -> Event | NeedData:
+        """Parse the next event out of the bytes received so far.
+
+        Returns:
+            As the SERVER: ``Register`` (the first frame) then ``Message``
+            (every later one, ``payload`` holding the validated bytes).  As the
+            CLIENT: ``Relay`` once both its frames are in.  ``ConnectionClosed``
+            after ``receive_data(b"")`` on a frame boundary -- and again on
+            every later call.  ``NEED_DATA`` when no whole event is buffered.
+
+        Raises:
+            RemoteProtocolError: with the rule broken in ``requirement``:
+                FRAME-3 (a bad header), FRAME-4 (a payload that is not UTF-8),
+                FRAME-6 (a declared length over ``max_payload``), JOIN-6 (a
+                username over ``max_username``, from its header), JOIN-2 (an
+                empty username), FRAME-1 (the peer closed mid-frame, or as the
+                client between a relay's two frames).
+
+        After it raises, the connection is in the ERROR state (``errored``):
+        every later call raises again, naming the first error, as h11 does.
+        """
         if self._error is not None:
             raise RemoteProtocolError(
                 f"connection is in ERROR state after: {self._error.reason}",
@@ -527,6 +612,14 @@ class Connection:
 
     def next_message(self) -> bytes | Event | NeedData:
         """Server side: ``next_event``, except that a chat message comes back as its payload.
+
+        Returns:
+            The message's payload (``bytes``, validated UTF-8, FRAME-4) once
+            registered; before that, and at the end of the stream or in the
+            ERROR state, exactly what :meth:`next_event` returns.
+
+        Raises:
+            RemoteProtocolError: as :meth:`next_event`, entering the same ERROR state.
 
         The relay path needs only the payload bytes, validated exactly as for
         ``Message.payload`` (FRAME-4), so the Message object and the decoded
@@ -598,7 +691,12 @@ class Connection:
 
     def receive_relays(self, data: bytes) -> list[Relay]:
         """Client side: :meth:`receive_data` then :meth:`next_relays`, without copying ``data``
-        into the buffer first when nothing was left over from the previous read."""
+        into the buffer first when nothing was left over from the previous read.
+
+        Returns and raises as :meth:`next_relays`; ``b""`` ends the stream as
+        in :meth:`receive_data` and returns ``[]`` even when a frame was cut
+        short: ``mid_frame`` tells that case (FRAME-1) apart.
+        """
         if not data or self._closed or self._error is not None:
             self.receive_data(data)
             return self.next_relays()
@@ -611,6 +709,18 @@ class Connection:
         same checks as :meth:`next_event`, without a call per frame.  A bad
         frame raises RemoteProtocolError on the call after the one that
         returns the relays before it, so nothing good is lost to it.
+
+        Returns:
+            The whole relays, in order; ``[]`` when none is complete (never
+            ``NEED_DATA``).  A sender frame whose message frame has not come
+            yet is kept for the next call.  The end of the stream is not an
+            event here: ``[]`` (check ``mid_frame`` to tell a clean close).
+
+        Raises:
+            LocalProtocolError: if called as the SERVER.
+            RemoteProtocolError: FRAME-3, FRAME-4 or FRAME-6 as in
+                :meth:`next_event`, once no good relay is left to return
+                (``error_pending`` says one is waiting); then ERROR state.
         """
         if self.our_role is not Role.CLIENT:
             raise LocalProtocolError("only a client receives relays")
@@ -655,10 +765,16 @@ class Connection:
 
     @property
     def buffered(self) -> int:
+        """How many received bytes are not yet part of a returned event (0 in ERROR)."""
         return self._decoder.buffered
 
     @property
     def mid_frame(self) -> bool:
+        """True when part of a frame, or a relay's sender frame without its message, is buffered.
+
+        At the end of the stream this is what tells a clean close (False)
+        from a cut one (FRAME-1).
+        """
         return self._decoder.mid_frame or self._pending_sender is not None
 
     @property
@@ -668,7 +784,25 @@ class Connection:
 
     # -- sending ----------------------------------------------------------
     def send(self, event: Event) -> bytes:
-        """The bytes that put ``event`` on the wire."""
+        """The bytes that put ``event`` on the wire.
+
+        Returns:
+            As the SERVER, for a ``Relay``: the sender's frame then the
+            message's frame.  As the CLIENT: one frame for ``Register`` (the
+            first thing sent) and for each ``Message``; a ``Message`` with a
+            ``payload`` sends those bytes as they are (a server relaying
+            without re-encoding), otherwise ``text`` encoded as UTF-8.  An
+            empty message is a zero-length frame; an empty Relay sender is
+            not refused (the server never has one: JOIN-2).
+
+        Raises:
+            LocalProtocolError: for an event this role cannot send (a server's
+                Register or Message, a client's Relay or ConnectionClosed),
+                Register twice or with an empty name, a Message before
+                Register, text with a lone surrogate (it has no UTF-8 form,
+                FRAME-4), or a frame too long for a 10-digit header.  State
+                changes only when the bytes are returned.
+        """
         if self.our_role is Role.SERVER:
             if isinstance(event, Relay):
                 return (encode_frame(_encode_text(event.sender, "sender"))

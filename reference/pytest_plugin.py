@@ -20,8 +20,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from reference import exit_codes
 from reference.target import (
-    DEFAULT_START_TIMEOUT,
+    TARGET_OPTIONS,
     ExternalServer,
     SpawnedServer,
     TargetError,
@@ -34,14 +35,8 @@ _SPEC_KEY = pytest.StashKey[TargetSpec]()
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("chat-target", "chat-harness target server")
-    group.addoption("--chat-server", metavar="HOST:PORT", default=None,
-                    help="test a running chat server at HOST:PORT")
-    group.addoption("--chat-server-cmd", metavar="CMD", default=None,
-                    help="launch the server with CMD; {port} and {host} are filled in")
-    group.addoption("--chat-start-timeout", metavar="SECONDS", type=float,
-                    default=DEFAULT_START_TIMEOUT,
-                    help="how long to wait for the server to accept connections "
-                         "(default %(default)s)")
+    for name, options in TARGET_OPTIONS:  # the console scripts' options, prefixed --chat-
+        group.addoption(f"--chat-{name}", **options)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -77,4 +72,4 @@ def chat_target(chat_target_spec: TargetSpec) -> Iterator[SpawnedServer | Extern
         with open_target(chat_target_spec) as handle:
             yield handle
     except TargetError as exc:
-        pytest.exit(f"chat target unavailable: {exc}", returncode=3)
+        pytest.exit(f"chat target unavailable: {exc}", returncode=exit_codes.TARGET_UNAVAILABLE)

@@ -63,34 +63,6 @@ class MessageFailure(Exception):
         super().__init__(self.text)
 
 
-class LostMessage(MessageFailure):
-    text = "a message from this sender never arrived (RELAY-4)"
-
-
-class DuplicatedMessage(MessageFailure):
-    text = "a message from this sender arrived twice (RELAY-4)"
-
-
-class ReorderedMessage(MessageFailure):
-    text = "a message arrived after a later one from the same sender (RELAY-4)"
-
-
-class EchoedMessage(MessageFailure):
-    text = "the server sent our own message back to us (RELAY-2)"
-
-
-class MislabelledMessage(MessageFailure):
-    text = "the username frame names another client than the one that sent the message (RELAY-3)"
-
-
-class UnpairedFrames(MessageFailure):
-    text = "a username frame was not followed by its message frame (RELAY-3)"
-
-
-class SequenceJump(MessageFailure):
-    text = f"a sender's sequence numbers are garbled (a jump of more than {MAX_TRACKED_GAP})"
-
-
 class SequenceFailure(enum.Enum):
     """What can be wrong with one relay; ``.value`` is the key used in result summaries."""
 
@@ -114,15 +86,29 @@ class SequenceFailure(enum.Enum):
         return None
 
 
+#: Each failure's exception class, made from one table: its name is what locust's failures
+#: table shows (``LostMessage()``, and :meth:`SequenceFailure.from_error_text` reads it back),
+#: its fixed text makes that table group every occurrence into one row.
 _ERRORS: dict[SequenceFailure, type[MessageFailure]] = {
-    SequenceFailure.LOST: LostMessage,
-    SequenceFailure.DUPLICATED: DuplicatedMessage,
-    SequenceFailure.REORDERED: ReorderedMessage,
-    SequenceFailure.ECHOED: EchoedMessage,
-    SequenceFailure.MISLABELLED: MislabelledMessage,
-    SequenceFailure.UNPAIRED: UnpairedFrames,
-    SequenceFailure.SEQUENCE_JUMP: SequenceJump,
+    kind: type(name, (MessageFailure,), {"text": text, "__module__": __name__, "__doc__": text})
+    for kind, name, text in (
+        (SequenceFailure.LOST, "LostMessage", "a message from this sender never arrived (RELAY-4)"),
+        (SequenceFailure.DUPLICATED, "DuplicatedMessage",
+         "a message from this sender arrived twice (RELAY-4)"),
+        (SequenceFailure.REORDERED, "ReorderedMessage",
+         "a message arrived after a later one from the same sender (RELAY-4)"),
+        (SequenceFailure.ECHOED, "EchoedMessage",
+         "the server sent our own message back to us (RELAY-2)"),
+        (SequenceFailure.MISLABELLED, "MislabelledMessage",
+         "the username frame names another client than the one that sent the message (RELAY-3)"),
+        (SequenceFailure.UNPAIRED, "UnpairedFrames",
+         "a username frame was not followed by its message frame (RELAY-3)"),
+        (SequenceFailure.SEQUENCE_JUMP, "SequenceJump",
+         f"a sender's sequence numbers are garbled (a jump of more than {MAX_TRACKED_GAP})"),
+    )
 }
+# Importable by name, as the classes written out one by one were.
+globals().update({error.__name__: error for error in _ERRORS.values()})
 
 
 class SenderTrack:

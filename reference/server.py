@@ -43,7 +43,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from reference.cli_args import port_number, positive_int
+from reference import exit_codes
+from reference.cli_args import history_size, port_number, positive_int
 from reference.profiles import (
     DEFAULT_HISTORY_MESSAGES,
     HISTORY_PREFIX,
@@ -610,14 +611,6 @@ def keep_freed_buffers(max_payload: int) -> bool:
     return bool(mallopt(_M_MMAP_THRESHOLD, threshold)) and bool(mallopt(_M_TRIM_THRESHOLD, 2 * threshold))
 
 
-def history_size(text: str) -> int:
-    """argparse type of --history-size: what HISTORY-3 allows."""
-    if not text.strip().isdigit() or not MIN_HISTORY_MESSAGES <= int(text) <= MAX_HISTORY_MESSAGES:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of messages from "
-                                         f"{MIN_HISTORY_MESSAGES} to {MAX_HISTORY_MESSAGES} (HISTORY-3)")
-    return int(text)
-
-
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="chat-server", description=__doc__.split("\n")[0])
     add_version_argument(p)
@@ -664,7 +657,7 @@ def main(argv: Sequence[str] | None = None, server_class: type[ChatServer] = Cha
         profiles = parse_profiles(args.profile) if args.profile is not None else frozenset()
     except ValueError as exc:  # one line, like a port already in use
         print(f"chat-server: {exc}", file=sys.stderr)
-        return 2
+        return exit_codes.USAGE
     logging.basicConfig(level=args.log_level, stream=sys.stderr,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
     config = ServerConfig(host=args.host, port=args.port, max_payload=args.max_payload,
@@ -684,10 +677,10 @@ def main(argv: Sequence[str] | None = None, server_class: type[ChatServer] = Cha
         posix_errno = exc.errno if sys.platform != "win32" else None
         reason = os.strerror(posix_errno) if posix_errno else (exc.strerror or str(exc))
         print(f"chat-server: cannot listen on {config.host}:{config.port}: {reason}", file=sys.stderr)
-        return 2
+        return exit_codes.TARGET_UNAVAILABLE  # the server is the target, and it would not start
     except ValueError as exc:
         print(f"chat-server: {exc}", file=sys.stderr)
-        return 2
+        return exit_codes.USAGE
 
     server.install_signal_handlers()
     host, port = server.address
@@ -695,7 +688,7 @@ def main(argv: Sequence[str] | None = None, server_class: type[ChatServer] = Cha
     log.info("listening on %s:%d with %s%s", host, port, type(server.selector).__name__,
              f"; profiles: {', '.join(sorted(config.profiles))}" if config.profiles else "")
     server.serve_forever()
-    return 0
+    return exit_codes.OK  # a server told to stop (SIGINT, SIGTERM) has found nothing
 
 
 if __name__ == "__main__":

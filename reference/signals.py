@@ -26,6 +26,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from types import FrameType
 
+from reference.exit_codes import signalled
+
 __all__ = ["CaughtSignal", "terminate_as_interrupt"]
 
 
@@ -40,7 +42,7 @@ class CaughtSignal:
     @property
     def exit_status(self) -> int:
         """The shell's convention: 128 + the signal number (130 SIGINT, 143 SIGTERM)."""
-        return 128 + int(self.signum)
+        return signalled(self.signum)
 
     @property
     def name(self) -> str:

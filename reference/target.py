@@ -43,7 +43,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from reference.printable import printable_text
 from reference.process_group import (
@@ -63,6 +63,7 @@ __all__ = [
     "SpawnedServer",
     "TargetError",
     "TargetSpec",
+    "TARGET_OPTIONS",
     "add_target_arguments",
     "find_free_port",
     "open_target",
@@ -437,18 +438,26 @@ def open_target(spec: TargetSpec) -> Iterator[SpawnedServer | ExternalServer]:
         handle.close()
 
 
+#: The target options, declared once: the console scripts add them as ``--server`` etc.
+#: (:func:`add_target_arguments`), the pytest plugin as ``--chat-server`` etc.
+#: (``reference.pytest_plugin``), because locust's pytest plugin owns ``--host``.
+TARGET_OPTIONS: tuple[tuple[str, dict[str, Any]], ...] = (
+    ("server", {"metavar": "HOST:PORT", "default": None,
+                "help": "use a running server at HOST:PORT (tcp://HOST:PORT also works)"}),
+    ("server-cmd", {"metavar": "CMD", "default": None,
+                    "help": "launch the server with CMD; {port} and {host} are filled in, "
+                            "e.g. 'python3 myserver.py {port}'"}),
+    ("start-timeout", {"metavar": "SECONDS", "type": float, "default": DEFAULT_START_TIMEOUT,
+                       "help": "how long to wait for the server to accept connections "
+                               "(default %(default)s)"}),
+)
+
+
 def add_target_arguments(parser: argparse.ArgumentParser) -> None:
     """The console scripts' target options (the pytest plugin's are ``--chat-*``)."""
     group = parser.add_argument_group("target server (default: the embedded reference server)")
-    group.add_argument("--server", metavar="HOST:PORT", default=None,
-                       help="use a running server at HOST:PORT (tcp://HOST:PORT also works)")
-    group.add_argument("--server-cmd", metavar="CMD", default=None,
-                       help="launch the server with CMD; {port} and {host} are filled in, "
-                            "e.g. 'python3 myserver.py {port}'")
-    group.add_argument("--start-timeout", metavar="SECONDS", type=float,
-                       default=DEFAULT_START_TIMEOUT,
-                       help="how long to wait for the server to accept connections "
-                            "(default %(default)s)")
+    for name, options in TARGET_OPTIONS:
+        group.add_argument(f"--{name}", **options)
 
 
 def spec_from_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> TargetSpec:

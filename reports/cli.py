@@ -30,7 +30,8 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
-from reference.cli_args import positive_float, positive_int
+from reference import exit_codes
+from reference.cli_args import percentage, positive_float, positive_int
 from reference.console import tolerate_unencodable
 from reference.printable import printable_text
 from reference.signals import terminate_as_interrupt
@@ -50,18 +51,10 @@ from reports.scorecard_report import STEP_STYLES, headline, write_scorecard_repo
 
 __all__ = ["build_parser", "main"]
 
-EXIT_OK, EXIT_FAILURES, EXIT_USAGE, EXIT_UNAVAILABLE = 0, 1, 2, 3
+EXIT_OK, EXIT_FAILURES, EXIT_USAGE, EXIT_UNAVAILABLE = (exit_codes.OK, exit_codes.FINDINGS, exit_codes.USAGE,
+                                                     exit_codes.TARGET_UNAVAILABLE)
 
 
-def _percent(text: str) -> float:
-    """'25' or '25%' -> 0.25; argparse turns the ValueError into a usage error."""
-    value = float(text.strip().rstrip("%"))
-    if not 0 < value < 10_000:
-        raise ValueError(text)
-    return value / 100.0
-
-
-_percent.__name__ = "percentage"  # argparse names the type in its error message
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -84,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     compare = sub.add_parser("compare", help="compare two bench or latency results; exit 1 on regression")
     compare.add_argument("old", metavar="OLD")
     compare.add_argument("new", metavar="NEW")
-    compare.add_argument("--threshold", metavar="PERCENT", type=_percent, default=None,
+    compare.add_argument("--threshold", metavar="PERCENT", type=percentage, default=None,
                          help="how much worse counts as a regression (default: the bench gate's "
                               f"{benchjson.DEFAULT_THRESHOLD * 100:g}%% for benchmarks, which are "
                               "normalised by their calibration as the gate does; "

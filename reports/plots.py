@@ -32,6 +32,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, NullFormatter  # noqa: E402
 
+from reports.results import PERCENTILES  # noqa: E402
+
 __all__ = [
     "Plot",
     "bench_plot",
@@ -43,7 +45,7 @@ __all__ = [
 ]
 
 Document = Mapping[str, Any]
-_PERCENTILES = (("p50", 50.0), ("p90", 90.0), ("p99", 99.0), ("p99_9", 99.9))
+_PERCENTILES = tuple(PERCENTILES.items())
 _DPI = 100
 
 

@@ -15,6 +15,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from reports.results import PERCENTILES, percentile_label
 from reports.style import MISSING, add_plain_row, document_header, fmt_bytes, fmt_count, fmt_seconds, fmt_us
 
 __all__ = [
@@ -28,7 +29,7 @@ __all__ = [
 ]
 
 #: The percentile keys of a latency block, with their column labels.
-PERCENTILE_KEYS = (("p50", "p50"), ("p90", "p90"), ("p99", "p99"), ("p99_9", "p99.9"), ("max", "max"))
+PERCENTILE_KEYS = (*((key, percentile_label(key)) for key in PERCENTILES), ("max", "max"))
 
 Document = Mapping[str, Any]
 

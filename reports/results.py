@@ -39,11 +39,14 @@ __all__ = [
     "FORMAT_NAME",
     "FORMAT_VERSION",
     "KINDS",
+    "PERCENTILES",
     "ResultsError",
     "check_structure",
     "environment",
+    "json_option",
     "load_document",
     "make_document",
+    "percentile_label",
     "target_info",
     "write_document",
     "write_text_atomic",
@@ -52,6 +55,25 @@ __all__ = [
 FORMAT_NAME = "chat-harness-results"
 FORMAT_VERSION = 1
 KINDS = ("conformance", "latency", "limits", "soak", "bench", "locust")
+#: The percentiles of every latency block (``latency_us``: key -> percent), in order: the one
+#: list that chat-load's histogram, the locust integration, the tables and the plots all use.
+PERCENTILES: Mapping[str, float] = {"p50": 50.0, "p90": 90.0, "p99": 99.0, "p99_9": 99.9}
+
+
+def json_option(kind: str | None = None, what: str = "the results document") -> dict[str, Any]:
+    """The ``--json FILE`` option of every tool that writes a results document, declared once.
+
+    Keyword arguments for argparse's ``add_argument`` or pytest's ``addoption``;
+    ``kind`` is named in the help unless the tool writes several kinds.
+    """
+    kind_words = f"kind '{kind}', " if kind else ""
+    return {"metavar": "FILE", "default": None,
+            "help": f"write {what} ({kind_words}reports/FORMAT.md) to FILE"}
+
+
+def percentile_label(key: str) -> str:
+    """How a table or plot names a percentile key: ``p99_9`` -> ``p99.9``."""
+    return f"p{PERCENTILES[key]:g}"
 
 Document = dict[str, Any]
 

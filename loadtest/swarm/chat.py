@@ -24,6 +24,7 @@ from typing import Any
 
 from loadtest.stats import LatencyHistogram, load_average
 from reference.sequence import SequenceFailure
+from reports.results import PERCENTILES
 
 __all__ = ["BUSY_CPU_PERCENT", "LAG_LIMIT_US", "ChatStats", "SelfWatch", "judge_locust"]
 
@@ -89,7 +90,7 @@ class ChatStats:
         """One row for the web UI's chat tab: rate, latency in µs, and every check's count."""
         latency = self.latency.summary()
         row: dict[str, Any] = {"deliveries_per_s": round(self.rate(), 1), "deliveries": self.deliveries}
-        for key in ("p50", "p90", "p99", "p99_9", "max"):
+        for key in (*PERCENTILES, "max"):
             row[f"{key}_us"] = latency[key] if latency[key] is not None else "-"
         for kind in SequenceFailure:
             row[kind.value] = self.failures.get(kind.value, 0)

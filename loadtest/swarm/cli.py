@@ -27,7 +27,6 @@ locust: only the child does.
 from __future__ import annotations
 
 import argparse
-import re
 import shlex
 import signal
 import subprocess
@@ -36,8 +35,9 @@ import tempfile
 from pathlib import Path
 from types import FrameType
 
-from loadtest.swarm.options import finite_number
 from loadtest.swarm.results import summary_line
+from reference import exit_codes
+from reference.cli_args import finite_number, run_time
 from reference.process_group import process_group_start
 from reference.target import (
     TargetError,
@@ -47,7 +47,7 @@ from reference.target import (
     stop_process_group,
 )
 from reference.version import add_version_argument
-from reports.results import ResultsError, load_document, target_info, write_document
+from reports.results import ResultsError, json_option, load_document, target_info, write_document
 
 __all__ = ["LOCUSTFILE", "locust_command", "main"]
 
@@ -74,28 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
     swarm.add_argument("--web", action="store_true",
                        help="run with locust's web UI (started at once; the Chat tab shows the chat "
                             "figures) on 127.0.0.1:8089, or where --web-host/--web-port say")
-    swarm.add_argument("--json", metavar="FILE", default=None,
-                       help="write the results document (kind 'locust') to FILE")
+    swarm.add_argument("--json", **json_option("locust"))
     return parser
-
-
-_TIMESPAN = re.compile(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
-
-
-def run_time(text: str) -> int:
-    """An argparse ``type``: whole seconds from ``90`` or locust's ``10s`` / ``1m30s`` / ``1h``."""
-    raw = text.strip().lower()
-    match = _TIMESPAN.fullmatch(raw) if raw and not raw.isdigit() else None
-    if raw.isdigit():
-        seconds = int(raw)
-    elif match is not None and any(match.groups()):
-        hours, minutes, secs = (int(g or 0) for g in match.groups())
-        seconds = hours * 3600 + minutes * 60 + secs
-    else:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a run time like 90, 10s, 1m30s or 1h")
-    if seconds <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a run time more than 0")
-    return seconds
 
 
 #: locust flags that only print something: run locust alone, without a server.
@@ -175,8 +155,8 @@ class _Stopper:
     def exit_status(self) -> int:
         """130 after SIGINT, 143 after SIGTERM (and Ctrl-Break, which stands for it on Windows)."""
         if self.signum in (None, signal.SIGINT):
-            return 128 + signal.SIGINT
-        return 128 + signal.SIGTERM
+            return exit_codes.INTERRUPTED
+        return exit_codes.TERMINATED
 
 
 def _run_locust(argv: list[str], timeout: float, stopper: _Stopper) -> int:
@@ -221,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("use --json FILE, not --chat-json (chat-swarm sets it)")
     if extra and (refusal := _locust_refuses(extra)):
         print(f"chat-swarm: locust refused the options {shlex.join(extra)}: {refusal}", file=sys.stderr)
-        return 2
+        return exit_codes.USAGE
     spawn_rate = args.spawn_rate or float(args.users)
     with tempfile.TemporaryDirectory(prefix="chat-swarm-") as tmp, _Stopper() as stopper:
         raw_json = Path(tmp) / "locust.json"
@@ -245,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
             return stopper.exit_status
         except TargetError as exc:
             print(f"chat-swarm: {exc}", file=sys.stderr)
-            return 1
+            return exit_codes.TARGET_UNAVAILABLE
         if stopper.signum is not None:
             print(f"chat-swarm: stopped by {_signal_name(stopper.signum)}: locust's final statistics "
                   "are above; the server it started is stopped", file=sys.stderr)
@@ -254,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
             doc = load_document(raw_json, kind="locust")
         except ResultsError as exc:
             print(f"chat-swarm: locust wrote no results (exit status {code}): {exc}", file=sys.stderr)
-            return 1
+            return exit_codes.FINDINGS
     doc["target"] = target_info(spec.label, target.address, spec.command)
     doc["summary"]["locust_exit_status"] = code
     if died:
@@ -263,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(f"chat-swarm: results written to {write_document(args.json, doc)}")
     print(summary_line(doc["summary"]) + (f"; {died}" if died else ""))
-    return 0 if code == 0 and doc["summary"]["ok"] else 1
+    return exit_codes.OK if code == 0 and doc["summary"]["ok"] else exit_codes.FINDINGS
 
 
 if __name__ == "__main__":

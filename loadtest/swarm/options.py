@@ -13,28 +13,12 @@ the parsed options into one frozen object.  No locust import here.
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["ChatOptions", "add_chat_options", "finite_number"]
+from reference.cli_args import finite_number
 
-
-def finite_number(kind: type[int] | type[float], *, zero_ok: bool = False) -> Callable[[str], Any]:
-    """An argparse ``type``: a finite ``kind`` above 0 (or at least 0, with ``zero_ok``)."""
-    what = "whole number" if kind is int else "number"
-    bound = "0 or more" if zero_ok else "more than 0"
-
-    def convert(text: str) -> int | float:
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a {what}") from None
-        if not (value >= 0 if zero_ok else value > 0) or value == float("inf"):
-            raise argparse.ArgumentTypeError(f"{text!r} is not a finite {what} {bound}")
-        return value
-
-    return convert
+__all__ = ["ChatOptions", "add_chat_options"]
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from typing import Any
 from loadtest.swarm.client import BROADCAST, OTHER_CLOCK
 from reference.sequence import SequenceFailure
 from reference.version import tool_name
+from reports.results import PERCENTILES as FORMAT_PERCENTILES
 from reports.results import Document, make_document, target_info
 
 __all__ = [
@@ -34,7 +35,8 @@ TOOL = tool_name("chat-harness locust swarm")
 #: Swarms before the chat statistics logged µs latencies as a request entry named so.
 _US_SUFFIX = " latency in µs"
 #: Percentiles asked of every entry, by their key in the results format.
-PERCENTILES: Mapping[str, float] = {"p50": 0.5, "p90": 0.9, "p99": 0.99, "p99_9": 0.999}
+#: reports.results.PERCENTILES as locust takes them: fractions, not percents.
+PERCENTILES: Mapping[str, float] = {key: percent / 100 for key, percent in FORMAT_PERCENTILES.items()}
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ from loadtest.swarm.client import REQUEST_TYPE, ChatClient, target_address
 from loadtest.swarm.options import ChatOptions, add_chat_options
 from loadtest.swarm.results import PERCENTILES, EntryStats, make_locust_document, summary_line
 from loadtest.swarm.watch import CHAT, EVENTS, locust_verdict
+from reference import exit_codes
 from reports.results import write_document
 
 __all__ = ["ChatUser", "LocustReporter"]
@@ -156,7 +157,7 @@ def _check_options(environment: Environment, **_: Any) -> None:
             target_address(options.host)
     except ValueError as exc:
         print(f"locust: error: {exc}", file=sys.stderr)
-        sys.exit(2)
+        sys.exit(exit_codes.USAGE)
 
 
 class _LoadCpu:

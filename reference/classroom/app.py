@@ -25,6 +25,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import FrameType
 
+from reference import exit_codes
 from reference.classroom.demo import BOT_NAMES, DemoPace, DemoRoom
 from reference.classroom.model import THEMES, ChatModel, parse_connect_form
 from reference.classroom.session import ConnectParams
@@ -168,11 +169,11 @@ def run_window(root: tk.Tk, config: ClientConfig, params: ConnectParams | None,
 def run(config: ClientConfig, on_ready: Callable[[ChatWindow], None] | None = None) -> int:
     """Open the window (and the demo room); return the exit status."""
     root = _open_root()  # before any server starts: no display means nothing to clean up
-    if root is None:
-        return 1
+    if root is None:  # run where it cannot run (no display): the invocation, not a finding
+        return exit_codes.USAGE
     if config.demo is None:
         run_window(root, config, config.params, on_ready)
-        return 0
+        return exit_codes.OK
     assert config.params is not None
     try:
         served = ("--profile", ",".join(sorted(config.profiles))) if config.profiles else ()
@@ -186,8 +187,8 @@ def run(config: ClientConfig, on_ready: Callable[[ChatWindow], None] | None = No
         print(f"chat-client: the classroom demo failed: {exc}", file=sys.stderr)
         if _exists(root):
             root.destroy()
-        return 1
-    return 0
+        return exit_codes.TARGET_UNAVAILABLE  # the demo's server is the target that would not start
+    return exit_codes.OK
 
 
 def _exists(root: tk.Tk) -> bool:

@@ -136,7 +136,9 @@ def test_preflight_puts_each_server_in_its_class(spawn: list[SpawnedServer], ser
     handle = _start(spawn, server)
     result = run_preflight(handle.address)
     assert (result.kind, phrase in result.headline) == (kind, True), result
-    assert result.duration_s < 20 and handle.is_alive()
+    # The silent server waits out the probes' 3 s timeouts (~11 s, +0.4 s under two busy
+    # loops); half the case backstop (60 s) leaves a loaded machine its margin.
+    assert result.duration_s < 30 and handle.is_alive()
     record = result.record(stopped=result.stops_run)
     assert record["class"] == kind and record["stopped"] == (kind != "protocol") and record["steps"]
 
@@ -154,7 +156,11 @@ def _run(tmp_path: Path, *args: str) -> tuple[int, str, dict, float]:  # type: i
 def test_a_hanging_server_is_judged_in_seconds_with_one_headline(tmp_path: Path) -> None:
     status, output, doc, seconds = _run(tmp_path, "--server-cmd", _command("hang_server.py"))
     assert status == 1 == doc["summary"]["exit_status"], output[-3000:]
-    assert seconds < 30, seconds
+    # "In seconds" is proved by the count: no case ran (records == [] below), where the full
+    # suite would wait out each case's timeout for minutes.  The wall-clock bound is only a
+    # backstop: under two busy loops the run took 23-29 s (start, preflight's ~11 s of
+    # timeouts, stop), so the old 30 s bound was a coin toss on a loaded CI box.
+    assert seconds < 120, seconds
     preflight = doc["summary"]["preflight"]
     assert preflight["class"] == "silent" and preflight["stopped"] is True
     assert doc["records"] == [] and "FAILURES" not in output

@@ -17,6 +17,7 @@ import pytest
 from rich.console import Console
 
 from loadtest.cli import main
+from reference import exit_codes
 from reference.target import TargetSpec, open_target
 from reports.results import load_document
 
@@ -108,7 +109,7 @@ def test_server_that_accepts_but_never_relays_fails_before_the_ramp(tmp_path: Pa
 
 
 def test_dead_target_is_reported_in_one_line_not_waited_on() -> None:
-    """Nothing listening: one line naming the address and the error, exit 1, within seconds."""
+    """Nothing listening: one line naming the address and the error, exit 3, within seconds."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]  # bound but not listening: connections are refused
@@ -116,7 +117,7 @@ def test_dead_target_is_reported_in_one_line_not_waited_on() -> None:
                                f"127.0.0.1:{port}", "--start-timeout", "1"],
                               capture_output=True, text=True, timeout=60,
                               env={"COLUMNS": "60", "PATH": "/usr/bin:/bin"})
-    assert proc.returncode == 1
+    assert proc.returncode == exit_codes.TARGET_UNAVAILABLE
     lines = (proc.stdout + proc.stderr).strip().splitlines()
     assert len(lines) == 1, lines
     assert lines[0].startswith(f"chat-load: target server unavailable: nothing accepted connections on "

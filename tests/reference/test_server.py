@@ -14,13 +14,13 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from reference import exit_codes
 from reference.client import ChatClient, ServerClosedError, abort_socket, join_room
 from reference.protocol import Relay, encode_frame, encode_header
 from reference.target import SpawnedServer, reference_command
@@ -175,30 +175,28 @@ def test_unregistered_connection_is_closed_after_timeout(server: SpawnedServer) 
 @pytest.mark.slow
 @pytest.mark.server_args("--max-backlog", "262144")
 def test_non_reader_is_dropped_and_others_keep_full_speed(server: SpawnedServer) -> None:
-    """ROBUST-3, ROBUST-4: a client that never reads cannot stall the room."""
+    """ROBUST-3, ROBUST-4: a client that never reads cannot stall the room.
+
+    ana floods 8 MB in windows of 16 messages and bo, a normal client, reads each
+    window before the next is sent.  So bo's own backlog on the server never passes
+    128 KiB (half of --max-backlog) however slowly this loaded machine schedules
+    it, while the sluggard's grows past its kernel buffers and the 256 KiB backlog.
+    A server that blocks on the sluggard stalls a window (bo times out); one that
+    never drops it does not log it.  (Reading in a thread beside the flood let bo
+    fall behind under CPU load and be dropped as a non-reader itself.)
+    """
     sluggard = ChatClient.connect(*server.address, name="sluggard", timeout=WAIT)
     sluggard.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     ana, bo = join(server, "ana", "bo")
     chunk = "x" * 8192
-    received: list[Relay] = []
-
-    def read_all() -> None:
-        for _ in range(1000):
-            received.append(bo.receive(timeout=30))
-
-    reader = threading.Thread(target=read_all)
-    reader.start()  # bo reads as a normal client does, while ana floods
-    deadline = time.monotonic() + 60
-    for i in range(1000):  # 8 MB: past the kernel buffers (~4.2 MB) and the 256 KiB backlog
-        # bo keeps up with ana, as a reader that is not slower than its sender does (ROBUST-4):
-        # on a loaded machine the reader thread, sharing this process's GIL with the sender,
-        # could otherwise fall more than the backlog behind and rightly be dropped itself.
-        while len(received) < i - 8 and reader.is_alive() and time.monotonic() < deadline:
-            time.sleep(0.0005)
-        ana.send(f"{i}:{chunk}")
-    reader.join(35)
-    got = received
-    assert [r.text.split(":")[0] for r in got] == [str(i) for i in range(1000)]
+    got: list[str] = []
+    window = 16
+    for first in range(0, 1000, window):  # 8 MB: past the kernel buffers (~4.2 MB) and the backlog
+        count = min(window, 1000 - first)
+        for i in range(first, first + count):
+            ana.send(f"{i}:{chunk}")
+        got += [r.text.split(":")[0] for r in bo.receive_all(count, timeout=WAIT)]
+    assert got == [str(i) for i in range(1000)]
     assert wait_for_log(server, "not reading: output backlog")
     sluggard.close()
 
@@ -249,7 +247,9 @@ def test_signal_closes_connections_and_exits_zero(server: SpawnedServer, sig: in
     started = time.monotonic()
     server.proc.send_signal(sig)
     assert server.proc.wait(WAIT) == 0
-    assert time.monotonic() - started < 2.0
+    # The loop wakes at least once a second (select's 1 s timeout); a loop that waited for the
+    # next client event would not exit at all.  Half of WAIT leaves a loaded machine its margin.
+    assert time.monotonic() - started < WAIT / 2
     with pytest.raises(ServerClosedError):
         ana.receive()
 
@@ -311,7 +311,7 @@ def test_bad_cli_argument_prints_one_line() -> None:
 def test_port_in_use_is_one_clear_line(server: SpawnedServer) -> None:
     proc = subprocess.run([sys.executable, "-m", "reference.server", "--port",
                            str(server.address[1])], capture_output=True, text=True, timeout=WAIT)
-    assert proc.returncode == 2
+    assert proc.returncode == exit_codes.TARGET_UNAVAILABLE  # the target that would not start
     (line,) = proc.stderr.strip().splitlines()
     assert line.startswith(f"chat-server: cannot listen on 127.0.0.1:{server.address[1]}: ")
     assert "Unknown error" not in line  # os.strerror() of a Windows socket error code

@@ -88,12 +88,14 @@ def test_external_server_is_checked_and_never_stopped() -> None:
 
 @pytest.mark.slow
 def test_dead_address_is_reported_quickly() -> None:
+    """Given a minute to start, a dead address still fails within seconds (the check gives up
+    after 3 s): the bound is half the minute, far from the 3 s a loaded machine may stretch."""
     port = find_free_port()
     started = time.monotonic()
     with pytest.raises(TargetError, match="nothing accepted connections"):
-        with open_target(TargetSpec(server=("127.0.0.1", port))):
+        with open_target(TargetSpec(server=("127.0.0.1", port), start_timeout=60.0)):
             pass
-    assert time.monotonic() - started < 10
+    assert time.monotonic() - started < 30
 
 
 def test_crashing_command_reports_its_last_stderr_line(tmp_path: Path) -> None:
@@ -121,7 +123,7 @@ def test_hanging_command_times_out(tmp_path: Path) -> None:
     with pytest.raises(TargetError, match="within 1 s"):
         with open_target(TargetSpec.parse(command=command, start_timeout=1.0)):
             pass
-    assert time.monotonic() - started < 10
+    assert time.monotonic() - started < 30  # not the script's 60 s sleep
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals and process groups; the Windows "
@@ -143,7 +145,7 @@ def test_stop_kills_the_whole_group_even_if_sigterm_is_ignored(tmp_path: Path) -
     child_pid = int(server.stdout_path.read_text().split()[0])
     started = time.monotonic()
     server.stop(timeout=1.0)
-    assert time.monotonic() - started < 5
+    assert time.monotonic() - started < 30  # SIGKILL after 1 s, not the script's 60 s sleep
     assert server.proc is not None and server.proc.returncode == -signal.SIGKILL
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:

@@ -74,8 +74,8 @@ def test_a_missing_scenario_is_shown_but_does_not_fail() -> None:
 
 
 @pytest.mark.parametrize("argv_tail, message", [
-    (["--threshold", "-5"], "invalid percentage value"),
-    (["--threshold", "lots"], "invalid percentage value"),
+    (["--threshold", "-5"], "'-5' must be above 0"),
+    (["--threshold", "lots"], "'lots' is not a percentage"),
 ])
 def test_compare_rejects_a_bad_threshold(tmp_path: Path, argv_tail: list[str], message: str,
                                          capsys: pytest.CaptureFixture[str]) -> None:

@@ -32,7 +32,7 @@ from loadtest.swarm.client import (
 from loadtest.swarm.options import ChatOptions, add_chat_options
 from loadtest.swarm.results import EntryStats, make_locust_document, summarize, summary_line
 from reference.protocol import Relay
-from reference.sequence import LostMessage, SequenceFailure
+from reference.sequence import SequenceFailure
 from reference.stamp import make_payload
 from reference.target import ExternalServer, SpawnedServer, TargetSpec, open_target
 
@@ -205,7 +205,8 @@ def test_results_count_failures_by_kind_and_take_latency_from_the_chat_histogram
                    mean=0.4, min=0.1, max=2.0, percentiles={"p50": 0, "p90": 1, "p99": 2, "p99_9": 2}),
         EntryStats("chat", "send", num_requests=50, num_failures=0),
     ]
-    errors = {repr(LostMessage()): 2, repr(SequenceFailure.DUPLICATED.error()): 1, "OSError()": 4}
+    lost, duplicated = SequenceFailure.LOST.error(), SequenceFailure.DUPLICATED.error()
+    errors = {repr(lost): 2, repr(duplicated): 1, "OSError()": 4}
     summary = summarize(entries, errors, duration_s=2.0)
     assert (summary["lost"], summary["duplicated"], summary["reordered"]) == (2, 1, 0)
     assert (summary["requests"], summary["failures"], summary["received"]) == (153, 3, 100)

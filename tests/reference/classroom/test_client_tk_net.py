@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+from reference import exit_codes
 from reference.classroom.app import ClientConfig, build_parser, config_from_args, main
 from reference.classroom.demo import BOT_NAMES, DemoPace, DemoRoom
 from reference.classroom.model import ChatLine, ChatModel, ConnectionState, LineKind
@@ -227,6 +228,6 @@ def test_bad_options_are_one_clear_line(argv: list[str], message: str,
 def test_no_display_is_one_clear_line(monkeypatch: pytest.MonkeyPatch,
                                                       capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.delenv("DISPLAY", raising=False)
-    assert main(["--demo"]) == 1
+    assert main(["--demo"]) == exit_codes.USAGE
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("chat-client: cannot open a window")
