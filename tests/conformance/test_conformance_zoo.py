@@ -140,7 +140,9 @@ MISRANKED = {
 
 #: Servers whose defect stops the run before any case (docs/tls.md: a certificate that does
 #: not verify is one line, exit status 3): that line is their diagnosis, with no case verdicts.
-STOPPED_BEFORE_ANY_CASE = {"tls_wrong_name_cert_server.py": "certificate does not verify (IP address mismatch"}
+STOPPED_BEFORE_ANY_CASE = {
+    "tls_wrong_name_cert_server.py": "certificate does not verify (IP address mismatch",
+}
 
 
 @pytest.mark.parametrize("server", [pytest.param(p.name, marks=pytest.mark.xfail(

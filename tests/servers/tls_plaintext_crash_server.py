@@ -3,7 +3,7 @@
 The student's second try at TLS in the select() loop: ``accept()`` the plain
 socket, then ``wrap_socket`` it there and then, a blocking handshake under a
 short ``settimeout``.  The student catches the errors met while testing: a
-silent client once froze the room (``socket.timeout``: that client is
+silent client once froze the room (``socket.timeout``, a ``TimeoutError``: that client is
 dropped, so a stalled handshake holds the room for half a second at most),
 and a client that left before its handshake (``nc -z``, a port check:
 ``ssl.SSLZeroReturnError``, ``SSLEOFError`` or a reset).  What the student never tried is a client
@@ -21,7 +21,6 @@ throwaway certificate and prints its CA file, as ``chat-server
 from __future__ import annotations
 
 import selectors
-import socket
 import ssl
 import sys
 import time
@@ -46,7 +45,7 @@ class PlaintextCrashServer(ChatServer):
             # The defect: only the errors the student met are caught; the ssl.SSLError of a
             # plaintext client (WRONG_VERSION_NUMBER) propagates out of the select loop.
             sock = self.config.tls.wrap_socket(sock, server_side=True)
-        except (socket.timeout, ssl.SSLZeroReturnError, ssl.SSLEOFError, ConnectionError) as exc:
+        except (TimeoutError, ssl.SSLZeroReturnError, ssl.SSLEOFError, ConnectionError) as exc:
             log.info("%s:%s: TLS handshake did not complete: %s", addr[0], addr[1], exc)
             sock.close()
             return
