@@ -1,12 +1,14 @@
 """Crowd benchmarks: saturation throughput, memory per idle client (drivers in bench/crowd.py).
 
-* ``test_saturation[SERVER]``: 100 registered clients chat as fast as the
-  server lets them: each round, every client sends one 32-byte message and
-  the round ends when all 9,900 relays have arrived.  The figure is the
-  server's CPU time per delivery (``extra_info["figure"]``; shown as
-  ``deliveries_per_cpu_s``), compared in the same run with the naive and the
-  asyncio baselines.  CPU time, not wall time: the clients share the machine
-  and would otherwise set the pace.  Needs a server this run started (its pid).
+* ``test_saturation``: 100 registered clients chat as fast as the server
+  lets them: each round, every client sends one 32-byte message and the
+  round ends when all 9,900 relays have arrived.  The figure is the server's
+  CPU time per delivery (``deliveries_per_cpu_s`` is its inverse).  The
+  target, the naive and the asyncio baselines each hold a crowd of their own
+  at once, and every round measures one round on each, the order alternating
+  (bench/paired.py); the same-run ratios are the medians of the per-round
+  ratios.  CPU time, not wall time: the clients share the machine and would
+  otherwise set the pace.  Needs servers this run started (their pids).
 * ``test_memory_per_idle_client``: the target's resident memory grown per
   registered, silent client, with 10,000 of them (``bytes_per_idle_client``),
   in a target process of its own; the timed part is opening and registering
@@ -16,10 +18,13 @@
 from __future__ import annotations
 
 import resource
+from collections.abc import Callable
+from contextlib import ExitStack
 
 import pytest
 
 from bench.crowd import idle_crowd, open_crowd, server_cpu_seconds
+from bench.paired import PairedRounds, cpu_per_unit
 from bench.rooms import BenchServer
 from reference.target import TargetSpec, open_target
 
@@ -27,26 +32,37 @@ SATURATION_CLIENTS = 100
 IDLE_CLIENTS = 10_000
 
 
+#: Paired rounds of the saturation benchmark (each one 9,900 deliveries on every server).
+SATURATION_ROUNDS = 21
+
+
 @pytest.mark.benchmark(group="saturation")
-@pytest.mark.bench_baselines("naive", "asyncio")
-def test_saturation(benchmark, server: BenchServer) -> None:
-    cpu_before = server_cpu_seconds(server.pid) if server.pid is not None else None
-    if server.pid is None or cpu_before is None:
-        pytest.skip("server CPU time needs a server process this run started, and Linux /proc")
-    with open_crowd(server.address, SATURATION_CLIENTS) as crowd:
-        crowd.round()  # warm-up: every connection has carried traffic once
-        crowd.deliveries = 0
-        cpu_before = server_cpu_seconds(server.pid)
-        benchmark(crowd.round)
-        cpu_after = server_cpu_seconds(server.pid)
-    assert cpu_before is not None and cpu_after is not None
-    cpu = cpu_after - cpu_before
-    assert crowd.deliveries > 0 and cpu > 0
+def test_saturation(benchmark, paired_servers: dict[str, BenchServer]) -> None:
+    pids = {kind: s.pid for kind, s in paired_servers.items()}
+    if any(pid is None or server_cpu_seconds(pid) is None for pid in pids.values()):
+        pytest.skip("server CPU time needs server processes this run started, and Linux /proc")
+    with ExitStack() as stack:
+        crowds = {kind: stack.enter_context(open_crowd(s.address, SATURATION_CLIENTS))
+                  for kind, s in paired_servers.items()}
+        for crowd in crowds.values():
+            crowd.round()  # warm-up: every connection has carried traffic once
+            crowd.deliveries = 0
+
+        def block(kind: str) -> Callable[[], float]:
+            pid = pids[kind]
+            assert pid is not None
+            return lambda: cpu_per_unit(pid, crowds[kind].round)
+
+        paired = PairedRounds(block("target"), {k: block(k) for k in crowds if k != "target"},
+                              figure_name="server CPU seconds per delivery")
+        benchmark.pedantic(paired.target, setup=paired.setup, teardown=paired.teardown,
+                           rounds=SATURATION_ROUNDS)
+    medians = paired.extra_info()["paired_medians"]
+    assert isinstance(medians, dict)
     benchmark.extra_info.update(
-        server=server.label, clients=SATURATION_CLIENTS, payload_bytes=32,
-        deliveries=crowd.deliveries, server_cpu_s=round(cpu, 6),
-        deliveries_per_cpu_s=round(crowd.deliveries / cpu),
-        figure=cpu / crowd.deliveries, figure_name="server_cpu_s_per_delivery")
+        paired.extra_info(), server=paired_servers["target"].label, clients=SATURATION_CLIENTS,
+        payload_bytes=32, deliveries=crowds["target"].deliveries,
+        deliveries_per_cpu_s={kind: round(1 / value) for kind, value in medians.items()})
 
 
 def _raise_fd_limit(need: int) -> None:

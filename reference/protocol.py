@@ -139,6 +139,11 @@ class ConnectionClosed:
 
 
 Event = Register | Message | Relay | ConnectionClosed
+#: A Relay built field by field through its slots (next_relays: one per delivery in a load test);
+#: a frozen dataclass's __init__ sets each field with a Python-level object.__setattr__ call.
+_new = object.__new__
+_set_sender = Relay.__dict__["sender"].__set__
+_set_text = Relay.__dict__["text"].__set__
 
 
 # --------------------------------------------------------------------------
@@ -325,6 +330,49 @@ class FrameDecoder:
             del buf[:need]
         self._need = -1
         return payload
+
+    def take_frames(self, data: bytes) -> tuple[list[bytes], RemoteProtocolError | None]:
+        """``feed(data)``, then every whole frame now buffered, and the error that stopped them.
+
+        The batch form of :meth:`next_frame` for a server, which reads one or a
+        few small frames per ``recv``: when nothing is left over from an earlier
+        read, the frames are sliced from ``data`` where it lies (no copy into
+        the buffer and out again), and a header seen before is not parsed
+        again.  An incomplete tail goes through :meth:`feed` and
+        :meth:`next_frame`, so its header is checked at once and a large payload
+        is still collected in pieces.  The same checks as ``next_frame``, in the
+        same order: frames before a bad one are returned with the error.
+        """
+        frames: list[bytes] = []
+        try:
+            if self._need >= 0 or self._buf or self._chunks is not None:
+                self.feed(data)  # bytes left over from before: one frame at a time
+                while (frame := self.next_frame()) is not NEED_DATA:
+                    frames.append(frame)
+                return frames, None
+            pos, end, limit, known = 0, len(data), self.max_payload, _KNOWN_HEADERS
+            while end - pos >= HEADER_LENGTH:
+                header = data[pos:pos + HEADER_LENGTH]
+                need = known.get(header, -1)
+                if need < 0:
+                    need = parse_header(header)
+                    if len(known) < _KNOWN_HEADERS_MAX:
+                        known[header] = need
+                if need > limit:
+                    raise RemoteProtocolError(
+                        f"{self.limit_what} {need} exceeds the limit of {limit} bytes", self.limit_rule)
+                start = pos + HEADER_LENGTH
+                if end - start < need:
+                    break  # the header goes with its payload's first bytes to next_frame below
+                frames.append(data[start:start + need])
+                pos = start + need
+            if pos < end:
+                self._buf += data[pos:] if pos else data
+                self.next_frame()  # checks a partial header; an incomplete frame: NEED_DATA
+        except RemoteProtocolError as exc:
+            # A copy, without the traceback and context whose frames hold our caller's objects.
+            return frames, RemoteProtocolError(exc.reason, exc.requirement)
+        return frames, None
 
     def _join_payload(self, need: int) -> bytes | NeedData:
         chunks = self._chunks
@@ -593,6 +641,54 @@ class Connection:
             raise
         return payload
 
+    def receive_messages(self, data: bytes) -> list[bytes]:
+        """Server side, once the peer has registered: :meth:`receive_data` then every whole
+        chat message's payload, validated as :meth:`next_message` validates it.
+
+        The batch form of ``next_message`` for a server's read loop (one call
+        per ``recv``, not two or more).  ``data`` must not be empty (end of
+        stream goes through ``receive_data`` and ``next_event``).  A bad frame
+        raises RemoteProtocolError when it is the first one; after good ones,
+        they are returned and the connection is in the ERROR state
+        (:attr:`errored`, :attr:`error`), so nothing good is lost to it and
+        nothing after it is parsed.
+        """
+        if self._error is not None:
+            raise RemoteProtocolError(
+                f"connection is in ERROR state after: {self._error.reason}", self._error.requirement)
+        if not data or not self._registered_in or self._closed:
+            raise LocalProtocolError("receive_messages takes bytes from a registered, open peer")
+        decoder = self._decoder
+        if decoder._need < 0 and not decoder._buf and decoder._chunks is None:
+            # The commonest read of all: one whole frame, its header seen before.
+            need = _KNOWN_HEADERS.get(data[:HEADER_LENGTH], -1)
+            if 0 <= need == len(data) - HEADER_LENGTH and need <= decoder.max_payload:
+                payload = data[HEADER_LENGTH:]
+                if payload.isascii():
+                    return [payload]
+        frames, error = decoder.take_frames(data)
+        for i, payload in enumerate(frames):
+            # Pure ASCII is valid UTF-8, and isascii() is a fast scan that
+            # allocates nothing; anything else is validated by decoding it.
+            if not payload.isascii():
+                try:
+                    _decode_text(payload, "message")
+                except RemoteProtocolError as exc:
+                    error, frames = RemoteProtocolError(exc.reason, exc.requirement), frames[:i]
+                    break
+        if error is not None:
+            self._enter_error(error)
+            if not frames:
+                # A fresh exception: raising ``error`` would give it a traceback through
+                # this frame, which holds ``error``: a cycle with our caller's objects.
+                raise RemoteProtocolError(error.reason, error.requirement)
+        return frames
+
+    @property
+    def error(self) -> RemoteProtocolError | None:
+        """The protocol error that put the connection in the ERROR state, if any."""
+        return self._error
+
     def receive_relays(self, data: bytes) -> list[Relay]:
         """Client side: :meth:`receive_data` then :meth:`next_relays`, without copying ``data``
         into the buffer first when nothing was left over from the previous read.
@@ -643,7 +739,10 @@ class Connection:
                 if pending is None:
                     pending = text
                 else:
-                    relays.append(Relay(pending, text))
+                    relay = _new(Relay)  # Relay(pending, text), without the frozen __init__'s calls
+                    _set_sender(relay, pending)
+                    _set_text(relay, text)
+                    relays.append(relay)
                     pending = None
         except RemoteProtocolError as exc:
             error = exc

@@ -32,7 +32,7 @@ from bisect import bisect_right
 from collections import Counter, deque
 from collections.abc import Hashable
 
-from reference.stamp import Stamp, parse_payload
+from reference.stamp import _TEN_DIGITS, _TWENTY_DIGITS, Stamp, parse_payload
 
 __all__ = [
     "MAX_RUNS",
@@ -289,6 +289,38 @@ class RelayChecker:
         if len(self._ids) < _MAX_LABELS:
             self._ids[label] = found
         return found
+
+    def in_order(self, label: str, text: str) -> tuple[int, int, int] | None:
+        """The commonest relay, judged and counted in one step, or None: then call :meth:`check`.
+
+        The common case is a well-formed stamp under the label of the sender
+        it names (a label :meth:`check` has seen before), next in that
+        sender's sequence: it is counted exactly as ``check`` would count it
+        and ``(sender, seq, sent_ns)`` returned, with no Stamp, no failure list
+        and no tuple of results built.  Anything else returns None having
+        recorded nothing, so the caller's ``check`` sees it as if this had not
+        been asked.  For load generators, which judge every delivery.
+        """
+        parts = text.split(":", 3)
+        if len(parts) != 4 or not text.isascii():
+            return None
+        try:
+            sender, seq, sent_ns = int(parts[0]), int(parts[1]), int(parts[2])
+        except ValueError:
+            return None
+        if self._ids.get(label) != sender or sender == self.own or not (
+                0 <= seq < _TEN_DIGITS and 0 <= sent_ns < _TWENTY_DIGITS):
+            return None  # an unknown label is cached by check(); a negative id is never cached
+        track = self.sequence.tracks.get(sender)
+        if track is None:
+            return None
+        ends = track._ends
+        if not ends or seq != ends[-1]:
+            return None
+        ends[-1] = seq + 1       # SenderTrack.add's common case
+        track.unique += 1
+        self.delivered += 1
+        return sender, seq, sent_ns
 
     def check(self, label: str, text: str, now_ns: int) -> tuple[Stamp | None, list[SequenceFailure]]:
         """Judge one relay (username frame ``label``, message frame ``text``)."""

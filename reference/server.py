@@ -37,6 +37,7 @@ import errno
 import logging
 import os
 import platform
+import select
 import selectors
 import signal
 import socket
@@ -45,6 +46,7 @@ import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from reference import exit_codes
 from reference.cli_args import history_size, port_number, positive_int
@@ -68,6 +70,7 @@ from reference.protocol import (
     DEFAULT_PORT,
     HEADER_LENGTH,
     NEED_DATA,
+    Connection,
     ConnectionClosed,
     Message,
     Register,
@@ -99,6 +102,8 @@ FD_SETSIZE = 512 if sys.platform == "win32" else 1024
 _MAX_RECV = 1024 * 1024
 _ACCEPTS_PER_WAKEUP = 256
 _WAKEUP = object()  # selector data of the self-pipe
+_EPOLLIN: int = getattr(select, "EPOLLIN", 1)  # (Linux only: getattr for the type checker elsewhere)
+_EPOLLOUT: int = getattr(select, "EPOLLOUT", 4)
 _ACCEPT_BACKOFF = 0.1  # seconds the listener rests after an accept() error we cannot shed
 #: Connections are refused once this share of --max-memory is held, so that
 #: the clients already in have room for their frames.
@@ -171,6 +176,16 @@ class ChatServer(OutputQueues):
         # A spare fd so that on EMFILE we can still accept-and-close (shedding
         # the connection) instead of leaving the listener readable forever.
         self._spare_fd: int | None = os.open(os.devnull, os.O_RDONLY)
+        # epoll's own object, to poll without selectors' per-event Python (see _ready); the
+        # selector still does every register / modify / unregister.
+        epoll = getattr(self.selector, "_selector", None) if isinstance(
+            self.selector, getattr(selectors, "EpollSelector", ())) else None
+        self._epoll: Any = epoll if isinstance(epoll, getattr(select, "epoll", ())) else None
+        self._listener_fd = self.listener.fileno()
+        # _broadcast inlines _write's common case, unless a subclass (a test server
+        # with a defect in its writes) overrides _write: then every write goes through it.
+        # Nor over TLS, where a send that would block must keep its bytes (see _write).
+        self._inline_write = type(self)._write is ChatServer._write and config.tls is None
         # Profiles (PROTOCOL.md section 8): off unless claimed, so the base path stays as it was.
         self.dm = "dm" in config.profiles
         # "replay", not "history": test servers that subclass this keep a "history" of their own.
@@ -191,8 +206,7 @@ class ChatServer(OutputQueues):
 
         ``serve_forever`` is this in a loop; tests call it to step the server.
         """
-        for key, mask in self.selector.select(timeout):
-            client = key.data
+        for client, mask in self._ready(timeout):
             if client is None:
                 self._accept()
                 continue
@@ -217,10 +231,41 @@ class ChatServer(OutputQueues):
                     self._on_readable(client)
             if mask & selectors.EVENT_WRITE and not client.closed:
                 self._flush(client)
-        self._expire_unregistered()
+        self._expire_unregistered()  # also the periodic hook of the test servers that override it
         if self._accept_resume and time.monotonic() >= self._accept_resume:
             self._accept_resume = 0.0
             self.selector.register(self.listener, selectors.EVENT_READ, None)
+
+    def _ready(self, timeout: float | None) -> list[tuple[Any, int]]:
+        """One batch of (selector data, EVENT_* mask), every fd resolved to its object first.
+
+        Resolving the whole batch before handling any of it is what keeps a
+        stale event away from a newcomer that reuses a closed client's fd.
+        With epoll the batch comes straight from ``epoll.poll``: ``selectors``'
+        own ``select`` costs a Python call per event, which was a measurable
+        part of relaying one small message (docs/bench.md, "Performance").
+        """
+        epoll = self._epoll
+        if epoll is None:
+            return [(key.data, mask) for key, mask in self.selector.select(timeout)]
+        try:
+            events = epoll.poll(-1 if timeout is None else timeout, len(self.clients) + 2)
+        except InterruptedError:
+            return []
+        clients = self.clients
+        ready: list[tuple[Any, int]] = []
+        for fd, event in events:
+            client = clients.get(fd)
+            if client is None:  # the listener or the self-pipe
+                ready.append((None if fd == self._listener_fd else _WAKEUP, selectors.EVENT_READ))
+                continue
+            # As selectors does: an error or hang-up makes the socket readable and
+            # writable, but a client only ever gets the events it asked for.
+            mask = selectors.EVENT_READ if event & ~_EPOLLOUT else 0
+            if event & ~_EPOLLIN and client.writing:
+                mask |= selectors.EVENT_WRITE
+            ready.append((client, mask))
+        return ready
 
     def stop(self) -> None:
         """Leave the loop at the next wakeup; safe to call from a signal handler."""
@@ -409,6 +454,22 @@ class ChatServer(OutputQueues):
         except OSError as exc:  # ECONNRESET and friends
             self._drop(client, f"connection error: {exc.strerror or exc}")
             return
+        if data and conn.registered:  # the common case: chat messages, parsed in one pass
+            try:
+                payloads = conn.receive_messages(data)
+            except RemoteProtocolError as exc:
+                self._drop(client, f"protocol error: {exc}")
+                return
+            for payload in payloads:
+                self._broadcast(client, payload)
+                if client.closed:  # dropped for flooding while relaying (ROBUST-8)
+                    return
+            if conn.errored:  # a bad frame after the good ones just relayed
+                self._drop(client, f"protocol error: {conn.error}")
+                return
+            if client.in_bytes or conn.buffered or client.recv_size > RECV_SIZE or len(data) >= RECV_SIZE:
+                self._account_input(client, conn, data)
+            return
         conn.receive_data(data)
         try:
             while True:
@@ -432,7 +493,10 @@ class ChatServer(OutputQueues):
             else:
                 self._drop(client, f"protocol error: {exc}")
             return
-        # Part of a frame stays in the codec: count it against --max-memory.
+        self._account_input(client, conn, data)
+
+    def _account_input(self, client: Client, conn: Connection, data: bytes) -> None:
+        """Count the part of a frame the codec holds against --max-memory; size the next read."""
         held = conn.buffered
         if held != client.in_bytes:
             self.memory_held += held - client.in_bytes
@@ -476,16 +540,31 @@ class ChatServer(OutputQueues):
         # recipient (RELAY-1).  (A gathered sendmsg of name frame and payload,
         # without this join, measured no cheaper at 1 MiB: 1,249 us of server
         # CPU per relay against 1,047-1,305 us, perf stat over 200 relays.)
-        data = b"".join((sender.name_frame, encode_header(len(payload)), payload))
+        size = len(payload)
+        data = b"".join((sender.name_frame, b"%-10d" % size, payload))  # encode_header, inlined
         # What the sender has sent, this message included: ROBUST-8 compares
         # it with what a reader has taken (two stores per message, not per reader).
         sender.received_before = sender.received
-        sender.received += HEADER_LENGTH + len(payload)
-        sender_fd = sender.fd
-        for fd, client in list(self.registered.items()):
+        sender.received += HEADER_LENGTH + size
+        size = len(data)
+        inline = self._inline_write
+        for client in list(self.registered.values()):
             # ``closed``: a reader may be dropped as this loop runs (ROBUST-8).
-            if fd != sender_fd and not client.closed:
-                self._write(client, data, sender)
+            if client is sender or client.closed:
+                continue
+            # _write's common case, inlined: an empty queue and a socket that takes it all.
+            if inline and not client.out:
+                try:
+                    sent = client.sock.send(data)
+                except (BlockingIOError, InterruptedError):
+                    sent = 0
+                except OSError as exc:
+                    self._drop(client, f"send failed: {exc.strerror or exc}")
+                    continue
+                if sent != size:
+                    self._write_rest(client, data, sent, sender)
+                continue
+            self._write(client, data, sender)
         if self.replay is not None:
             self._remember(sender, data)
 

@@ -95,23 +95,31 @@ class OutputQueues:
         the bytes (ROBUST-8).  The common case, an empty queue and a socket
         that takes everything, costs one send() and no bookkeeping.
         """
-        whole = True  # nothing of ``data`` is on the wire yet
-        if not client.out:
-            try:
-                sent = client.sock.send(data)
-                whole = sent == 0
-            except (ssl.SSLWantWriteError, ssl.SSLWantReadError):
-                # OpenSSL may hold part of ``data`` in records already written, and
-                # must be given the same bytes again: never withdraw them.
-                sent, whole = 0, False
-            except WOULD_BLOCK:
-                sent = 0
-            except OSError as exc:
-                self._drop(client, f"send failed: {exc.strerror or exc}")
-                return
-            if sent == len(data):
-                return
-            data = memoryview(data)[sent:]  # type: ignore[assignment]
+        if client.out:
+            self._queue_rest(client, data, True, sender)
+            return
+        try:
+            sent = client.sock.send(data)
+        except (ssl.SSLWantWriteError, ssl.SSLWantReadError):
+            # OpenSSL may hold part of ``data`` in records already written, and
+            # must be given the same bytes again: queued whole, never withdrawn.
+            self._queue_rest(client, data, False, sender)
+            return
+        except WOULD_BLOCK:
+            sent = 0
+        except OSError as exc:
+            self._drop(client, f"send failed: {exc.strerror or exc}")
+            return
+        if sent != len(data):
+            self._write_rest(client, data, sent, sender)
+
+    def _write_rest(self, client: Client, data: bytes, sent: int, sender: Client | None) -> None:
+        """The socket took ``sent`` bytes of ``data`` (perhaps none): queue the rest."""
+        self._queue_rest(client, memoryview(data)[sent:] if sent else data, sent == 0, sender)
+
+    def _queue_rest(self, client: Client, data: bytes | memoryview, whole: bool,
+                    sender: Client | None) -> None:
+        """Queue ``data`` (``whole``: none of this relay is on the wire yet), within the limits."""
         n = len(data)
         if client.out_bytes + n > self.max_backlog or self.memory_held + n > self.max_memory:
             if not self._make_room(client, n):

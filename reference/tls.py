@@ -91,10 +91,18 @@ class ClientTLS:
         return f"TLS, verified against {self.ca}" if self.ca else "TLS, verified against system roots"
 
 
+#: OpenSSL's X509_V_ERR_HOSTNAME_MISMATCH and X509_V_ERR_IP_ADDRESS_MISMATCH.
+_NAME_MISMATCH = (62, 64)
+
+
 def describe_ssl_error(exc: BaseException) -> str:
     """One line for a failed handshake: what a user can act on."""
     if isinstance(exc, ssl.SSLCertVerificationError):
-        reason = exc.verify_message or exc.reason or str(exc)
+        reason = (exc.verify_message or exc.reason or str(exc)).rstrip(".")
+        if exc.verify_code in _NAME_MISMATCH:  # the CA is right; the name or address is not
+            return (f"the server's TLS certificate does not verify ({reason}): it is not "
+                    "issued for the address used; connect by a name it lists, or reissue it "
+                    "for this one (chat-server --tls-name HOST)")
         return (f"the server's TLS certificate does not verify ({reason}); "
                 "give --tls-ca FILE with its CA, or --tls-insecure")
     if isinstance(exc, ssl.SSLError):

@@ -19,12 +19,12 @@ threshold.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from reports.benchjson import BenchRun
 
-__all__ = ["TARGET_KINDS", "WATCHED_FIGURES", "Point", "RatioChange", "SameRunRatio",
+__all__ = ["PAIRED_FIGURE", "TARGET_KINDS", "WATCHED_FIGURES", "Point", "RatioChange", "SameRunRatio",
            "compare_ratios", "point", "ratio_key", "ratios_of_run", "same_run_ratios"]
 
 #: The ``server`` parameter of the server under test; any other value is a baseline.
@@ -63,14 +63,34 @@ class Point:
     params: Mapping[str, Any]
     figure_name: str
     value: float
+    #: A paired benchmark's own ratios (bench/paired.py): baseline -> median of per-round ratios.
+    paired: Mapping[str, float] = field(default_factory=dict)
+
+
+#: The figure name of a ratio a paired benchmark measured itself, round by round.
+PAIRED_FIGURE = "median of per-round ratios"
+
+
+def _paired(extra_info: Mapping[str, Any]) -> dict[str, float]:
+    paired = extra_info.get("paired")
+    if not isinstance(paired, Mapping):
+        return {}
+    out = {}
+    for baseline, entry in paired.items():
+        ratio = entry.get("ratio") if isinstance(entry, Mapping) else None
+        if isinstance(ratio, int | float) and not isinstance(ratio, bool) and ratio > 0:
+            out[str(baseline)] = float(ratio)
+    return out
 
 
 def point(name: str, params: Mapping[str, Any] | None, median_s: float,
           extra_info: Mapping[str, Any]) -> Point:
+    paired = _paired(extra_info)
     figure = extra_info.get("figure")
     if isinstance(figure, int | float) and not isinstance(figure, bool) and figure > 0:
-        return Point(name, params or {}, str(extra_info.get("figure_name", "figure")), float(figure))
-    return Point(name, params or {}, "median_s", median_s)
+        return Point(name, params or {}, str(extra_info.get("figure_name", "figure")), float(figure),
+                     paired)
+    return Point(name, params or {}, "median_s", median_s, paired)
 
 
 def ratio_key(name: str, params: Mapping[str, Any] | None) -> tuple[str, str] | None:
@@ -88,7 +108,10 @@ def same_run_ratios(points: Iterable[Point]) -> list[SameRunRatio]:
     """Every (target, baseline) pair of the same benchmark, in the order the targets came."""
     targets: dict[str, Point] = {}
     baselines: dict[str, dict[str, Point]] = {}
+    out = []
     for p in points:
+        # A paired benchmark measured target and baselines itself, round by round.
+        out += [SameRunRatio(p.name, kind, PAIRED_FIGURE, ratio, 1.0) for kind, ratio in p.paired.items()]
         split = ratio_key(p.name, p.params)
         if split is None or p.value <= 0:
             continue
@@ -97,7 +120,6 @@ def same_run_ratios(points: Iterable[Point]) -> list[SameRunRatio]:
             targets[bench] = p
         else:
             baselines.setdefault(bench, {})[kind] = p
-    out = []
     for bench, target in targets.items():
         for kind, base in baselines.get(bench, {}).items():
             if base.figure_name == target.figure_name:

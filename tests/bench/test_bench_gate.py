@@ -100,10 +100,10 @@ def status_of(output: str, name: str) -> str:
 def test_injected_slowdown_fails_the_gate(gate_runs: GateRuns) -> None:
     done = run_compare(gate_runs.baseline, gate_runs.slow)
     assert done.returncode == 1, done.stdout + done.stderr
-    assert status_of(done.stdout, "test_fanout_latency[target-1]") == "SLOWER"
-    assert status_of(done.stdout, "test_fanout_latency[target-10]") == "SLOWER"
+    assert status_of(done.stdout, "test_fanout_latency[1]") == "SLOWER"
+    assert status_of(done.stdout, "test_fanout_latency[10]") == "SLOWER"
     assert "FAIL: " in done.stdout
-    assert "test_fanout_latency[target-1]" in done.stdout.splitlines()[-1]
+    assert "test_fanout_latency[1]" in done.stdout.splitlines()[-1]
 
 
 def test_confirmation_rerun_still_fails_a_real_slowdown(gate_runs: GateRuns) -> None:
@@ -111,7 +111,7 @@ def test_confirmation_rerun_still_fails_a_real_slowdown(gate_runs: GateRuns) -> 
     assert done.returncode == 1, done.stdout + done.stderr
     assert "confirming" in done.stderr and "attempt 1 of 1" in done.stderr
     assert "best of 2 runs" in done.stdout  # the re-run joined the current side
-    assert status_of(done.stdout, "test_fanout_latency[target-1]") == "SLOWER"
+    assert status_of(done.stdout, "test_fanout_latency[1]") == "SLOWER"
 
 
 def test_unchanged_code_on_a_uniformly_slower_run_passes(gate_runs: GateRuns, tmp_path: Path) -> None:
@@ -119,7 +119,7 @@ def test_unchanged_code_on_a_uniformly_slower_run_passes(gate_runs: GateRuns, tm
     done = run_compare(gate_runs.baseline, slower_machine, "--json", tmp_path / "doc.json")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "this machine x3.00" in done.stdout
-    assert status_of(done.stdout, "test_fanout_latency[target-1]") == "ok"
+    assert status_of(done.stdout, "test_fanout_latency[1]") == "ok"
     assert "PASS: " in done.stdout
     document = load_document(tmp_path / "doc.json", kind="bench")
     assert document["summary"]["benchmarks"] == 4
@@ -131,7 +131,7 @@ def test_unchanged_code_on_a_uniformly_slower_run_passes(gate_runs: GateRuns, tm
 def test_pytest_benchmark_compare_fail_still_works(gate_runs: GateRuns) -> None:
     assert gate_runs.slow_returncode != 0
     assert "Performance has regressed" in gate_runs.slow_output
-    assert "test_fanout_latency[target-1] (0001_base)" in gate_runs.slow_output
+    assert "test_fanout_latency[1] (0001_base)" in gate_runs.slow_output
 
 
 def test_update_baseline_keeps_the_statistics_and_drops_per_round_timings(gate_runs: GateRuns,

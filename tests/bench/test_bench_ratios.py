@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
+from bench.paired import PairedRounds
 from reports.benchjson import BenchResult, BenchRun
-from reports.benchratios import Point, compare_ratios, point, ratio_key, ratios_of_run, same_run_ratios
+from reports.benchratios import (
+    PAIRED_FIGURE,
+    Point,
+    compare_ratios,
+    point,
+    ratio_key,
+    ratios_of_run,
+    same_run_ratios,
+)
 
 
 def result(name: str, params: dict[str, Any], median_s: float, **extra: Any) -> BenchResult:
@@ -71,3 +81,37 @@ def test_gate_watches_memory_per_idle_client() -> None:
     [grew] = compare_ratios([run(1800)], [run(4000)], threshold=0.75)
     assert grew.key == "test_memory_per_idle_client bytes_per_idle_client" and grew.slower
     assert not compare_ratios([run(1800)], [run(2000)], threshold=0.75)[0].slower
+
+
+def test_paired_rounds_alternate_the_order_and_pair_round_by_round() -> None:
+    """Baselines run before the target on even rounds, after it on odd ones; ratios pair by round."""
+    order: list[str] = []
+    figures = iter([1.0, 2.0, 3.0, 4.0, 5.0, 6.0])
+
+    def block(name: str) -> Callable[[], float]:
+        return lambda: (order.append(name), next(figures))[1]
+
+    paired = PairedRounds(block("t"), {"b": block("b")}, figure_name="s")
+    for _ in range(3):  # what benchmark.pedantic does with setup and teardown
+        paired.setup()
+        paired.target()
+        paired.teardown()
+    assert order == ["b", "t", "t", "b", "b", "t"]
+    assert paired.figures == {"target": [2.0, 3.0, 6.0], "b": [1.0, 4.0, 5.0]}
+    info = paired.extra_info()
+    assert info["paired"] == {"b": {"ratio": 1.2, "rounds": 3, "low": 0.75, "high": 2.0}}
+    assert info["paired_medians"] == {"target": 3.0, "b": 4.0}
+
+
+def test_a_paired_benchmark_gives_its_own_ratio_and_the_gate_watches_it() -> None:
+    extra = {"paired": {"naive": {"ratio": 0.9}, "asyncio": {"ratio": 1.3}, "bad": {"ratio": "x"}}}
+    p = point("test_fanout_latency[1]", {"receivers": 1}, 0.001, extra)
+    assert [(r.key, r.ratio, r.figure_name) for r in same_run_ratios([p])] == [
+        ("test_fanout_latency[1] vs naive", 0.9, PAIRED_FIGURE),
+        ("test_fanout_latency[1] vs asyncio", 1.3, PAIRED_FIGURE)]
+    base_run = BenchRun((result("test_fanout_latency[1]", {"receivers": 1}, 0.001, **extra),))
+    worse_run = BenchRun((result("test_fanout_latency[1]", {"receivers": 1}, 0.001,
+                                 paired={"naive": {"ratio": 2.0}}),))
+    rows = {c.key: c for c in compare_ratios([base_run], [worse_run], 0.5)}
+    assert rows["test_fanout_latency[1] vs naive"].slower
+    assert not any(c.slower for c in compare_ratios([base_run], [base_run], 0.5))

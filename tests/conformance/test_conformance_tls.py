@@ -2,8 +2,11 @@
 
 TLS cases run only on a TLS target (``--tls`` or ``--server tls://...``);
 there every base case runs inside TLS too.  The stalled-handshake case must
-catch tests/servers/tls_blocking_handshake_server.py every time and pass the
-reference every time (five runs each: verdicts must be reproducible).
+catch tests/servers/tls_blocking_handshake_server.py every time, the plaintext
+case tests/servers/tls_plaintext_crash_server.py, and the certificate check
+tests/servers/tls_wrong_name_cert_server.py (a certificate that does not verify
+stops the run before any case: exit status 3 and one line), and all of them pass
+the reference every time (five runs each: verdicts must be reproducible).
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ pytestmark = pytest.mark.slow  # subprocesses and real servers
 TLS_CASES = {"tls.handshake", "tls.corpus", "tls.stalled-handshake[silent]",
              "tls.stalled-handshake[half-client-hello]", "tls.plaintext-client", "tls.certificate"}
 BROKEN = f"{sys.executable} {SERVERS / 'tls_blocking_handshake_server.py'} {{port}}"
+PLAINTEXT_CRASH = f"{sys.executable} {SERVERS / 'tls_plaintext_crash_server.py'} {{port}}"
+WRONG_NAME = f"{sys.executable} {SERVERS / 'tls_wrong_name_cert_server.py'} {{port}}"
 STALLED = ("tls.stalled-handshake[silent]", "tls.stalled-handshake[half-client-hello]")
 
 
@@ -76,3 +81,29 @@ def test_stalled_handshake_passes_the_reference_every_time(tmp_path: Path,
     run = run_suite(tmp_path, "--tls", "tls.*")
     assert run.status == 0, run.output[-3000:]
     assert set(run.verdicts) == TLS_CASES and set(run.verdicts.values()) == {"pass"}
+
+
+@pytest.mark.parametrize("attempt", range(5))
+def test_plaintext_client_catches_the_crashing_server_every_time(tmp_path: Path, attempt: int) -> None:
+    run = run_suite(tmp_path, "--tls", "--server-cmd", PLAINTEXT_CRASH, "tls.*")
+    assert run.status == 1, run.output[-3000:]
+    failed = {"tls.plaintext-client", "crash[tls.plaintext-client]"}
+    assert {c for c, v in run.verdicts.items() if v != "pass"} == failed, run.verdicts
+    assert set(run.verdicts) == TLS_CASES | failed  # the stalled cases too: only TLS-3 is broken
+    assert run.doc is not None
+    crash = next(r for r in run.doc["records"] if r["id"] == "crash[tls.plaintext-client]")
+    assert "WRONG_VERSION_NUMBER" in crash["detail"] or "SSLError" in crash["detail"], crash["detail"]
+
+
+@pytest.mark.parametrize("attempt", range(5))
+def test_certificate_for_another_name_stops_the_run_in_one_line(tmp_path: Path, attempt: int) -> None:
+    """The CA the server printed is used, and the certificate is for localhost only: the run
+    stops before any case with exit status 3 and one line naming the mismatch."""
+    run = run_suite(tmp_path, "--tls", "--server-cmd", WRONG_NAME, "tls.*")
+    assert run.status == 3, run.output[-3000:]
+    (line,) = run.output.strip().splitlines()
+    assert line.startswith("chat-conformance: target unavailable: tls://127.0.0.1:"), line
+    assert ("the server's TLS certificate does not verify (IP address mismatch, certificate is "
+            "not valid for '127.0.0.1'): it is not issued for the address used") in line, line
+    assert run.doc is not None and run.doc["records"] == [] and run.doc["summary"]["exit_status"] == 3
+    assert run.doc["summary"]["target_error"] in line

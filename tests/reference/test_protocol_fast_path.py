@@ -18,6 +18,7 @@ from reference.protocol import (
     Connection,
     ConnectionClosed,
     FrameDecoder,
+    LocalProtocolError,
     Message,
     Register,
     RemoteProtocolError,
@@ -136,3 +137,76 @@ def test_batch_relays_after_a_large_frame_was_begun_by_next_event() -> None:
     assert conn.next_event() is NEED_DATA  # the sender frame is kept as pending, the payload in pieces
     relays = conn.receive_relays(wire[20_000:])
     assert [(r.sender, len(r.text)) for r in relays] == [("ana", BIG), ("bo", 2)]
+
+
+# --------------------------------------------------------------------------
+# receive_messages: the server's batch read (one call per recv)
+# --------------------------------------------------------------------------
+def registered_conn() -> Connection:
+    conn = server_conn()
+    assert conn.next_message() == Register("ana")
+    return conn
+
+
+def batch_in(conn: Connection, wire: bytes, cuts: list[int]) -> list[bytes]:
+    out: list[bytes] = []
+    bounds = [0, *sorted(c for c in cuts if 0 < c < len(wire)), len(wire)]
+    for a, b in zip(bounds, bounds[1:], strict=False):
+        if b > a:
+            out += conn.receive_messages(wire[a:b])
+    return out
+
+
+PAYLOADS = [b"hi", b"", "zo\u00eb \U0001f600".encode(), b"y" * BIG, b"fan-out benchmark message 32 B!!"]
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.sampled_from(PAYLOADS), max_size=8),
+       st.lists(st.integers(min_value=1, max_value=3 * BIG), max_size=6))
+def test_receive_messages_equals_next_message_under_every_split(payloads: list[bytes],
+                                                                 cuts: list[int]) -> None:
+    wire = b"".join(encode_frame(p) for p in payloads) + b"4  "
+    batch, plain = registered_conn(), registered_conn()
+    got = batch_in(batch, wire, cuts)
+    plain.receive_data(wire)
+    want = []
+    while (payload := plain.next_message()) is not NEED_DATA:
+        want.append(payload)
+    assert got == want == payloads
+    assert batch.buffered == 3 and batch.mid_frame and not batch.errored
+
+
+def test_receive_messages_keeps_a_large_payload_in_pieces() -> None:
+    """An incomplete large frame goes to next_frame, which collects it in pieces (no regrowth)."""
+    conn = registered_conn()
+    wire = encode_frame(b"a") + encode_frame(b"z" * BIG)
+    assert conn.receive_messages(wire[:70_000]) == [b"a"]
+    assert conn.missing == BIG - (70_000 - 11 - 10) and conn._decoder._chunks is not None
+    assert conn.receive_messages(wire[70_000:]) == [b"z" * BIG]
+
+
+@pytest.mark.parametrize("bad, rule", [(b"x" * 10, "FRAME-3"), (b"\xff", "FRAME-4"),
+                                       (b"9999999999", "FRAME-6"), (b"1 2       ", "FRAME-3")])
+def test_receive_messages_relays_what_came_before_a_bad_frame(bad: bytes, rule: str) -> None:
+    """Good frames before a bad one are returned; the connection is then in ERROR state."""
+    conn = registered_conn()
+    wire = encode_frame(b"one") + encode_frame(b"two") + (encode_frame(bad) if rule == "FRAME-4" else bad)
+    assert conn.receive_messages(wire) == [b"one", b"two"]
+    assert conn.errored and conn.error is not None and conn.error.requirement == rule
+    with pytest.raises(RemoteProtocolError):
+        conn.receive_messages(encode_frame(b"three"))
+
+
+def test_receive_messages_raises_when_the_first_frame_is_bad() -> None:
+    conn = registered_conn()
+    with pytest.raises(RemoteProtocolError) as info:
+        conn.receive_messages(encode_frame(b"ok \xc3("))
+    assert info.value.requirement == "FRAME-4" and info.value.__traceback__ is not None
+    assert conn.errored
+
+
+def test_receive_messages_needs_a_registered_open_peer() -> None:
+    with pytest.raises(LocalProtocolError):
+        server_conn().receive_messages(encode_frame(b"hi"))  # username not read yet
+    with pytest.raises(LocalProtocolError):
+        registered_conn().receive_messages(b"")  # end of stream goes through receive_data

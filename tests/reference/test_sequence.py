@@ -195,3 +195,39 @@ def test_a_server_inventing_usernames_cannot_grow_the_label_cache_without_bound(
         checker.check(f"x{i}", _msg(1, i), 0)
     assert len(checker._ids) <= 4096
     assert checker.summary()["mislabelled"] == 10_000
+
+
+_RELAYS = st.one_of(
+    st.tuples(st.integers(0, 3), st.integers(0, 12)).map(lambda t: (f"c{t[0]}", _msg(*t))),   # right label
+    st.tuples(st.integers(0, 3), st.integers(0, 12)).map(lambda t: (f"c{t[0] + 1}", _msg(*t))),  # wrong
+    st.tuples(st.integers(0, 3), st.integers(0, 12)).map(lambda t: (_msg(*t), f"c{t[0]}")),   # swapped
+    st.sampled_from([("c1", "hello"), ("c2", "chat-load barrier 7"), ("c1", "1:2"), ("c1", "-1:0:5:x"),
+                     ("c1", "1:0:99999999999999999999:x"), ("c\u0661", "1:0:0:x"), ("c1", "\u0661:0:0:x")]),
+)
+
+
+@given(st.lists(_RELAYS, max_size=60))
+def test_in_order_then_check_counts_exactly_as_check_alone(relays: list[tuple[str, str]]) -> None:
+    """The load tools' fast path (``in_order``, then ``check`` when it says None) changes no count."""
+    plain, fast = RelayChecker(NAMES, own=0), RelayChecker(NAMES, own=0)
+    for label, text in relays:
+        stamp, _ = plain.check(label, text, 0)
+        hit = fast.in_order(label, text)
+        if hit is None:
+            fast_stamp, _ = fast.check(label, text, 0)
+            assert fast_stamp == stamp
+        else:
+            assert stamp is not None and hit == (stamp.sender, stamp.seq, stamp.sent_ns)
+    assert fast.summary() == plain.summary() and fast.delivered == plain.delivered
+    assert fast.flush() == plain.flush()
+
+
+def test_in_order_takes_only_the_next_rightly_labelled_message() -> None:
+    checker = RelayChecker(NAMES, own=0)
+    assert checker.in_order("c3", _msg(3, 0)) is None      # first from c3: check() learns label and track
+    checker.check("c3", _msg(3, 0), 0)
+    assert checker.in_order("c3", _msg(3, 1)) == (3, 1, parse_payload(_msg(3, 1)).sent_ns)
+    assert checker.in_order("c3", _msg(3, 3)) is None      # a gap: check() records it
+    assert checker.in_order("c3", _msg(3, 1)) is None      # a duplicate
+    assert checker.in_order("c4", _msg(3, 2)) is None      # mislabelled
+    assert checker.delivered == 2

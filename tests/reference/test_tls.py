@@ -92,6 +92,16 @@ def test_unverified_certificate_is_described_plainly(tls_server: SpawnedServer) 
     assert "\n" not in line and "does not verify" in line and "--tls-ca" in line
 
 
+def test_certificate_for_another_name_is_described_plainly(tls_server: SpawnedServer) -> None:
+    """The right CA, the wrong name: the line says so, and does not ask for another CA."""
+    with pytest.raises(ssl.SSLCertVerificationError) as caught:
+        ClientTLS(ca=ca_of(tls_server)).wrap(socket.create_connection(tls_server.address, timeout=WAIT),
+                                             "classroom.invalid")
+    line = describe_ssl_error(caught.value)
+    assert "\n" not in line and "does not verify (Hostname mismatch" in line
+    assert "not issued for the address used" in line and "--tls-ca" not in line
+
+
 def test_insecure_accepts_the_self_signed_certificate(tls_server: SpawnedServer) -> None:
     sock = ClientTLS(insecure=True).wrap(socket.create_connection(tls_server.address, timeout=WAIT),
                                          tls_server.address[0])
