@@ -461,6 +461,7 @@ def _next_frames(decoder: FrameDecoder, fresh: bytes = b"") -> tuple[list[bytes]
 #: Valid headers already parsed, and their lengths (only valid ones: a bad header always raises).
 _KNOWN_HEADERS: dict[bytes, int] = {}
 _KNOWN_HEADERS_MAX = 4096
+_UNKNOWN: Final = -(2**62)  # not in _KNOWN_HEADERS: never a difference of two lengths
 
 
 def _decode_text(payload: bytes, what: str) -> str:
@@ -495,7 +496,7 @@ class Connection:
     state (half a relay, half a header) with whatever bytes come next.
     """
 
-    __slots__ = ("_closed", "_decoder", "_error", "_max_payload", "_pending_sender",
+    __slots__ = ("_closed", "_decoder", "_error", "_max_payload", "_messages_in", "_pending_sender",
                  "_registered_in", "_registered_out", "our_role", "name")
 
     def __init__(self, our_role: Role, *, max_payload: int = DEFAULT_MAX_PAYLOAD,
@@ -512,6 +513,8 @@ class Connection:
         self._closed = False
         self._error: RemoteProtocolError | None = None
         self._registered_in = False   # server side: the peer has sent its username
+        #: Server side: registered, open and not in ERROR -- receive_messages' one test.
+        self._messages_in = False
         self._registered_out = False  # client side: we have sent our username
         self._pending_sender: str | None = None  # client side: first half of a Relay
         #: The peer's username (server side) or our own (client side), once known.
@@ -535,6 +538,7 @@ class Connection:
                 self._decoder.feed(data)
         else:
             self._closed = True
+            self._messages_in = False
 
     def next_event(self) -> Event | NeedData:
         """Parse the next event out of the bytes received so far.
@@ -572,6 +576,7 @@ class Connection:
         # caller's objects (a server's client), and keeping them here would
         # make a reference cycle that only the garbage collector frees.
         self._error = RemoteProtocolError(exc.reason, exc.requirement)
+        self._messages_in = False
         self._pending_sender = None
         self._decoder = FrameDecoder(0)  # free the buffered bytes now
 
@@ -593,6 +598,7 @@ class Connection:
                 if not name:
                     raise RemoteProtocolError("username is empty", "JOIN-2")
                 self._registered_in = True
+                self._messages_in = not self._closed
                 self._decoder.max_payload = self._max_payload
                 self._decoder.limit_rule = "FRAME-6"
                 self._decoder.limit_what = "declared length"
@@ -653,19 +659,23 @@ class Connection:
         (:attr:`errored`, :attr:`error`), so nothing good is lost to it and
         nothing after it is parsed.
         """
-        if self._error is not None:
+        decoder = self._decoder
+        if self._messages_in:
+            # The commonest read of all: one whole frame, its header seen before, nothing
+            # left over from the last read (``_chunks`` is only ever set with ``_need >= 0``).
+            if decoder._need < 0 and not decoder._buf:
+                need = _KNOWN_HEADERS.get(data[:HEADER_LENGTH], _UNKNOWN)  # lengths are >= 0
+                if need == len(data) - HEADER_LENGTH and need <= decoder.max_payload:
+                    payload = data[HEADER_LENGTH:]
+                    if payload.isascii():
+                        return [payload]
+            if not data:
+                raise LocalProtocolError("receive_messages takes bytes from a registered, open peer")
+        elif self._error is not None:
             raise RemoteProtocolError(
                 f"connection is in ERROR state after: {self._error.reason}", self._error.requirement)
-        if not data or not self._registered_in or self._closed:
+        else:
             raise LocalProtocolError("receive_messages takes bytes from a registered, open peer")
-        decoder = self._decoder
-        if decoder._need < 0 and not decoder._buf and decoder._chunks is None:
-            # The commonest read of all: one whole frame, its header seen before.
-            need = _KNOWN_HEADERS.get(data[:HEADER_LENGTH], -1)
-            if 0 <= need == len(data) - HEADER_LENGTH and need <= decoder.max_payload:
-                payload = data[HEADER_LENGTH:]
-                if payload.isascii():
-                    return [payload]
         frames, error = decoder.take_frames(data)
         for i, payload in enumerate(frames):
             # Pure ASCII is valid UTF-8, and isascii() is a fast scan that
@@ -766,7 +776,8 @@ class Connection:
     @property
     def buffered(self) -> int:
         """How many received bytes are not yet part of a returned event (0 in ERROR)."""
-        return self._decoder.buffered
+        decoder = self._decoder  # FrameDecoder.buffered, inlined: a server asks after every read
+        return len(decoder._buf) + decoder._have
 
     @property
     def mid_frame(self) -> bool:

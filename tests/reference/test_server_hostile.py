@@ -274,3 +274,35 @@ def test_memory_budget_bounds_partial_frames_and_refuses_newcomers(
     pump(server, lambda: not server.clients)
     assert server.memory_held == 0  # every byte and every client's overhead is given back
     late.close()
+
+
+# -- the loop's wait: no timer unless something is due on a clock --------------------------
+@pytest.mark.skipif(not hasattr(selectors, "EpollSelector"), reason="the untimed wait is epoll's")
+def test_loop_waits_without_a_timer_only_when_nothing_is_due(make_server: Callable[..., ChatServer]) -> None:
+    server = make_server(selector="epoll")
+    assert server._timeout() is None  # nobody connected: only a connection or a signal wakes it
+    sock, client = connect(server)
+    assert server._timeout() == 1.0  # a connection owes its username (JOIN-4): tick
+    sock.sendall(encode_frame(b"ana"))
+    pump(server, lambda: client.conn.registered)
+    assert server._timeout() is None
+    server._accept_resume = 1.0  # the listener at rest after an accept() error
+    assert server._timeout() == 0.1
+    sock.close()
+
+
+def test_loop_ticks_for_a_subclass_hook_and_for_select(make_server: Callable[..., ChatServer]) -> None:
+    class Hooked(ChatServer):
+        ticks = 0
+
+        def _expire_unregistered(self) -> None:
+            self.ticks += 1
+
+    hooked = Hooked(ServerConfig(port=0))
+    try:
+        assert hooked._timeout() == 1.0
+        hooked.run_once(0)
+        assert hooked.ticks == 1  # the hook runs after every wakeup, as before
+    finally:
+        hooked.close()
+    assert make_server(selector="select")._timeout() == 1.0
