@@ -9,7 +9,8 @@ time (/proc/PID/schedstat) per small message (fan-out) or per delivery
 
     python -m bench.server_cpu fanout --receivers 1                      # reference vs naive
     python -m bench.server_cpu saturation --against naive,asyncio
-    python -m bench.server_cpu fanout --against naive \\   # A/B two trees:
+    # A/B two trees: this one against ../main (and the naive server)
+    python -m bench.server_cpu fanout --against naive \\
         --before 'python -m reference.server --port 0 --log-level WARNING' --before-path ../main
 
 Prints each server's median figure and the median of the per-round ratios
