@@ -338,41 +338,32 @@ class FrameDecoder:
         few small frames per ``recv``: when nothing is left over from an earlier
         read, the frames are sliced from ``data`` where it lies (no copy into
         the buffer and out again), and a header seen before is not parsed
-        again.  An incomplete tail goes through :meth:`feed` and
-        :meth:`next_frame`, so its header is checked at once and a large payload
-        is still collected in pieces.  The same checks as ``next_frame``, in the
-        same order: frames before a bad one are returned with the error.
+        again.  An incomplete tail is kept as ``next_frame`` keeps it: its
+        header checked at once, a large payload collected in pieces.  The same
+        checks as ``next_frame``, in the same order (the loop is
+        ``_split_frames``, shared with the clients' batch read): frames before a
+        bad one are returned with the error, a fresh one without a traceback.
         """
         frames: list[bytes] = []
-        try:
-            if self._need >= 0 or self._buf or self._chunks is not None:
+        if self._need >= 0 or self._buf or self._chunks is not None:
+            try:
                 self.feed(data)  # bytes left over from before: one frame at a time
                 while (frame := self.next_frame()) is not NEED_DATA:
                     frames.append(frame)
-                return frames, None
-            pos, end, limit, known = 0, len(data), self.max_payload, _KNOWN_HEADERS
-            while end - pos >= HEADER_LENGTH:
-                header = data[pos:pos + HEADER_LENGTH]
-                need = known.get(header, -1)
-                if need < 0:
-                    need = parse_header(header)
-                    if len(known) < _KNOWN_HEADERS_MAX:
-                        known[header] = need
-                if need > limit:
-                    raise RemoteProtocolError(
-                        f"{self.limit_what} {need} exceeds the limit of {limit} bytes", self.limit_rule)
-                start = pos + HEADER_LENGTH
-                if end - start < need:
-                    break  # the header goes with its payload's first bytes to next_frame below
-                frames.append(data[start:start + need])
-                pos = start + need
-            if pos < end:
-                self._buf += data[pos:] if pos else data
-                self.next_frame()  # checks a partial header; an incomplete frame: NEED_DATA
-        except RemoteProtocolError as exc:
-            # A copy, without the traceback and context whose frames hold our caller's objects.
-            return frames, RemoteProtocolError(exc.reason, exc.requirement)
-        return frames, None
+            except RemoteProtocolError as exc:
+                # A copy, without the traceback whose frames hold our caller's objects.
+                return frames, RemoteProtocolError(exc.reason, exc.requirement)
+            return frames, None
+        pos, need, error = _split_frames(self, data, 0, -1, frames)
+        if pos < len(data):
+            tail = data[pos:] if pos else data
+            if error is None and need - len(tail) >= _JOIN_AT:  # a large payload: kept in pieces
+                self._chunks = [tail if type(tail) is bytes else bytes(tail)]
+                self._have = len(tail)
+            else:  # a partial header or payload; after an error the bad bytes, as next_frame keeps them
+                self._buf += tail
+            self._need = need
+        return frames, error
 
     def _join_payload(self, need: int) -> bytes | NeedData:
         chunks = self._chunks
@@ -414,48 +405,67 @@ def _next_frames(decoder: FrameDecoder, fresh: bytes = b"") -> tuple[list[bytes]
     if decoder._chunks is not None:  # a large payload's pieces, kept by next_frame: rejoin them
         decoder._buf += b"".join(decoder._chunks)
         decoder._chunks, decoder._have = None, 0
-    buf, need, limit = decoder._buf, decoder._need, decoder.max_payload
+    buf, need = decoder._buf, decoder._need
     if buf:
         buf += fresh
         data = bytes(buf)
     else:  # nothing left over from the last read: parse the new bytes where they are
         data = fresh
     frames: list[bytes] = []
-    pos, end = 0, len(data)
-    known = _KNOWN_HEADERS
-    error: RemoteProtocolError | None = None
-    try:
-        while True:
-            if need < 0:
-                if end - pos < HEADER_LENGTH:
-                    if not _HEADER_BYTES.issuperset(data[pos:]):
-                        raise RemoteProtocolError(
-                            f"header starts with {data[pos:]!r}, which is not a decimal length", "FRAME-3")
-                    break
-                header = data[pos:pos + HEADER_LENGTH]
-                need = known.get(header, -1)
-                if need < 0:
-                    need = parse_header(header)
-                    if len(known) < _KNOWN_HEADERS_MAX:
-                        known[header] = need
-                if need > limit:
-                    raise RemoteProtocolError(
-                        f"{decoder.limit_what} {need} exceeds the limit of {limit} bytes",
-                        decoder.limit_rule)
-                pos += HEADER_LENGTH
-            if end - pos < need:
-                break
-            frames.append(data[pos:pos + need])
-            pos += need
-            need = -1
-    except RemoteProtocolError as exc:
-        error = exc
+    pos, need, error = _split_frames(decoder, data, 0, need, frames)
     if data is fresh:
         buf += data[pos:]  # only the incomplete tail is kept
     else:
         del buf[:pos]
     decoder._need = need
     return frames, error
+
+
+def _split_frames(decoder: FrameDecoder, data: bytes, pos: int, need: int,
+                  frames: list[bytes]) -> tuple[int, int, RemoteProtocolError | None]:
+    """The header/limit loop of both batch readers (``FrameDecoder.take_frames``, ``_next_frames``).
+
+    Appends to ``frames`` every whole frame of ``data`` from ``pos`` on; ``need`` is the
+    payload length of a frame whose header ended before ``pos`` (-1: ``pos`` is at a header).
+    A header seen before is not parsed again (``_KNOWN_HEADERS``).  The checks are
+    ``next_frame``'s, in its order: FRAME-3 as soon as a partial header holds a byte that no
+    header can, FRAME-3 for a whole bad header, the limit (``limit_rule``) from the header
+    alone, before any of its payload is taken.
+
+    Returns ``(pos, need, error)``: where the unread tail begins (at the bad header after an
+    error), the length of the frame whose payload it begins (-1: it begins a header), and
+    the error that stopped the loop, or None.  The error is made here, never raised out of
+    it: it has no traceback, so it holds none of the caller's objects.
+    """
+    end = len(data)
+    if need >= 0:  # the rest of a payload whose header came before
+        if end - pos < need:
+            return pos, need, None
+        frames.append(data[pos:pos + need])
+        pos += need
+    limit, known, width, append = decoder.max_payload, _KNOWN_HEADERS, HEADER_LENGTH, frames.append
+    while end - pos >= width:
+        header = data[pos:pos + width]
+        need = known.get(header, -1)
+        if need < 0:
+            try:
+                need = parse_header(header)
+            except RemoteProtocolError as exc:
+                return pos, -1, RemoteProtocolError(exc.reason, exc.requirement)
+            if len(known) < _KNOWN_HEADERS_MAX:
+                known[header] = need
+        if need > limit:
+            return pos, -1, RemoteProtocolError(
+                f"{decoder.limit_what} {need} exceeds the limit of {limit} bytes", decoder.limit_rule)
+        start = pos + width
+        if end - start < need:
+            return start, need, None
+        append(data[start:start + need])
+        pos = start + need
+    if pos < end and not _HEADER_BYTES.issuperset(data[pos:]):
+        return pos, -1, RemoteProtocolError(
+            f"header starts with {bytes(data[pos:])!r}, which is not a decimal length", "FRAME-3")
+    return pos, -1, None
 
 
 #: Valid headers already parsed, and their lengths (only valid ones: a bad header always raises).
@@ -755,12 +765,14 @@ class Connection:
                     relays.append(relay)
                     pending = None
         except RemoteProtocolError as exc:
-            error = exc
+            error = RemoteProtocolError(exc.reason, exc.requirement)  # without exc's traceback
         self._pending_sender = pending
         if error is not None:
             self._enter_error(error)  # the next call raises; relays before the bad frame are kept
             if not relays:
-                raise error
+                # A fresh exception: raising ``error`` would give it a traceback through
+                # this frame, which holds ``error``: a cycle with our caller's objects.
+                raise RemoteProtocolError(error.reason, error.requirement)
         return relays
 
     @property
