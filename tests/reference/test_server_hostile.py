@@ -306,3 +306,37 @@ def test_loop_ticks_for_a_subclass_hook_and_for_select(make_server: Callable[...
     finally:
         hooked.close()
     assert make_server(selector="select")._timeout() == 1.0
+
+
+def test_a_reader_dropped_while_a_relay_goes_out_gets_none_of_it(
+        make_server: Callable[..., ChatServer]) -> None:
+    """The relay loop has no ``closed`` test on its common path: a reader dropped earlier in
+    the same loop (by _over_budget or ROBUST-8) has a closed socket, whose send fails at once."""
+    server = make_server()
+    sender_sock, sender = connect(server, b"s")
+    a_sock, a = connect(server, b"a")
+    b_sock, b = connect(server, b"b")
+    real = a.sock
+
+    class DropsB:  # a's send drops b first, as a memory-budget drop in the loop would
+        def send(self, data: bytes) -> int:
+            server._drop(b, "dropped while a relay goes out")
+            return real.send(data)
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(real, name)
+
+    a.sock = DropsB()  # type: ignore[assignment]
+    sender_sock.sendall(encode_frame(b"hi"))
+    pump(server, lambda: b.closed)
+    a.sock = real
+    relay = encode_frame(b"s") + encode_frame(b"hi")
+    a_sock.settimeout(5)
+    b_sock.settimeout(5)
+    assert a_sock.recv(100) == relay
+    assert b_sock.recv(100) == b""  # closed, and nothing of the relay reached it
+    assert not sender.closed and not a.closed and b.closed
+    pump(server, steps=2)
+    assert set(server.registered.values()) == {sender, a}
+    for sock in (sender_sock, a_sock, b_sock):
+        sock.close()
