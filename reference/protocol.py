@@ -506,8 +506,8 @@ class Connection:
     state (half a relay, half a header) with whatever bytes come next.
     """
 
-    __slots__ = ("_closed", "_decoder", "_error", "_max_payload", "_messages_in", "_pending_sender",
-                 "_registered_in", "_registered_out", "our_role", "name")
+    __slots__ = ("_closed", "_decoder", "_max_payload", "_messages_in", "_pending_sender",
+                 "_registered_in", "_registered_out", "error", "our_role", "name")
 
     def __init__(self, our_role: Role, *, max_payload: int = DEFAULT_MAX_PAYLOAD,
                  max_username: int = DEFAULT_MAX_USERNAME) -> None:
@@ -521,7 +521,9 @@ class Connection:
             self._decoder.limit_rule = "JOIN-6"
             self._decoder.limit_what = "declared username length"
         self._closed = False
-        self._error: RemoteProtocolError | None = None
+        #: The protocol error that put the connection in the ERROR state, if any (an attribute,
+        #: not a property: a server reads it after every read).
+        self.error: RemoteProtocolError | None = None
         self._registered_in = False   # server side: the peer has sent its username
         #: Server side: registered, open and not in ERROR -- receive_messages' one test.
         self._messages_in = False
@@ -544,7 +546,7 @@ class Connection:
         if data:
             if self._closed:
                 raise LocalProtocolError("receive_data after end of stream")
-            if self._error is None:  # in ERROR nothing is parsed: do not hold it either
+            if self.error is None:  # in ERROR nothing is parsed: do not hold it either
                 self._decoder.feed(data)
         else:
             self._closed = True
@@ -571,10 +573,10 @@ class Connection:
         After it raises, the connection is in the ERROR state (``errored``):
         every later call raises again, naming the first error, as h11 does.
         """
-        if self._error is not None:
+        if self.error is not None:
             raise RemoteProtocolError(
-                f"connection is in ERROR state after: {self._error.reason}",
-                self._error.requirement)
+                f"connection is in ERROR state after: {self.error.reason}",
+                self.error.requirement)
         try:
             return self._next_event()
         except RemoteProtocolError as exc:
@@ -585,7 +587,7 @@ class Connection:
         # A copy without the traceback: the traceback's frames hold the
         # caller's objects (a server's client), and keeping them here would
         # make a reference cycle that only the garbage collector frees.
-        self._error = RemoteProtocolError(exc.reason, exc.requirement)
+        self.error = RemoteProtocolError(exc.reason, exc.requirement)
         self._messages_in = False
         self._pending_sender = None
         self._decoder = FrameDecoder(0)  # free the buffered bytes now
@@ -624,7 +626,7 @@ class Connection:
     @property
     def errored(self) -> bool:
         """Whether the peer broke the protocol (no further event will be parsed)."""
-        return self._error is not None
+        return self.error is not None
 
     def next_message(self) -> bytes | Event | NeedData:
         """Server side: ``next_event``, except that a chat message comes back as its payload.
@@ -641,7 +643,7 @@ class Connection:
         ``Message.payload`` (FRAME-4), so the Message object and the decoded
         text are skipped.  Every other event comes back as ``next_event`` makes it.
         """
-        if not self._registered_in or self._closed or self._error is not None:
+        if not self._registered_in or self._closed or self.error is not None:
             return self.next_event()
         try:
             payload = self._decoder.next_frame()
@@ -681,9 +683,9 @@ class Connection:
                         return [payload]
             if not data:
                 raise LocalProtocolError("receive_messages takes bytes from a registered, open peer")
-        elif self._error is not None:
+        elif self.error is not None:
             raise RemoteProtocolError(
-                f"connection is in ERROR state after: {self._error.reason}", self._error.requirement)
+                f"connection is in ERROR state after: {self.error.reason}", self.error.requirement)
         else:
             raise LocalProtocolError("receive_messages takes bytes from a registered, open peer")
         frames, error = decoder.take_frames(data)
@@ -704,11 +706,6 @@ class Connection:
                 raise RemoteProtocolError(error.reason, error.requirement)
         return frames
 
-    @property
-    def error(self) -> RemoteProtocolError | None:
-        """The protocol error that put the connection in the ERROR state, if any."""
-        return self._error
-
     def receive_relays(self, data: bytes) -> list[Relay]:
         """Client side: :meth:`receive_data` then :meth:`next_relays`, without copying ``data``
         into the buffer first when nothing was left over from the previous read.
@@ -717,7 +714,7 @@ class Connection:
         in :meth:`receive_data` and returns ``[]`` even when a frame was cut
         short: ``mid_frame`` tells that case (FRAME-1) apart.
         """
-        if not data or self._closed or self._error is not None:
+        if not data or self._closed or self.error is not None:
             self.receive_data(data)
             return self.next_relays()
         return self.next_relays(data)
@@ -744,9 +741,9 @@ class Connection:
         """
         if self.our_role is not Role.CLIENT:
             raise LocalProtocolError("only a client receives relays")
-        if self._error is not None:
+        if self.error is not None:
             raise RemoteProtocolError(
-                f"connection is in ERROR state after: {self._error.reason}", self._error.requirement)
+                f"connection is in ERROR state after: {self.error.reason}", self.error.requirement)
         frames, error = _next_frames(self._decoder, _fresh)
         relays: list[Relay] = []
         pending = self._pending_sender
@@ -778,7 +775,7 @@ class Connection:
     @property
     def error_pending(self) -> bool:
         """Whether the next :meth:`next_relays` raises (a bad frame came after good relays)."""
-        return self._error is not None
+        return self.error is not None
 
     @property
     def registered(self) -> bool:

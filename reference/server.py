@@ -203,8 +203,10 @@ class ChatServer(OutputQueues):
     def serve_forever(self) -> None:
         self._running = True
         try:
-            while self._running:
-                self.run_once(self._timeout())
+            untimed = self._epoll is not None and not self._ticking
+            while self._running:  # (the common case of _timeout inline: a call less per message)
+                self.run_once(None if untimed and not self._unregistered and not self._accept_resume
+                              else self._timeout())
         finally:
             log.info("shutting down")
             self.close()
@@ -491,7 +493,7 @@ class ChatServer(OutputQueues):
                 self._broadcast(client, payload)
                 if client.closed:  # dropped for flooding while relaying (ROBUST-8)
                     return
-            if conn.errored:  # a bad frame after the good ones just relayed
+            if conn.error is not None:  # a bad frame after the good ones just relayed
                 self._drop(client, f"protocol error: {conn.error}")
                 return
             # Nothing held and a read of the usual size: _account_input would change nothing
