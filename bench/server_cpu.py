@@ -49,6 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--before-path", metavar="DIR", default=None)
     p.add_argument("--rounds", type=int, default=21)
     p.add_argument("--block", type=int, default=300, help="fan-out messages per block (default 300)")
+    p.add_argument("--cpu", default="auto", help="pin this process and the servers to this CPU, as "
+                                                 "pytest bench's --bench-cpu (default auto; none)")
     return p
 
 
@@ -59,7 +61,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"server_cpu: unknown server(s) {', '.join(sorted(unknown))}; known: naive, asyncio",
               file=sys.stderr)
         return 2
-    pin_cpu("auto")
+    try:
+        pin_cpu(args.cpu)
+    except Exception as exc:  # pytest.UsageError: a bad --cpu
+        print(f"server_cpu: {exc}", file=sys.stderr)
+        return 2
     commands = {"target": reference_command("--port", "0", "--log-level", "WARNING")}
     commands.update({k: join_command([sys.executable, str(OTHERS[k]), "--port", "0"])
                      for k in args.against.split(",")})
