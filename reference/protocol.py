@@ -355,14 +355,16 @@ class FrameDecoder:
                 return frames, RemoteProtocolError(exc.reason, exc.requirement)
             return frames, None
         pos, need, error = _split_frames(self, data, 0, -1, frames)
-        if pos < len(data):
+        # The tail: a partial header, or a payload whose header was read (``need``, perhaps
+        # with none of its bytes yet), or after an error the bad bytes, as next_frame keeps them.
+        self._need = need
+        rest = len(data) - pos
+        if need - rest >= _JOIN_AT:  # a large payload (never after an error: need is -1): pieces
             tail = data[pos:] if pos else data
-            if error is None and need - len(tail) >= _JOIN_AT:  # a large payload: kept in pieces
-                self._chunks = [tail if type(tail) is bytes else bytes(tail)]
-                self._have = len(tail)
-            else:  # a partial header or payload; after an error the bad bytes, as next_frame keeps them
-                self._buf += tail
-            self._need = need
+            self._chunks = [tail if type(tail) is bytes else bytes(tail)] if rest else []
+            self._have = rest
+        elif rest:
+            self._buf += data[pos:] if pos else data
         return frames, error
 
     def _join_payload(self, need: int) -> bytes | NeedData:

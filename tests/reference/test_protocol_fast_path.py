@@ -251,3 +251,21 @@ def test_take_frames_keeps_a_large_payload_that_begins_a_read_in_pieces() -> Non
     assert decoder._chunks is not None and decoder.missing == BIG - (70_000 - 10)
     assert decoder.take_frames(wire[70_000:]) == ([b"z" * BIG, b"next"], None)
     assert decoder.buffered == 0 and not decoder.mid_frame
+
+
+@pytest.mark.parametrize("payload", ["na\u00efve second message".encode(), b"q" * BIG],
+                         ids=["small-utf8", "large"])
+def test_a_header_alone_in_a_read_then_its_payload(payload: bytes) -> None:
+    """A read that ends right after a header: the header is taken, the payload comes next
+    (conformance relay.basic[header-payload-split] caught this in the shared loop)."""
+    wire = encode_frame(payload) + encode_frame(b"next")
+    for split in (10, 10 + len(payload) // 2):
+        conn = registered_conn()
+        got = conn.receive_messages(wire[:split])
+        got += conn.receive_messages(wire[split:]) if split < len(wire) else []
+        assert got == [payload, b"next"] and not conn.errored and conn.buffered == 0
+        decoder = FrameDecoder()
+        first, error = decoder.take_frames(wire[:split])
+        assert error is None and decoder.mid_frame and decoder.missing == len(payload) - (split - 10)
+        rest, error = decoder.take_frames(wire[split:])
+        assert error is None and first + rest == [payload, b"next"]
