@@ -33,3 +33,28 @@ def test_calibrate_compares_against_a_bare_loop_and_measures_absorption(tmp_path
     assert absorbed["reordered"] == absorbed["duplicated"] == 0
     assert summary["absorb_frames_per_s"] == absorbed["frames_per_s"] > 0
     assert "Instrument:" in screen.getvalue()
+
+
+def test_the_efficiency_verdict_is_the_median_of_rounds_that_alternate_who_goes_first(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from loadtest import calibrate
+
+    ratios = iter([2.5, 3.4, 3.1])
+    orders: list[bool] = []
+
+    def one_round(address: object, users: int, rate: float, seconds: float, server_pid: object,
+                  native_first: bool = False) -> dict[str, object]:
+        orders.append(native_first)
+        ratio = next(ratios)
+        return {"efficiency_ratio": ratio, "locust_per_cpu_s": 10_000.0, "native_per_cpu_s": ratio * 1e4,
+                **{k: 1 for k in calibrate._ROUND_KEYS if k not in (
+                    "efficiency_ratio", "locust_per_cpu_s", "native_per_cpu_s")}}
+
+    monkeypatch.setattr(calibrate, "versus_locust", one_round)
+    seen: list[int] = []
+    result = calibrate.efficiency_rounds(("127.0.0.1", 1), 50, 12.0, 6.0, 3, None,
+                                         lambda i, r: seen.append(i))
+    assert orders == [False, True, False] and seen == [0, 1, 2]
+    assert result["efficiency_ratio"] == 3.1                     # not the mean (3.0), not the last
+    assert result["native_per_cpu_s"] == 31_000.0                # the median round's own figures
+    assert [r["efficiency_ratio"] for r in result["rounds"]] == [2.5, 3.4, 3.1]
