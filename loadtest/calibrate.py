@@ -163,6 +163,7 @@ def versus_locust(address: tuple[str, int], users: int, rate: float, seconds: fl
         "native_per_cpu_s": round(native_per, 1) if native_per else None,
         "native_p50_us": native_p50, "native_ok": record["lost"] == 0,
         "native_relays_per_read": generator.get("relays_per_read"),
+        "locust_relays_per_read": swarm.get("relays_per_read"),
         "users": users, "rate_each": rate, "seconds": seconds,
     }
 
@@ -192,7 +193,7 @@ def efficiency_rounds(address: tuple[str, int], users: int, rate: float, seconds
 #: What :func:`efficiency_rounds` keeps of every round.
 _ROUND_KEYS = ("efficiency_ratio", "locust_per_cpu_s", "native_per_cpu_s", "locust_received",
                "native_received", "locust_cpu_s", "native_cpu_s", "locust_p50_us", "native_p50_us",
-               "native_relays_per_read")
+               "native_relays_per_read", "locust_relays_per_read")
 
 
 def _bench_record(name: str, median_s: float, values: list[float], **extra: Any) -> dict[str, Any]:
