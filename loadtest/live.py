@@ -117,7 +117,7 @@ def calibration_table(doc: Mapping[str, Any]) -> Table:
         for side, name in (("locust", "locust swarm"), ("native", "chat-load")):
             pers = [r[f"{side}_per_cpu_s"] for r in rounds]
             each = ", ".join(f"{r[f'{side}_received']:,} in {r[f'{side}_cpu_s']} CPU s (p50 "
-                             f"{r[f'{side}_p50_us']} µs, {r.get(f'{side}_relays_per_read')} a read)"
+                             f"{r[f'{side}_p50_us']} µs, {r.get(f'{side}_relays_per_read') or '-'} a read)"
                              for r in rounds)
             middle = statistics.median(pers) if None not in pers else None
             table.add_row(f"efficiency, {name}: {versus['users']} users x {versus['rate_each']:g}/s",
