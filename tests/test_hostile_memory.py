@@ -4,7 +4,7 @@ Each check runs against a server from tests/servers/ built to hurt a reader:
 ``huge_log_server.py`` (1 GiB sparse stdout and stderr) and ``flood_server.py``
 (endless 4 MiB frames, or garbage).  Where a whole tool or library call is
 checked, it runs in a child process under ``RLIMIT_AS`` = the documented bound
-(README, "When the server under test is hostile"), so reading a log whole or buffering a flood is
+(docs/hostile.md, "Memory"), so reading a log whole or buffering a flood is
 a MemoryError there, not a slow test here.
 """
 
@@ -34,7 +34,7 @@ SERVERS = Path(__file__).parent / "servers"
 #: run_capped's address-space cap is POSIX, and only Linux enforces RLIMIT_AS.
 CAPPED = pytest.mark.skipif(sys.platform != "linux", reason="caps the address space with RLIMIT_AS, "
                             "which only Linux enforces (and Windows lacks)")
-#: The harness's documented memory bound (README): address space, so it is a hard limit.
+#: The harness's documented memory bound (docs/hostile.md): address space, so it is a hard limit.
 MEMORY_BOUND = 200 * 1024 * 1024
 
 
