@@ -185,6 +185,7 @@ FLOODED_RUNS = {
     "chat-conformance": ["conformance.cli"],
     "chat-load limits": ["loadtest.cli", "limits", "--max", "1000", "--step", "250"],
     "chat-load soak": ["loadtest.cli", "soak", "--clients", "20", "--duration", "5"],
+    "chat-swarm": ["loadtest.swarm.cli", "-u", "10", "-t", "5"],
 }
 
 
@@ -198,8 +199,10 @@ def test_each_tool_stays_within_the_bound_against_a_frame_flood(tool: str) -> No
     cap), and chat-load limits ended in a traceback when it aborted a client the flood had closed.
     """
     module, *args = FLOODED_RUNS[tool]
+    locust = ["--", "--only-summary"] if tool == "chat-swarm" else []
     status, out, peak = run_capped([sys.executable, "-m", module, *args, "--server-cmd",
-                                    _server_cmd("flood_server.py", "frames", "{port}")], timeout=240)
+                                    _server_cmd("flood_server.py", "frames", "{port}"), *locust],
+                                   timeout=240)
     assert "MemoryError" not in out and "Traceback" not in out, out[-3000:]
     assert status == 1, out[-3000:]
     assert peak < MEMORY_BOUND
