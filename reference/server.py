@@ -106,6 +106,12 @@ _EPOLLIN: int = getattr(select, "EPOLLIN", 1)  # (Linux only: getattr for the ty
 _EPOLLOUT: int = getattr(select, "EPOLLOUT", 4)
 _READ = selectors.EVENT_READ  # module constants: one global load, not a global and an attribute
 _WRITE = selectors.EVENT_WRITE
+#: Relays coalesced in one batch of events (see _broadcast): only relays up to this size
+#: (a larger one is sent at once, one copy saved per reader), and at most this many
+#: (relay, reader) pairs and bytes of relays before they are sent, mid-batch if need be.
+COALESCE_MAX_RELAY = 16 * 1024
+COALESCE_MAX_ENTRIES = 64 * 1024
+COALESCE_MAX_BYTES = 256 * 1024
 #: How long the loop waits for events while it has something to do on a clock (see _timeout).
 _TICK = 1.0
 _ACCEPT_BACKOFF = 0.1  # seconds the listener rests after an accept() error we cannot shed
@@ -191,6 +197,14 @@ class ChatServer(OutputQueues):
         # Nor over TLS, where a send that would block must keep its bytes (see _write).
         self._inline_write = type(self)._write is ChatServer._write and config.tls is None
         self._tls = config.tls is not None
+        # Coalescing (see _broadcast): on the inline path only, and not for a subclass with a
+        # _broadcast of its own (a test server's defect), which keeps writing as it always did.
+        self._coalescing = self._inline_write and type(self)._broadcast is ChatServer._broadcast
+        self._coalesce = False  # in a batch of several events: relays wait for its end
+        self._touched: list[Client] = []
+        self._batch_relays: list[tuple[bytes, Client, int]] = []
+        self._refused: set[Client] = set()
+        self._batch_entries = self._batch_bytes = 0
         # A subclass's _expire_unregistered is its periodic hook: it runs after every wakeup
         # and the loop wakes at least once a _TICK, as it always did (see _timeout).
         self._ticking = type(self)._expire_unregistered is not ChatServer._expire_unregistered
@@ -216,7 +230,11 @@ class ChatServer(OutputQueues):
 
         ``serve_forever`` is this in a loop; tests call it to step the server.
         """
-        for client, mask in self._ready(timeout):
+        ready = self._ready(timeout)
+        # Several events (a busy room): each reader's relays of this batch go out in one
+        # send at its end (_flush_pending).  One event, the quiet case: sent at once.
+        self._coalesce = self._coalescing and len(ready) > 1
+        for client, mask in ready:
             if client is None:
                 self._accept()
                 continue
@@ -241,6 +259,12 @@ class ChatServer(OutputQueues):
                     self._on_readable(client)
             if mask & _WRITE and not client.closed:
                 self._flush(client)
+        if self._coalesce:
+            self._coalesce = False
+            if self._batch_relays:
+                self._flush_pending()
+        if self._refused:
+            self._refused.clear()
         if self._unregistered or self._ticking:  # also the periodic hook of test servers
             self._expire_unregistered()
         if self._accept_resume and time.monotonic() >= self._accept_resume:
@@ -590,7 +614,31 @@ class ChatServer(OutputQueues):
                 # ``closed``: a reader may be dropped as this loop runs (ROBUST-8).
                 if client is not sender and not client.closed:
                     self._write(client, data, sender)
+        elif self._coalesce and size <= COALESCE_MAX_RELAY:
+            # Owed to each reader with an empty queue at the end of the batch, together
+            # with its other relays (_flush_pending); anything else written to it before
+            # sends these first (_write), so the order holds.
+            self._batch_relays.append((data, sender, received))
+            touched = self._touched
+            for client in readers:
+                if client is sender:
+                    continue
+                pending = client.pending
+                if pending is not None:
+                    pending.append(data)
+                elif client.out:  # behind queued bytes: _write queues it (and charges the sender)
+                    self._write(client, data, sender)
+                elif not client.closed:
+                    client.pending = [data]
+                    touched.append(client)
+            # Bounded: what waits here is not counted against --max-memory.
+            self._batch_entries += len(readers)
+            self._batch_bytes += size
+            if self._batch_entries > COALESCE_MAX_ENTRIES or self._batch_bytes > COALESCE_MAX_BYTES:
+                self._flush_pending()
         else:
+            if self._touched:  # a large relay in a busy batch: the coalesced ones go first
+                self._flush_pending()
             for client in readers:
                 if client is sender:
                     continue
@@ -671,6 +719,7 @@ class ChatServer(OutputQueues):
         client.out.clear()
         client.out_bytes = client.in_bytes = 0
         client.queued_from.clear()
+        client.pending = None  # its relays coalesced in this batch: never sent
         client.conn = DEAD_CONNECTION
         if was_registered:
             log.log(level, "%s left: %s; %d registered", client.label, reason, len(self.registered))

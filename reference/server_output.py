@@ -45,7 +45,8 @@ class Client:
     """One accepted connection: its socket, codec and output queue."""
 
     __slots__ = ("accepted_at", "addr", "closed", "conn", "drained", "fd", "in_bytes", "label",
-                 "name_frame", "out", "out_bytes", "queued_from", "received", "received_before",
+                 "name_frame", "out", "out_bytes", "pending", "queued_from", "received",
+                 "received_before",
                  "recv_size", "sock", "writing", "handshaking",
                  "__weakref__")  # weakref: tests prove a closed one is freed
 
@@ -63,6 +64,9 @@ class Client:
         #: For each sender with relays in ``out``: [bytes queued, our ``drained``
         #: and its ``received_before`` when its first one was queued] (ROBUST-8).
         self.queued_from: dict[Client, list[int]] = {}
+        #: Relays owed to it in the current batch of events, sent together at its end
+        #: (OutputQueues._send_pending); None when there are none.
+        self.pending: list[bytes] | None = None
         self.drained = 0               # bytes ever sent from ``out`` (not the direct sends)
         self.received = 0              # bytes of the messages it sent so far (not its name)
         self.received_before = 0       # ``received`` before the message being relayed
@@ -83,6 +87,14 @@ class OutputQueues:
     memory_held: int   # bytes buffered for clients + CLIENT_OVERHEAD each (LIMIT-3)
     max_backlog: int
     max_memory: int
+    # Coalesced relays (see _send_pending): the readers with ``pending`` relays, in order;
+    # (relay, sender, sender's received_before) of each relay coalesced in this batch; the
+    # senders refused for flooding meanwhile; relays and bytes coalesced since the last flush.
+    _touched: list[Client]
+    _batch_relays: list[tuple[bytes, Client, int]]
+    _refused: set[Client]
+    _batch_entries: int
+    _batch_bytes: int
 
     def _drop(self, client: Client, reason: str, level: int = logging.WARNING) -> None:
         raise NotImplementedError
@@ -95,6 +107,10 @@ class OutputQueues:
         the bytes (ROBUST-8).  The common case, an empty queue and a socket
         that takes everything, costs one send() and no bookkeeping.
         """
+        if client.pending is not None:  # relays coalesced earlier in this batch go first
+            self._send_pending(client)
+            if client.closed:
+                return
         if client.out:
             self._queue_rest(client, data, True, sender)
             return
@@ -142,6 +158,69 @@ class OutputQueues:
         if not client.writing:
             client.writing = True
             self.selector.modify(client.sock, selectors.EVENT_READ | selectors.EVENT_WRITE, client)
+
+    # -- coalesced relays -------------------------------------------------------------
+    def _flush_pending(self) -> None:
+        """Send every reader's coalesced relays: the end of a batch of events (or its caps)."""
+        touched = self._touched
+        self._touched = []
+        for client in touched:
+            if client.pending is not None:  # None: dropped, or written to since
+                self._send_pending(client)
+        self._batch_relays.clear()
+        self._refused.clear()
+        self._batch_entries = self._batch_bytes = 0
+
+    def _send_pending(self, client: Client) -> None:
+        """Write ``client``'s coalesced relays in one send(); queue what the socket does not take.
+
+        One send of their concatenation, not one per relay: a send() is most of what
+        delivering a small relay costs.  The relays of a sender refused for flooding
+        since are withdrawn; a partial send queues the rest relay by relay, each
+        charged to its own sender as ``_write`` would have (ROBUST-8).
+        """
+        pending = client.pending
+        client.pending = None
+        if pending is None:
+            return
+        if self._refused:
+            origin = self._relay_origin()
+            pending = [data for data in pending if origin[id(data)][0] not in self._refused]
+            if not pending:
+                return
+        data = pending[0] if len(pending) == 1 else b"".join(pending)
+        try:
+            sent = client.sock.send(data)
+        except WOULD_BLOCK:
+            sent = 0
+        except OSError as exc:
+            self._drop(client, f"send failed: {exc.strerror or exc}")
+            return
+        if sent != len(data):
+            self._queue_pending(client, pending, sent)
+
+    def _queue_pending(self, client: Client, pending: list[bytes], sent: int) -> None:
+        """The socket took the first ``sent`` bytes of ``pending``: queue each rest with its sender."""
+        origin = self._relay_origin()
+        for data in pending:
+            n = len(data)
+            if sent >= n:
+                sent -= n
+                continue
+            if client.closed:  # dropped as not reading while queueing an earlier one
+                return
+            sender, received_before = origin[id(data)]
+            if sent == 0 and sender in self._refused:  # refused while queueing an earlier one
+                continue
+            # _queue records where ROBUST-8's comparison starts from the sender's
+            # received_before, which later messages of the batch moved on: as it was then.
+            sender.received_before = received_before
+            self._queue_rest(client, memoryview(data)[sent:] if sent else data, sent == 0, sender)
+            sent = 0
+
+    def _relay_origin(self) -> dict[int, tuple[Client, int]]:
+        """Each relay coalesced in this batch, by id: its sender and received_before then."""
+        return {id(data): (sender, before) for data, sender, before in self._batch_relays}
 
     def _flush(self, client: Client) -> None:
         out = client.out
@@ -211,6 +290,7 @@ class OutputQueues:
         """Refuse ``flooder`` and withdraw its relays that no reader has begun to receive."""
         self._drop(flooder, f"flooding: its relays fill the output queue of {reader.label} "
                             f"faster than it sends them ({reader.out_bytes} bytes queued)")
+        self._refused.add(flooder)  # its coalesced relays, not sent yet, are withdrawn too
         for client in list(self.clients.values()):
             if flooder in client.queued_from:
                 self._withdraw(client, flooder)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import errno
 import gc
 import logging
+import select
 import selectors
 import socket
 import weakref
@@ -173,9 +174,14 @@ def test_emfile_without_a_spare_fd_does_not_stop_the_server(
         s.close()
 
 
+@pytest.mark.parametrize("honest_chats", [False, True], ids=["alone", "coalesced"])
 def test_amplifying_sender_is_refused_and_the_reader_kept(make_server: Callable[..., ChatServer],
-                                                          caplog: pytest.LogCaptureFixture) -> None:
-    """ROBUST-8: a long name and zero-length messages outgrow a reader reading 16x faster than they come."""
+                                                          caplog: pytest.LogCaptureFixture,
+                                                          honest_chats: bool) -> None:
+    """ROBUST-8: a long name and zero-length messages outgrow a reader reading 16x faster than they come.
+
+    ``coalesced``: an honest client chats too, so batches hold several events and each
+    reader's relays of a batch go out together (_send_pending); the flooder still pays."""
     server = make_server(max_backlog=1024 * 1024)
     reader_sock, reader = connect(server, b"reader")
     # Small socket buffers, so that the backlog is in the server's queue, not the kernel's.
@@ -195,6 +201,8 @@ def test_amplifying_sender_is_refused_and_the_reader_kept(make_server: Callable[
                     sent += flood_sock.send(flood[sent:sent + 4096])  # 4 kB sent per step...
                 except (BlockingIOError, ConnectionResetError):
                     pass
+            if honest_chats:
+                honest_sock.sendall(encode_frame(b"chat"))
             server.run_once(0.01)
             got, _ = read_relays(reader_sock, conn, limit=65536)  # ...64 kB read per step
             relays += got
@@ -205,9 +213,11 @@ def test_amplifying_sender_is_refused_and_the_reader_kept(make_server: Callable[
     assert "flooding" in caplog.text
     honest_sock.sendall(encode_frame(b"still here"))
     pump(server, lambda: bool(relays.extend(read_relays(reader_sock, conn)[0])
-                              or relays and relays[-1].sender == "honest"))
+                              or relays and relays[-1].text == "still here"))
     assert relays[-1] == Relay("honest", "still here")
-    assert all(r == Relay("f" * 256, "") for r in relays[:-1])  # whole frames, none torn
+    honest = [r for r in relays[:-1] if r.sender == "honest"]
+    assert all(r == Relay("f" * 256, "") for r in relays[:-1] if r.sender != "honest")  # none torn
+    assert all(r.text == "chat" for r in honest) and (len(honest) > 0) == honest_chats
     for s in (reader_sock, flood_sock, honest_sock):
         s.close()
 
@@ -341,4 +351,107 @@ def test_a_reader_dropped_while_a_relay_goes_out_gets_none_of_it(
     pump(server, steps=2)
     assert set(server.registered.values()) == {sender, a}
     for sock in (sender_sock, a_sock, b_sock):
+        sock.close()
+
+
+class CountingSocket:
+    """A server-side socket that counts send() calls and may take fewer bytes than offered."""
+
+    def __init__(self, real: socket.socket, take: int | None = None) -> None:
+        self.real = real
+        self.take = take  # at most this many bytes per send; None: as many as the kernel takes
+        self.sends: list[int] = []
+
+    def send(self, data: bytes) -> int:
+        self.sends.append(len(data))
+        return self.real.send(data if self.take is None else memoryview(data)[:self.take])
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
+
+
+def one_batch(server: ChatServer, clients: list[Client]) -> None:
+    """One run_once that sees every one of ``clients`` readable: one batch of several events."""
+    socks = [c.sock.real if isinstance(c.sock, CountingSocket) else c.sock for c in clients]
+    for _ in range(100):
+        readable, _, _ = select.select(socks, [], [], 0.05)
+        if len(readable) == len(socks):
+            break
+    else:
+        raise AssertionError("the senders' messages did not reach the server")
+    server.run_once(0.05)
+
+
+def test_relays_of_one_batch_reach_each_reader_in_order_in_one_send(
+        make_server: Callable[..., ChatServer]) -> None:
+    """Relays of one batch of events are coalesced: one send() per reader, each sender's order
+    kept, every reader given the same order, a DM from the same read after its public relay."""
+    server = make_server(profiles=frozenset({"dm"}))
+    s1_sock, s1 = connect(server, b"s1")
+    s2_sock, s2 = connect(server, b"s2")
+    readers = [connect(server, name) for name in (b"ra", b"rb")]
+    for _, reader in readers:
+        reader.sock = CountingSocket(reader.sock)  # type: ignore[assignment]
+    s1_sock.sendall(b"".join(encode_frame(t) for t in (b"one", b"two", b"/dm ra three")))
+    s2_sock.sendall(encode_frame(b"uno") + encode_frame(b"dos"))
+    one_batch(server, [s1, s2])
+    orders = []
+    for sock, reader in readers:
+        counting = reader.sock
+        assert isinstance(counting, CountingSocket)
+        reader.sock = counting.real
+        got, _ = read_relays(sock, Connection(Role.CLIENT))
+        order = [(r.sender, r.text) for r in got if not r.text.startswith("/dm")]
+        assert [t for s, t in order if s == "s1"] == ["one", "two"]
+        assert [t for s, t in order if s == "s2"] == ["uno", "dos"]
+        orders.append(order)
+        if reader.name_frame == encode_frame(b"ra"):  # the DM went after s1's public relays
+            texts = [r.text for r in got if r.sender == "s1"]
+            assert texts == ["one", "two", "/dm ra three"]
+            assert len(counting.sends) <= 3, counting.sends  # not five: relays before the DM together
+        else:
+            assert len(counting.sends) == 1, counting.sends  # four relays, one send
+            assert not any(r.text.startswith("/dm") for r in got)
+    assert orders[0] == orders[1]
+    for sock, _ in readers:
+        sock.close()
+    s1_sock.close()
+    s2_sock.close()
+
+
+def test_a_partial_coalesced_send_queues_the_rest_charged_to_each_sender(
+        make_server: Callable[..., ChatServer]) -> None:
+    """ROBUST-8's bookkeeping is as if each relay had been written alone: the rest of a
+    coalesced send is queued relay by relay, each charged to its own sender from the point
+    it was relayed (its received_before then, not at the end of the batch)."""
+    server = make_server()
+    s1_sock, s1 = connect(server, b"s1")
+    s2_sock, s2 = connect(server, b"s2")
+    r_sock, reader = connect(server, b"r")
+    counting = CountingSocket(reader.sock, take=5)
+    reader.sock = counting  # type: ignore[assignment]
+    s1_sock.sendall(encode_frame(b"aa") + encode_frame(b"cc"))
+    s2_sock.sendall(encode_frame(b"bbb"))
+    one_batch(server, [s1, s2])
+    assert counting.sends == [sum(len(encode_frame(n)) + len(encode_frame(t)) for n, t in (
+        (b"s1", b"aa"), (b"s1", b"cc"), (b"s2", b"bbb")))]  # one send of all three
+    s1_relay = len(encode_frame(b"s1")) + len(encode_frame(b"aa"))
+    s2_relay = len(encode_frame(b"s2")) + len(encode_frame(b"bbb"))
+    first_cut = 5 if reader.out[0][1] is s1 else 0
+    second_cut = 5 - first_cut
+    assert [s for _, s in reader.out] == ([s1, s1, s2] if first_cut else [s2, s1, s1])
+    assert reader.out_bytes == 2 * s1_relay + s2_relay - 5
+    # Queued from the start of s1's first message (0), though s1's received_before had
+    # moved on to its second one by the end of the batch.
+    assert reader.queued_from[s1] == [2 * s1_relay - first_cut, 0, 0]
+    assert reader.queued_from[s2] == [s2_relay - second_cut, 0, 0]
+    held = 3 * CLIENT_OVERHEAD + 4 * sum(len(c.name_frame) for c in (s1, s2, reader))
+    assert server.memory_held == held + reader.out_bytes
+    reader.sock = counting.real
+    pump(server, lambda: not reader.out)
+    got, _ = read_relays(r_sock, Connection(Role.CLIENT))
+    assert sorted((r.sender, r.text) for r in got) == [("s1", "aa"), ("s1", "cc"), ("s2", "bbb")]
+    assert [r.text for r in got if r.sender == "s1"] == ["aa", "cc"]
+    assert reader.queued_from == {} and server.memory_held == held
+    for sock in (s1_sock, s2_sock, r_sock):
         sock.close()
