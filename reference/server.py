@@ -233,7 +233,8 @@ class ChatServer(OutputQueues):
         ready = self._ready(timeout)
         # Several events (a busy room): each reader's relays of this batch go out in one
         # send at its end (_flush_pending).  One event, the quiet case: sent at once.
-        self._coalesce = self._coalescing and len(ready) > 1
+        if len(ready) > 1 and self._coalescing:
+            self._coalesce = True
         for client, mask in ready:
             if client is None:
                 self._accept()
@@ -260,11 +261,8 @@ class ChatServer(OutputQueues):
             if mask & _WRITE and not client.closed:
                 self._flush(client)
         if self._coalesce:
+            self._flush_pending()
             self._coalesce = False
-            if self._batch_relays:
-                self._flush_pending()
-        if self._refused:
-            self._refused.clear()
         if self._unregistered or self._ticking:  # also the periodic hook of test servers
             self._expire_unregistered()
         if self._accept_resume and time.monotonic() >= self._accept_resume:
@@ -614,7 +612,7 @@ class ChatServer(OutputQueues):
                 # ``closed``: a reader may be dropped as this loop runs (ROBUST-8).
                 if client is not sender and not client.closed:
                     self._write(client, data, sender)
-        elif self._coalesce and size <= COALESCE_MAX_RELAY:
+        elif (coalesce := self._coalesce) and size <= COALESCE_MAX_RELAY:
             # Owed to each reader with an empty queue at the end of the batch, together
             # with its other relays (_flush_pending); anything else written to it before
             # sends these first (_write), so the order holds.
@@ -637,7 +635,7 @@ class ChatServer(OutputQueues):
             if self._batch_entries > COALESCE_MAX_ENTRIES or self._batch_bytes > COALESCE_MAX_BYTES:
                 self._flush_pending()
         else:
-            if self._touched:  # a large relay in a busy batch: the coalesced ones go first
+            if coalesce:  # a large relay in a busy batch: the coalesced ones go first
                 self._flush_pending()
             for client in readers:
                 if client is sender:

@@ -90,6 +90,7 @@ class OutputQueues:
     # Coalesced relays (see _send_pending): the readers with ``pending`` relays, in order;
     # (relay, sender, sender's received_before) of each relay coalesced in this batch; the
     # senders refused for flooding meanwhile; relays and bytes coalesced since the last flush.
+    _coalesce: bool
     _touched: list[Client]
     _batch_relays: list[tuple[bytes, Client, int]]
     _refused: set[Client]
@@ -290,7 +291,8 @@ class OutputQueues:
         """Refuse ``flooder`` and withdraw its relays that no reader has begun to receive."""
         self._drop(flooder, f"flooding: its relays fill the output queue of {reader.label} "
                             f"faster than it sends them ({reader.out_bytes} bytes queued)")
-        self._refused.add(flooder)  # its coalesced relays, not sent yet, are withdrawn too
+        if self._coalesce:  # its coalesced relays, not sent yet, are withdrawn too
+            self._refused.add(flooder)
         for client in list(self.clients.values()):
             if flooder in client.queued_from:
                 self._withdraw(client, flooder)
