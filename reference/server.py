@@ -230,12 +230,7 @@ class ChatServer(OutputQueues):
 
         ``serve_forever`` is this in a loop; tests call it to step the server.
         """
-        ready = self._ready(timeout)
-        # Several events (a busy room): each reader's relays of this batch go out in one
-        # send at its end (_flush_pending).  One event, the quiet case: sent at once.
-        if len(ready) > 1 and self._coalescing:
-            self._coalesce = True
-        for client, mask in ready:
+        for client, mask in self._ready(timeout):
             if client is None:
                 self._accept()
                 continue
@@ -260,9 +255,10 @@ class ChatServer(OutputQueues):
                     self._on_readable(client)
             if mask & _WRITE and not client.closed:
                 self._flush(client)
-        if self._coalesce:
+        if self._coalesce:  # (set by _ready)
             self._flush_pending()
             self._coalesce = False
+            self._inline_write = True
         if self._unregistered or self._ticking:  # also the periodic hook of test servers
             self._expire_unregistered()
         if self._accept_resume and time.monotonic() >= self._accept_resume:
@@ -295,11 +291,16 @@ class ChatServer(OutputQueues):
         """
         epoll = self._epoll
         if epoll is None:
-            return [(key.data, mask) for key, mask in self.selector.select(timeout)]
+            events = self.selector.select(timeout)
+            if len(events) > 1 and self._coalescing:
+                self._start_coalescing()
+            return [(key.data, mask) for key, mask in events]
         try:
             events = epoll.poll(timeout, len(self.clients) + 2)  # None: no timeout
         except InterruptedError:
             return []
+        if len(events) > 1 and self._coalescing:
+            self._start_coalescing()
         clients = self.clients
         ready: list[tuple[Any, int]] = []
         for fd, event in events:
@@ -317,6 +318,13 @@ class ChatServer(OutputQueues):
                 mask |= _WRITE
             ready.append((client, mask))
         return ready
+
+    def _start_coalescing(self) -> None:
+        """A batch of several events (a busy room): each reader's relays of the batch go out
+        in one send at its end (_flush_pending, from run_once).  One event, the quiet case,
+        is sent at once, as before."""
+        self._coalesce = True
+        self._inline_write = False  # _broadcast's one test per message: not the direct path
 
     def stop(self) -> None:
         """Leave the loop at the next wakeup; safe to call from a signal handler."""
@@ -607,36 +615,17 @@ class ChatServer(OutputQueues):
         # per idle client (test_memory_per_idle_client); nor list.remove(sender), which
         # compares each Client by __eq__ and cost more than the test per reader.
         readers = list(self.registered.values())
-        if not self._inline_write:  # a subclass's _write (a test server's defect), or TLS
-            for client in readers:
-                # ``closed``: a reader may be dropped as this loop runs (ROBUST-8).
-                if client is not sender and not client.closed:
-                    self._write(client, data, sender)
-        elif (coalesce := self._coalesce) and size <= COALESCE_MAX_RELAY:
-            # Owed to each reader with an empty queue at the end of the batch, together
-            # with its other relays (_flush_pending); anything else written to it before
-            # sends these first (_write), so the order holds.
-            self._batch_relays.append((data, sender, received))
-            touched = self._touched
-            for client in readers:
-                if client is sender:
-                    continue
-                pending = client.pending
-                if pending is not None:
-                    pending.append(data)
-                elif client.out:  # behind queued bytes: _write queues it (and charges the sender)
-                    self._write(client, data, sender)
-                elif not client.closed:
-                    client.pending = [data]
-                    touched.append(client)
-            # Bounded: what waits here is not counted against --max-memory.
-            self._batch_entries += len(readers)
-            self._batch_bytes += size
-            if self._batch_entries > COALESCE_MAX_ENTRIES or self._batch_bytes > COALESCE_MAX_BYTES:
-                self._flush_pending()
+        if not self._inline_write:  # a subclass's _write (a test server's defect), TLS, or a batch
+            if self._coalesce and size <= COALESCE_MAX_RELAY:
+                self._coalesce_relay(sender, data, received, size, readers)
+            else:
+                if self._coalesce:  # a large relay in a busy batch: the coalesced ones go first
+                    self._flush_pending()
+                for client in readers:
+                    # ``closed``: a reader may be dropped as this loop runs (ROBUST-8).
+                    if client is not sender and not client.closed:
+                        self._write(client, data, sender)
         else:
-            if coalesce:  # a large relay in a busy batch: the coalesced ones go first
-                self._flush_pending()
             for client in readers:
                 if client is sender:
                     continue
@@ -658,6 +647,33 @@ class ChatServer(OutputQueues):
                     self._write_rest(client, data, sent, sender)
         if self.replay is not None:
             self._remember(sender, data)
+
+    def _coalesce_relay(self, sender: Client, data: bytes, received: int, size: int,
+                        readers: list[Client]) -> None:
+        """Owe ``data`` to each reader with an empty queue until the end of the batch.
+
+        There it goes out together with the reader's other relays (_flush_pending);
+        anything else written to the reader before sends these first (_write), so the
+        order holds.  ``received``: the sender's received_before for this relay.
+        """
+        self._batch_relays.append((data, sender, received))
+        touched = self._touched
+        for client in readers:
+            if client is sender:
+                continue
+            pending = client.pending
+            if pending is not None:
+                pending.append(data)
+            elif client.out:  # behind queued bytes: _write queues it (and charges the sender)
+                self._write(client, data, sender)
+            elif not client.closed:
+                client.pending = [data]
+                touched.append(client)
+        # Bounded: what waits here is not counted against --max-memory.
+        self._batch_entries += len(readers)
+        self._batch_bytes += size
+        if self._batch_entries > COALESCE_MAX_ENTRIES or self._batch_bytes > COALESCE_MAX_BYTES:
+            self._flush_pending()
 
     def _remember(self, sender: Client, data: bytes) -> None:
         """Keep a public relay for newcomers, marked as history (HISTORY-2)."""
