@@ -8,15 +8,35 @@ the code under test; ours judges a server in another process, through
 ``--server-cmd``) makes one change at a time to a copy of the reference
 server -- an operator or comparison swapped, a constant changed, a slice
 bound moved by one, a statement deleted, an ``if``'s branches swapped or its
-test negated -- and runs ``chat-conformance`` against each mutant:
+test negated -- and runs ``chat-conformance`` against each mutant, in the modes
+of the suite that reach the mutated line:
 
-* killed     the suite failed it (exit status 1, or 3 when it does not start); the
-             suite runs with ``--strict``, so a broken SHOULD is noticed too;
-* survived   the suite passed it: its diff is printed, to be killed by a new case
-             or explained (see the README's mutation score);
-* timed-out  the run passed its time bound and was stopped (counted as killed);
-* equivalent the change can only reach the server's log (a ``log.*`` call), which
-             no client sees; not run.
+* plain      the base protocol over TCP;
+* profile    ``--profile dm,history`` claimed by server and suite (PROTOCOL.md section 8);
+* tls        ``--tls-self-signed`` / ``--tls`` (PROTOCOL.md, Profile: tls).
+
+Which lines each mode reaches is measured, not guessed: the unmutated server is
+judged first in every mode (it must pass, or no kill means anything) under a line
+tracer.  A mutant is judged in plain mode when plain reaches its line, and in
+another mode when that mode reaches the line and plain does not, or its function
+has lines only that mode runs, or the statement names that mode's state; the
+first kill ends it.  Outcomes:
+
+* killed       the suite failed it in some mode (exit status 1, or 3 when it does not
+               start); the suite runs with ``--strict``, so a broken SHOULD counts too;
+* survived     the suite passed it in every mode that reaches it (or none reaches it):
+               its diff is printed, to be killed by a new case or reviewed;
+* timed-out    the run passed its time bound and was stopped (counted as killed);
+* equivalent   the change can only reach the server's log (a ``log.*`` call), or
+               reviewed.toml says no client can tell it from the reference; not run;
+* unobservable reviewed.toml says a client could tell, but only where the suite cannot
+               look (another platform, IPv6, a 3/4 GiB memory budget, the command line);
+               not run, and counted as not killed.
+
+reviewed.toml is keyed by each mutant's stable id (function, kind, change and a digest
+of the statement's text), so an entry follows its mutant when other code moves and
+goes stale (reported) when its statement changes; ``--recheck`` runs the listed
+mutants too and flags a review the suite now contradicts.
 
 The mutants are numbered in source order; ``--sample N`` takes N of them with
 a seeded random choice (``--seed``), so a run is repeatable.  It lives with the
@@ -70,7 +90,7 @@ class Mutant:
     where: str        # the enclosing function
     log_only: bool    # inside a log.* call: only the log can change
     reach: tuple[int, int] = (0, 0)  # source lines whose execution runs the mutated code
-    scope: tuple[int, int] = (0, 0)  # the enclosing function's lines (the module: all)
+    scope: tuple[int, int] = (0, 0)  # the enclosing function's lines ((0, 0): the module)
     #: A name that survives edits elsewhere in the file (the number and line do not): the
     #: enclosing function, the kind, what changes, and a digest of the mutated statement's
     #: text; ``~2``, ``~3`` for a repeat.  reviewed.toml is keyed by it.
@@ -108,7 +128,7 @@ class _Sites(ast.NodeTransformer):
         self._log_depth = 0
         self._depth = 0  # functions we are in: only their statements may be deleted
         self._stmt: tuple[int, int] = (0, 0)  # reach of the innermost statement being visited
-        self._scope: tuple[int, int] = (0, 1 << 30)
+        self._scope: tuple[int, int] = (0, 0)  # the module: no function
 
     def visit(self, node: ast.AST) -> ast.AST:
         if not isinstance(node, ast.stmt):
@@ -343,13 +363,13 @@ def modes_for(mutant: Mutant, reached: dict[str, set[int]], text: str = "") -> l
     like ``if client.tls:`` whose other branch plain runs), or the statement's ``text`` names
     that mode's state.  None: no run reaches it."""
     lines = set(range(mutant.reach[0], mutant.reach[1] + 1))
-    scope = set(range(mutant.scope[0], mutant.scope[1] + 1))
+    first, last = mutant.scope
     plain = reached["plain"]
     out = ["plain"] if lines & plain else []
     for mode, seen in reached.items():
         if mode == "plain" or not lines & seen:
             continue
-        if (not lines & plain or (seen - plain) & scope
+        if (not lines & plain or any(first <= line <= last for line in seen - plain)
                 or any(word in text.lower() for word in MODE_WORDS.get(mode, ()))):
             out.append(mode)
     return out
@@ -520,7 +540,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     for v in survivors:
         print(f"\nsurvivor #{v.mutant.number} {v.id} (line {v.mutant.line}):")
         print(v.change)
-    judged = counts[KILLED] + counts[SURVIVED] + counts[TIMED_OUT]
+    # The score leaves out only the equivalent mutants: an unobservable one is a change a
+    # client could see, which the suite does not kill.
+    judged = counts[KILLED] + counts[SURVIVED] + counts[TIMED_OUT] + counts[UNOBSERVABLE]
     score = (counts[KILLED] + counts[TIMED_OUT]) / judged if judged else 0.0
     print(f"\nkilled {counts[KILLED]}  survived {counts[SURVIVED]}  timed-out {counts[TIMED_OUT]}  "
           f"equivalent {counts[EQUIVALENT]}  unobservable {counts[UNOBSERVABLE]}  -> mutation "
