@@ -158,7 +158,7 @@ class AsyncChatClient(asyncio.Protocol):
         if sock is not None:
             try:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            except OSError:
+            except (OSError, ValueError):  # already closed: uvloop's socket says "negative fd"
                 pass
         self.transport.abort()
 

@@ -80,6 +80,21 @@ def test_good_relays_before_a_bad_frame_come_first_then_the_error(bad: bytes, re
         fresh.next_relays()
 
 
+def test_relay_batches_refuse_to_go_on_after_a_protocol_error() -> None:
+    """ERROR state on the batch path too: after a FRAME-4 message frame, later good bytes never
+    pair the stale sender ("ana") with the next frame; every later call names the first error."""
+    conn = Connection(Role.CLIENT)
+    with pytest.raises(RemoteProtocolError) as first:
+        conn.receive_relays(encode_frame(b"ana") + encode_frame(b"\xff"))
+    assert first.value.requirement == "FRAME-4" and conn.errored
+    for again in (lambda: conn.receive_relays(encode_frame(b"bo") + encode_frame(b"hi")),
+                  conn.next_relays, conn.next_event):
+        with pytest.raises(RemoteProtocolError, match="ERROR state") as info:
+            again()
+        assert info.value.requirement == "FRAME-4"
+    assert conn.buffered == 0
+
+
 def test_receive_relays_keeps_a_partial_tail_and_reports_errors_like_next_relays() -> None:
     conn = Connection(Role.CLIENT)
     assert conn.receive_relays(WIRE[:-3]) == EXPECTED[:-1] and conn.mid_frame
