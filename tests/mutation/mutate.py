@@ -50,6 +50,7 @@ import ast
 import dataclasses
 import difflib
 import hashlib
+import io
 import json
 import os
 import random
@@ -58,6 +59,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import tokenize
 import tomllib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -112,6 +114,19 @@ def _reach(stmt: ast.stmt) -> tuple[int, int]:
     return first, stmt.end_lineno or stmt.lineno
 
 
+def _code_text(text: str) -> str:
+    """A statement's tokens without comments or layout: what a reviewed id's digest covers,
+    so that a comment or a re-wrapped line does not make a review stale."""
+    skip = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT,
+            tokenize.ENDMARKER}
+    try:
+        tokens = [t.string for t in tokenize.generate_tokens(io.StringIO(text.strip() + "\n").readline)
+                  if t.type not in skip]
+    except (tokenize.TokenError, IndentationError, SyntaxError):
+        return " ".join(text.split())
+    return " ".join(tokens)
+
+
 def _is_docstring(node: ast.AST) -> bool:
     return (isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)
             and isinstance(node.value.value, str))
@@ -145,7 +160,7 @@ class _Sites(ast.NodeTransformer):
         reach = _reach(node) if isinstance(node, ast.stmt) else self._stmt
         ident = ""
         if self._lines:
-            text = " ".join(" ".join(self._lines[reach[0] - 1:reach[1]]).split())
+            text = _code_text("\n".join(self._lines[reach[0] - 1:reach[1]]))
             digest = hashlib.sha1(text.encode()).hexdigest()[:8]
             ident = f"{self._where}:{kind}{':' + change if change else ''}@{digest}"
         self.found.append(Mutant(number, kind, getattr(node, "lineno", 0), self._where,
