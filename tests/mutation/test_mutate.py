@@ -71,9 +71,9 @@ def test_ids_are_unique_and_survive_edits_elsewhere() -> None:
     moved = "def added(x):\n    return x + 1\n\n\n" + SOURCE
     moved_ids = [m.id for m in mutate.mutants(moved)]
     assert moved_ids[-len(ids):] == ids
-    # Nor does a comment or a re-wrapped line change the id of its statement's mutants.
+    # Nor does a comment or other spacing change the id of its statement's mutants.
     code = "def f(a, b):\n    return a + b\n"
-    recommented = "def f(a, b):\n    return (a +  # why\n            b)\n"
+    recommented = "def f(a, b):\n    return a+b  # why\n"
     assert [m.id for m in mutate.mutants(code)] == [m.id for m in mutate.mutants(recommented)]
 
 
