@@ -107,6 +107,7 @@ def collect(*options: str) -> list[str]:
     return [line for line in done.stdout.splitlines() if "::" in line]
 
 
+@pytest.mark.slow  # pytest in a subprocess collecting bench/ (1-2 times): 3-8 s
 def test_suite_has_every_benchmark_the_issue_names() -> None:
     ids = collect()
     # Paired benchmarks: the target and the baselines measured round by round in one test.
@@ -123,6 +124,7 @@ def test_suite_has_every_benchmark_the_issue_names() -> None:
     assert "bench/test_calibration.py::test_calibration" in ids
 
 
+@pytest.mark.slow  # pytest in a subprocess collecting bench/ (1-2 times): 3-8 s
 def test_k_selects_benchmarks_with_a_chosen_server() -> None:
     ids = collect("-k", "fanout", "--chat-server-cmd", "python3 myserver.py {port}")
     assert sorted(ids) == sorted(f"bench/test_server.py::test_fanout_latency[{n}]" for n in (1, 10, 100))

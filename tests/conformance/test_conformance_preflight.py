@@ -185,6 +185,7 @@ def test_a_hanging_server_is_judged_in_seconds_with_one_headline(tmp_path: Path)
     assert "PASS" not in output
 
 
+@pytest.mark.slow  # whole chat-conformance runs against a zoo server: 5-13 s
 def test_a_dialect_stops_the_run_and_no_preflight_runs_the_cases(tmp_path: Path) -> None:
     command = _command("single_frame_server.py")
     status, output, doc, _ = _run(tmp_path / "stop", "--server-cmd", command)
@@ -199,6 +200,7 @@ def test_a_dialect_stops_the_run_and_no_preflight_runs_the_cases(tmp_path: Path)
 
 
 # -- a crash is a verdict of its own ----------------------------------------------------------
+@pytest.mark.slow  # whole chat-conformance runs against a zoo server: 5-13 s
 def test_a_crash_inside_a_may_case_fails_the_run(tmp_path: Path) -> None:
     status, output, doc, _ = _run(tmp_path, "--server-cmd", _command("duplicate_name_crash_server.py"),
                                   "info.duplicate-names", "relay.no-echo")
@@ -212,6 +214,7 @@ def test_a_crash_inside_a_may_case_fails_the_run(tmp_path: Path) -> None:
     assert "last action before it: twin" in crash["detail"] and crash["transcript"]
 
 
+@pytest.mark.slow  # whole chat-conformance runs against a zoo server: 5-13 s
 def test_a_crash_when_clients_close_is_charged_to_their_case(tmp_path: Path) -> None:
     """The leave-crash server dies as each case's clients close: each case is charged, none lost."""
     status, output, doc, _ = _run(tmp_path, "--server-cmd", _command("leave_crash_server.py"),
@@ -227,6 +230,7 @@ def test_a_crash_when_clients_close_is_charged_to_their_case(tmp_path: Path) -> 
             assert "OSError: [Errno 9] Bad file descriptor" in record["detail"]
 
 
+@pytest.mark.slow  # whole chat-conformance runs against a zoo server: 5-13 s
 def test_an_external_server_that_stops_accepting_is_charged_and_stops_the_run(tmp_path: Path,
                                                                            spawn: list[SpawnedServer]
                                                                            ) -> None:
