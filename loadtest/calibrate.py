@@ -23,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +41,7 @@ from reference.stamp import make_payload, receive_limit
 from reference.target import SpawnedServer
 from reports.results import load_document
 
-__all__ = ["absorb", "bare_round", "calibrate_command", "versus_locust"]
+__all__ = ["absorb", "bare_round", "calibrate_command", "efficiency_rounds", "versus_locust"]
 
 #: The issue's bar: the generator's p50 within 30% of the bare loop's.
 TOLERANCE = 0.30
@@ -102,14 +103,12 @@ async def absorb(address: tuple[str, int], receivers: int, count: int, size: int
             **receipts.counts()}
 
 
-def versus_locust(address: tuple[str, int], users: int, rate: float, seconds: float,
-                  server_pid: int | None) -> dict[str, Any]:
-    """The same chat load from a locust swarm and from chat-load: deliveries per CPU-second.
+def _swarm(address: tuple[str, int], users: int, rate: float, seconds: float) -> dict[str, Any]:
+    """The summary of a locust swarm of ``users`` Chatters, run as a subprocess.
 
-    Locust runs as a subprocess (importing it would monkey-patch this process)
-    with ``users`` Chatter users sending ``rate`` messages/s each; chat-load
-    runs ``users`` clients at ``users * rate`` messages/s in total.  Each side
-    counts the CPU of its load-generating process while the load runs.
+    A subprocess because importing locust would monkey-patch this process; its
+    CPU is counted by the swarm itself (``load_cpu_s``: the process that runs the
+    users, from the test's start to its end, reading included).
     """
     locustfile = Path(__file__).with_name("locustfile.py")
     with tempfile.TemporaryDirectory(prefix="chat-calibrate-") as tmp:
@@ -122,12 +121,32 @@ def versus_locust(address: tuple[str, int], users: int, rate: float, seconds: fl
         if not out.exists():
             tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
             raise LoadError(f"the locust swarm wrote no results (exit {proc.returncode}): {tail[0]}")
-        swarm = load_document(out)["summary"]
+        summary: dict[str, Any] = load_document(out)["summary"]
+        return summary
+
+
+def versus_locust(address: tuple[str, int], users: int, rate: float, seconds: float,
+                  server_pid: int | None, native_first: bool = False) -> dict[str, Any]:
+    """The same chat load from a locust swarm and from chat-load: deliveries per CPU-second.
+
+    Locust runs ``users`` Chatter users sending ``rate`` messages/s each;
+    chat-load runs ``users`` clients at ``users * rate`` messages/s in total,
+    one after the other against the same server (``native_first`` swaps the
+    order, so that a drift in the machine's load does not always favour one).
+    Each side counts the CPU of its one load-generating process while its
+    users chat and read, and the deliveries its receivers got in that time.
+    """
     scenario = Scenario.build(host=address[0], port=address[1], clients=users, senders=users,
                               rate=users * rate, size=64, duration_s=seconds, messages=None,
                               warmup_s=0.5)
-    record = run_scenario(scenario, server_pid)
-    native_cpu_s = record["generator"]["cpu_percent"][0] / 100 * scenario.schedule_s
+    if native_first:
+        record = run_scenario(scenario, server_pid)
+        swarm = _swarm(address, users, rate, seconds)
+    else:
+        swarm = _swarm(address, users, rate, seconds)
+        record = run_scenario(scenario, server_pid)
+    generator = record["generator"]
+    native_cpu_s = generator["cpu_s"]
     locust_p50 = (swarm.get("latency_us") or {}).get("p50")
     native_p50 = record["latency_us"]["p50"]
     native_per = record["deliveries"] / native_cpu_s if native_cpu_s else None
@@ -136,15 +155,45 @@ def versus_locust(address: tuple[str, int], users: int, rate: float, seconds: fl
         "p50_ratio": round(locust_p50 / native_p50, 2) if locust_p50 and native_p50 else None,
         "efficiency_ratio": round(native_per / locust_per, 2) if native_per and locust_per else None,
         "locust_bottleneck": swarm.get("locust_bottleneck"),
-        "native_bottleneck": record["generator"]["bottleneck"],
+        "native_bottleneck": generator["bottleneck"],
         "locust_received": swarm["received"], "locust_cpu_s": swarm.get("load_cpu_s"),
         "locust_per_cpu_s": swarm.get("received_per_cpu_s"),
         "locust_p50_us": locust_p50, "locust_ok": swarm.get("ok"),
-        "native_received": record["deliveries"], "native_cpu_s": round(native_cpu_s, 3),
+        "native_received": record["deliveries"], "native_cpu_s": native_cpu_s,
         "native_per_cpu_s": round(native_per, 1) if native_per else None,
         "native_p50_us": native_p50, "native_ok": record["lost"] == 0,
+        "native_relays_per_read": generator.get("relays_per_read"),
+        "locust_relays_per_read": swarm.get("relays_per_read"),
         "users": users, "rate_each": rate, "seconds": seconds,
     }
+
+
+def efficiency_rounds(address: tuple[str, int], users: int, rate: float, seconds: float,
+                      rounds: int, server_pid: int | None,
+                      on_round: Callable[[int, dict[str, Any]], None] | None = None) -> dict[str, Any]:
+    """:func:`versus_locust` ``rounds`` times, alternating which tool goes first.
+
+    One round's ratio moves with the machine (how far behind the server and
+    each tool fall, and so how many relays one read brings), so the verdict
+    is the median of the per-round ratios; every round is kept.
+    """
+    each = []
+    for i in range(rounds):
+        each.append(versus_locust(address, users, rate, seconds, server_pid, native_first=i % 2 == 1))
+        if on_round is not None:
+            on_round(i, each[-1])
+    ratios = [r["efficiency_ratio"] for r in each if r["efficiency_ratio"] is not None]
+    middle = statistics.median(ratios) if ratios else None
+    # The round whose ratio is the median (the lower one of an even count) stands for the rest.
+    shown = min(each, key=lambda r: abs((r["efficiency_ratio"] or 0.0) - (middle or 0.0)))
+    return {**shown, "efficiency_ratio": round(middle, 2) if middle is not None else None,
+            "rounds": [{k: r[k] for k in _ROUND_KEYS} for r in each]}
+
+
+#: What :func:`efficiency_rounds` keeps of every round.
+_ROUND_KEYS = ("efficiency_ratio", "locust_per_cpu_s", "native_per_cpu_s", "locust_received",
+               "native_received", "locust_cpu_s", "native_cpu_s", "locust_p50_us", "native_p50_us",
+               "native_relays_per_read", "locust_relays_per_read")
 
 
 def _bench_record(name: str, median_s: float, values: list[float], **extra: Any) -> dict[str, Any]:
@@ -183,9 +232,13 @@ def calibrate_command(args: Any, target: Any, console: Console) -> tuple[str, di
             room = versus_locust(target.address, ROOM_USERS, ROOM_RATE, max(10.0, args.seconds * 3),
                                  getattr(target, "pid", None))
             # Efficiency: deliveries per CPU-second with every user chatting hard.
-            status.update(phase=f"locust swarm vs chat-load, efficiency: {args.vs_locust} users")
-            versus = versus_locust(target.address, args.vs_locust, args.locust_rate, args.seconds * 2,
-                                   getattr(target, "pid", None))
+            status.update(phase=f"locust swarm vs chat-load, efficiency: {args.vs_locust} users, "
+                                f"{args.rounds} round(s)")
+            versus = efficiency_rounds(
+                target.address, args.vs_locust, args.locust_rate, args.seconds * 2, args.rounds,
+                getattr(target, "pid", None),
+                lambda i, r: status.update(phase=f"efficiency round {i + 1} of {args.rounds}",
+                                           efficiency=f"{r['efficiency_ratio']}"))
     bare_p50, gen_p50 = statistics.median(bare), statistics.median(generated)
     ratio = gen_p50 / bare_p50
     params = {"rate": args.rate, "size": size, "messages_per_round": count}
@@ -200,12 +253,13 @@ def calibrate_command(args: Any, target: Any, console: Console) -> tuple[str, di
     ]
     if versus is not None:
         for side in ("locust", "native"):
-            per = versus[f"{side}_per_cpu_s"]
+            pers = [r[f"{side}_per_cpu_s"] for r in versus["rounds"]]
+            seconds = [1.0 / per if per else 0.0 for per in pers]  # CPU seconds per delivery
             records.append(_bench_record(f"{'locust swarm' if side == 'locust' else 'chat-load'}: "
-                                         "deliveries per CPU-second", 1.0 / per if per else 0.0,
-                                         [1.0 / per if per else 0.0], params={
-                                             "users": versus["users"], "rate_each": versus["rate_each"]},
-                                         deliveries_per_cpu_s=per, p50_us=[versus[f"{side}_p50_us"]]))
+                                         "deliveries per CPU-second", statistics.median(seconds), seconds,
+                                         params={"users": versus["users"], "rate_each": versus["rate_each"]},
+                                         deliveries_per_cpu_s=pers,
+                                         p50_us=[r[f"{side}_p50_us"] for r in versus["rounds"]]))
     summary = {"calibration": None, "benchmarks": len(records), "bare_p50_us": round(bare_p50),
                "generator_p50_us": round(gen_p50), "ratio": round(ratio, 3),
                "within_30_percent": abs(ratio - 1) <= TOLERANCE,

@@ -187,6 +187,12 @@ def _merge(scenario: Scenario, results: list[dict[str, Any]],
     lag_p99_us = lag.summary()["p99"] or 0
     generator = _judge_generator(cpu, lag_p99_us, unsent, server_percent, latency)
     generator["event_loop"] = results[0].get("event_loop") if results else None
+    # The CPU seconds of the generator processes from the first send until the last
+    # delivery came (or the drain gave up): deliveries / cpu_s is its efficiency.
+    generator["cpu_s"] = round(sum(r.get("cpu_s", 0.0) for r in results), 3)
+    reads = sum(r.get("reads", 0) for r in results)
+    generator["relays_per_read"] = round(sum(r.get("relays_read", 0) for r in results) / reads, 2) \
+        if reads else None
     disconnected = sorted({reason for r in results for reason in r["disconnected"]})
     record: dict[str, Any] = {
         "clients": scenario.clients, "senders": scenario.senders, "rate": scenario.rate,

@@ -276,6 +276,8 @@ async def run_worker(scenario: Scenario, worker: int, ctl: Pipe) -> dict[str, An
             if idle_s > scenario.idle_s:
                 break
             await asyncio.sleep(0.01)
+        # Every delivery counted (late ones too) against the CPU that received it.
+        receive_cpu_s = time.process_time() - cpu0
         reporter.cancel()
         disconnected = sorted({c.closed.result() for c in clients.values()
                                if c.closed.done() and c.closed.result() != "closed"})
@@ -298,7 +300,10 @@ async def run_worker(scenario: Scenario, worker: int, ctl: Pipe) -> dict[str, An
         "fan_count": receipts.fan_count.tobytes(),
         "fan_max": receipts.fan_max.tobytes(),
         "cpu_percent": round(100.0 * cpu_s / wall_s, 1) if wall_s > 0 else 0.0,
+        "cpu_s": receive_cpu_s,
         "event_loop": aclient.event_loop_name(),
+        "reads": sum(c.reads for c in clients.values()),
+        "relays_read": sum(c.relays_received for c in clients.values()),
     }
 
 

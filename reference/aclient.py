@@ -61,6 +61,7 @@ class AsyncChatClient(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.closed: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self.relays_received = 0
+        self.reads = 0  # data_received calls: relays_received / reads is the batching achieved
         self.error: RemoteProtocolError | None = None
 
     # -- asyncio.Protocol -------------------------------------------------------
@@ -80,6 +81,7 @@ class AsyncChatClient(asyncio.Protocol):
         try:
             # A read often holds hundreds of relays: decode them in one pass (batched).
             relays = conn.receive_relays(data)
+            self.reads += 1
             self.relays_received += len(relays)
             if on_relay is not None:
                 for relay in relays:
@@ -158,7 +160,7 @@ class AsyncChatClient(asyncio.Protocol):
         if sock is not None:
             try:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            except OSError:
+            except (OSError, ValueError):  # already closed: uvloop's socket says "negative fd"
                 pass
         self.transport.abort()
 

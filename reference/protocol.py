@@ -700,6 +700,22 @@ class Connection:
         if not data or self._closed or self._error is not None:
             self.receive_data(data)
             return self.next_relays()
+        decoder = self._decoder
+        if self._pending_sender is None and decoder._need < 0 and not decoder._buf \
+                and decoder._chunks is None and self.our_role is Role.CLIENT:
+            # The commonest read of a receiver that keeps up: exactly one relay, both
+            # headers seen before, ASCII (valid UTF-8 without decoding twice).
+            first = _KNOWN_HEADERS.get(data[:HEADER_LENGTH], -1)
+            mid = HEADER_LENGTH + first
+            second = _KNOWN_HEADERS.get(data[mid:mid + HEADER_LENGTH], -1)
+            if first >= 0 and second >= 0 and mid + HEADER_LENGTH + second == len(data) \
+                    and first <= decoder.max_payload and second <= decoder.max_payload:
+                sender, text = data[HEADER_LENGTH:mid], data[mid + HEADER_LENGTH:]
+                if sender.isascii() and text.isascii():
+                    relay = _new(Relay)
+                    _set_sender(relay, sender.decode("ascii"))
+                    _set_text(relay, text.decode("ascii"))
+                    return [relay]
         return self.next_relays(data)
 
     def next_relays(self, _fresh: bytes = b"") -> list[Relay]:

@@ -29,11 +29,11 @@ from reference.tls import WOULD_BLOCK as WOULD_BLOCK
 
 #: Server memory one connection costs beyond the bytes it has buffered: its
 #: socket object, Client, Connection, decoder, deque and selector entries
-#: (tracemalloc, measured by tests/reference/test_server_memory.py; see docs/server.md).
+#: (tracemalloc, measured by tests/reference/test_server_memory.py; see docs/hostile-clients.md).
 #: A read's usual size, below glibc's mmap threshold (reference/server.py reads more
 #: for the rest of a large frame).
 RECV_SIZE = 64 * 1024
-CLIENT_OVERHEAD = 4096  # measured ~2,000 (docs/server.md): twice that, for dict growth and slack
+CLIENT_OVERHEAD = 4096  # measured ~2,200 (docs/hostile-clients.md): about twice, for dict growth and slack
 #: What OpenSSL holds for one idle TLS connection on top (its buffers and state, outside
 #: Python's allocator): measured 15.3 KiB of server RSS per registered idle client
 #: (16.5 KiB with TLS, 1.2 KiB without, 400 clients, docs/tls.md).

@@ -401,3 +401,12 @@ def test_argparse_value_types_live_in_one_module() -> None:
     """Every argparse ``type`` that can refuse a value is in reference/cli_args.py."""
     found = sources_matching(lambda text: "raise argparse.ArgumentTypeError" in text)
     assert found == ["reference/cli_args.py"]
+
+
+def test_reports_and_baselines_are_written_atomically() -> None:
+    """Every file the harness writes for a reader (results, reports, baselines) goes through
+    reports.results.write_text_atomic; the only other writes are logs streamed as they come: a
+    spawned server's output (reference/target.py) and a scorecard step's log (reports/scorecard.py).
+    Before issue 14's fix, bench/compare.py and reports/html.py wrote with Path.write_text."""
+    writes = re.compile(r"""\.write_(text|bytes)\(|\bopen\([^)]*["'][wax]b?["']|json\.dump\(""")
+    assert sources_matching(writes.search) == ["reference/target.py", "reports/scorecard.py"]

@@ -4,7 +4,7 @@ Each check runs against a server from tests/servers/ built to hurt a reader:
 ``huge_log_server.py`` (1 GiB sparse stdout and stderr) and ``flood_server.py``
 (endless 4 MiB frames, or garbage).  Where a whole tool or library call is
 checked, it runs in a child process under ``RLIMIT_AS`` = the documented bound
-(README, "When the server under test is hostile"), so reading a log whole or buffering a flood is
+(docs/hostile.md, "Memory"), so reading a log whole or buffering a flood is
 a MemoryError there, not a slow test here.
 """
 
@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from conformance.wire import MAX_KEPT_BYTES, RecordingSocket, Wire
+from reference import aclient
 from reference.aclient import connect_client
 from reference.process_group import join_command
 from reference.stamp import receive_limit
@@ -34,7 +35,7 @@ SERVERS = Path(__file__).parent / "servers"
 #: run_capped's address-space cap is POSIX, and only Linux enforces RLIMIT_AS.
 CAPPED = pytest.mark.skipif(sys.platform != "linux", reason="caps the address space with RLIMIT_AS, "
                             "which only Linux enforces (and Windows lacks)")
-#: The harness's documented memory bound (README): address space, so it is a hard limit.
+#: The harness's documented memory bound (docs/hostile.md): address space, so it is a hard limit.
 MEMORY_BOUND = 200 * 1024 * 1024
 
 
@@ -151,6 +152,20 @@ def test_load_generator_connections_refuse_a_flood_at_its_header(frame_flood: Sp
         assert buffered <= 2 * receive_limit(64) + 64 * 1024
 
 
+def test_aborting_a_connection_the_flood_closed_is_quiet(frame_flood: SpawnedServer) -> None:
+    """chat-load limits aborts every client at its end; one the flood closed already (FRAME-6)
+    must not raise on the tools' event loop (uvloop: "ValueError: negative file descriptor",
+    which ended chat-load limits against a flood with a traceback)."""
+    async def main() -> str:
+        client = await connect_client(*frame_flood.address, name="c", max_payload=receive_limit(64))
+        reason = await asyncio.wait_for(client.closed, 10)
+        client.abort()
+        client.abort()
+        return reason
+
+    assert "FRAME-6" in aclient.run(main())
+
+
 @CAPPED
 @pytest.mark.slow
 @pytest.mark.parametrize("mode", ["frames", "garbage"])
@@ -162,4 +177,32 @@ def test_chat_load_stays_within_the_bound_against_a_flood(mode: str) -> None:
     assert status == 1, out
     assert "MemoryError" not in out and "Traceback" not in out
     assert "the run could not finish" in out
+    assert peak < MEMORY_BOUND
+
+
+#: Every tool the memory table of docs/hostile.md measures, beside chat-load latency above.
+FLOODED_RUNS = {
+    "chat-conformance": ["conformance.cli"],
+    "chat-load limits": ["loadtest.cli", "limits", "--max", "1000", "--step", "250"],
+    "chat-load soak": ["loadtest.cli", "soak", "--clients", "20", "--duration", "5"],
+    "chat-swarm": ["loadtest.swarm.cli", "-u", "10", "-t", "5"],
+}
+
+
+@CAPPED
+@pytest.mark.slow
+@pytest.mark.parametrize("tool", sorted(FLOODED_RUNS))
+def test_each_tool_stays_within_the_bound_against_a_frame_flood(tool: str) -> None:
+    """Capped at the bound, each tool judges the flooding server (exit 1) in its own words.
+
+    Before: chat-conformance's probe read the whole flood (MemoryError in every case under the
+    cap), and chat-load limits ended in a traceback when it aborted a client the flood had closed.
+    """
+    module, *args = FLOODED_RUNS[tool]
+    locust = ["--", "--only-summary"] if tool == "chat-swarm" else []
+    status, out, peak = run_capped([sys.executable, "-m", module, *args, "--server-cmd",
+                                    _server_cmd("flood_server.py", "frames", "{port}"), *locust],
+                                   timeout=240)
+    assert "MemoryError" not in out and "Traceback" not in out, out[-3000:]
+    assert status == 1, out[-3000:]
     assert peak < MEMORY_BOUND

@@ -20,6 +20,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -217,3 +218,26 @@ def test_latency_worker_waits_for_the_start_message(platform: str, monkeypatch: 
     coordinator.send(("stop",))
     with pytest.raises(RuntimeError, match="stopped by the coordinator"):
         asyncio.run(asyncio.wait_for(_wait_for_start(worker), WAIT))
+
+
+def test_limits_probe_on_windows_says_there_is_no_file_limit_and_never_needs_resource(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """docs/platforms.md: Windows has no open-file limit, and chat-load limits says so instead of
+    raising one (``resource`` does not exist there: any import of it here is an ImportError)."""
+    from loadtest.cli import main as load_main
+    from reference.target import TargetSpec, open_target
+
+    # Windows for the limits probe only: the rest of this process (signals, stopping the server)
+    # stays on this platform's calls.  raise_fd_limit's Windows answer is (0, 0) (tested above).
+    monkeypatch.setattr("loadtest.limits.sys", SimpleNamespace(platform="win32"))
+    monkeypatch.setattr("loadtest.limits.raise_fd_limit", lambda: (0, 0))
+    monkeypatch.setitem(sys.modules, "resource", None)
+    screen = io.StringIO()
+    with open_target(TargetSpec()) as server:
+        host, port = server.address
+        status = load_main(["limits", "--server", f"{host}:{port}", "--max", "20", "--step", "10",
+                            "--json", str(tmp_path / "limits.json")], console=Console(file=screen, width=200))
+    shown = screen.getvalue()
+    assert status == 0, shown
+    assert "Windows has no open-file limit to raise" in shown
+    assert "Traceback" not in shown

@@ -14,6 +14,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -44,14 +45,16 @@ def marked_processes(marker: str) -> dict[int, str]:
 
 
 def run_and_signal(argv: list[str], sig: int, ready: str, tmp_path: Path, settle: float = 1.5,
-                   started_by_tool: bool = True) -> tuple[int, str, dict[int, str]]:
+                   started_by_tool: bool = True) -> tuple[int, str, dict[int, str], str]:
     """Start ``argv``; once a process whose command line contains ``ready`` runs, signal the group.
 
-    Returns (exit status, stderr, what it had started that is still alive).
+    Returns (exit status, stderr, what it had started that is still alive, stdout); stdout goes
+    to an unnamed file, so that nothing is written into the tool's working directory.
     """
     marker = uuid.uuid4().hex
-    env = dict(os.environ, CHAT_SIGNAL_TEST=marker, COLUMNS="100")
-    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+    env = dict(os.environ, CHAT_SIGNAL_TEST=marker, COLUMNS="120")
+    out = tempfile.TemporaryFile()
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out,
                             stderr=subprocess.PIPE, env=env, cwd=tmp_path, start_new_session=True)
     try:
         deadline = time.monotonic() + 60
@@ -71,8 +74,10 @@ def run_and_signal(argv: list[str], sig: int, ready: str, tmp_path: Path, settle
         deadline = time.monotonic() + 5  # a process may still be on its way out
         while (left := marked_processes(marker)) and time.monotonic() < deadline:
             time.sleep(0.1)
-        return proc.returncode, err.decode("utf-8", "replace"), left
+        out.seek(0)
+        return proc.returncode, err.decode("utf-8", "replace"), left, out.read().decode("utf-8", "replace")
     finally:
+        out.close()
         for pid in marked_processes(marker):
             os.kill(pid, signal.SIGKILL)
         if proc.poll() is None:
@@ -95,7 +100,7 @@ def _assert_clean_end(status: int, err: str, left: dict[int, str], expected: int
 @pytest.mark.parametrize(("sig", "expected"), SIGNALS)
 def test_chat_conformance(sig: int, expected: int, tmp_path: Path) -> None:
     """The suite's server (--server-cmd) is stopped, the JSON is written and says incomplete."""
-    status, err, left = run_and_signal(
+    status, err, left, _ = run_and_signal(
         [PY, "-m", "conformance.cli", "--server-cmd", SERVER_CMD, "--json", "out.json"],
         sig, "reference.server", tmp_path, settle=3.0)
     _assert_clean_end(status, err, left, expected, "chat-conformance")
@@ -120,17 +125,18 @@ LOAD_RUNS = {
 def test_chat_load(command: str, sig: int, expected: int, tmp_path: Path) -> None:
     """Each subcommand stops the embedded server it started and its worker processes."""
     args, ready = LOAD_RUNS[command]
-    status, err, left = run_and_signal([PY, "-m", "loadtest.cli", *args], sig, ready, tmp_path)
-    out_err = err
+    status, err, left, out = run_and_signal([PY, "-m", "loadtest.cli", *args], sig, ready, tmp_path)
     assert not left, f"chat-load {command} left these running: {left}"
-    assert status == expected, out_err
+    assert status == expected, err
     assert list(tmp_path.iterdir()) == []  # nothing written into the working directory
+    last = out.strip().splitlines()[-1]  # chat-load's one line is on its console, stdout
+    assert last.startswith("chat-load: interrupted by SIG"), out[-2000:]
 
 
 @pytest.mark.parametrize(("sig", "expected"), SIGNALS)
 def test_chat_report_scorecard(sig: int, expected: int, tmp_path: Path) -> None:
     """The running step's group gets SIGTERM and cleans up; the report says INCOMPLETE."""
-    status, err, left = run_and_signal(
+    status, err, left, _ = run_and_signal(
         [PY, "-m", "reports.cli", "scorecard", "--out", "card"], sig, "conformance", tmp_path,
         settle=3.0)
     _assert_clean_end(status, err, left, expected, "chat-report scorecard")
@@ -141,7 +147,7 @@ def test_chat_report_scorecard(sig: int, expected: int, tmp_path: Path) -> None:
 @pytest.mark.parametrize(("sig", "expected"), SIGNALS)
 def test_chat_server(sig: int, expected: int, tmp_path: Path) -> None:
     """The reference server stops on either signal and leaves nothing."""
-    status, err, left = run_and_signal([PY, "-m", "reference.server", "--port", "0"],
+    status, err, left, _ = run_and_signal([PY, "-m", "reference.server", "--port", "0"],
                                        sig, "reference.server", tmp_path, started_by_tool=False)
     assert not left, left
     assert status == 0, err  # a requested stop: it closed every connection and exited cleanly

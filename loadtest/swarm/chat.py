@@ -41,11 +41,13 @@ class ChatStats:
     def __init__(self) -> None:
         self.latency = LatencyHistogram()
         self.deliveries = 0
+        self.reads = 0   # wake-ups of a reader that brought at least one relay
         self.failures: Counter[str] = Counter()
         self.watch: dict[str, dict[str, Any]] = {}   # process -> its SelfWatch.snapshot()
         self._samples: deque[tuple[float, int]] = deque()
         self._delta = LatencyHistogram()
         self._delta_deliveries = 0
+        self._delta_reads = 0
         self._delta_failures: Counter[str] = Counter()
 
     # -- recording (the process that runs users) ---------------------------------------
@@ -57,6 +59,11 @@ class ChatStats:
             self.latency.record_ns(latency_ns)
             self._delta.record_ns(latency_ns)
 
+    def read(self) -> None:
+        """A reader woke up and got one or more relays (deliveries / reads: the batching it got)."""
+        self.reads += 1
+        self._delta_reads += 1
+
     def failed(self, kind: SequenceFailure) -> None:
         self.failures[kind.value] += 1
         self._delta_failures[kind.value] += 1
@@ -65,14 +72,17 @@ class ChatStats:
     def take_delta(self) -> dict[str, Any]:
         """What this process saw since the last call, for a worker's report to the master."""
         delta = {"latency": self._delta.encode() if self._delta.count else "",
-                 "deliveries": self._delta_deliveries, "failures": dict(self._delta_failures)}
+                 "deliveries": self._delta_deliveries, "reads": self._delta_reads,
+                 "failures": dict(self._delta_failures)}
         self._delta, self._delta_deliveries, self._delta_failures = LatencyHistogram(), 0, Counter()
+        self._delta_reads = 0
         return delta
 
     def add_delta(self, delta: dict[str, Any]) -> None:
         """A worker's delta, added exactly (histograms bucket by bucket)."""
         self.latency.add_encoded(str(delta.get("latency") or ""))
         self.deliveries += int(delta.get("deliveries", 0))
+        self.reads += int(delta.get("reads", 0))
         self.failures.update({str(k): int(v) for k, v in dict(delta.get("failures") or {}).items()})
 
     # -- reading ------------------------------------------------------------------------------

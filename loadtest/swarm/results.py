@@ -155,13 +155,16 @@ def make_locust_document(entries: Iterable[EntryStats], errors: Mapping[str, int
                          host: str, address: tuple[str, int] | None, duration_s: float,
                          users: int, cpu_warning: bool, options: Mapping[str, Any],
                          load_cpu_s: float | None = None, latency_us: Mapping[str, Any] | None = None,
-                         locust_process: Mapping[str, Any] | None = None) -> Document:
+                         locust_process: Mapping[str, Any] | None = None,
+                         relays_per_read: float | None = None) -> Document:
     """The whole document.
 
     ``load_cpu_s`` is the CPU time of the processes that ran users;
     ``latency_us`` the broadcast latency block from the swarm's own HDR
     histogram (``loadtest.swarm.chat``); ``locust_process`` locust's verdict
-    on itself (``judge_locust``).
+    on itself (``judge_locust``); ``relays_per_read`` how many relays one
+    wake-up of a reader brought on average (more when the swarm falls behind,
+    which makes each delivery cheaper for it).
     """
     rows = sorted(entries, key=lambda row: (row.name, row.type))
     summary = summarize(rows, errors, duration_s)
@@ -171,6 +174,8 @@ def make_locust_document(entries: Iterable[EntryStats], errors: Mapping[str, int
     if locust_process is not None:
         summary["locust_bottleneck"] = bool(locust_process.get("bottleneck"))
         summary["locust_process"] = dict(locust_process)
+    if relays_per_read is not None:
+        summary["relays_per_read"] = relays_per_read
     if load_cpu_s:
         # Messages one fully busy locust core handles: the per-core rate.
         summary["load_cpu_s"] = round(load_cpu_s, 3)

@@ -108,8 +108,10 @@ class ChatUser(User):
     def _read_forever(self, client: ChatClient) -> None:
         delay = self.read_delay()
         while client.connected:
-            if client.receive_one() and delay:
-                gevent.sleep(delay)
+            if client.receive_one():
+                CHAT.read()
+                if delay:
+                    gevent.sleep(delay)
 
     def _stop_reader(self) -> None:
         if self._reader is not None:
@@ -237,6 +239,7 @@ def _report(environment: Environment, **_: Any) -> None:
                          or getattr(environment.runner, "worker_cpu_warning_emitted", False)),
         options={k: v for k, v in vars(options).items() if k != "json"},
         latency_us=CHAT.latency.summary(), locust_process=verdict,
+        relays_per_read=round(CHAT.deliveries / CHAT.reads, 2) if CHAT.reads else None,
         load_cpu_s=_load_cpu.from_workers if isinstance(environment.runner, MasterRunner)
         else _load_cpu.own())
     logger.info(summary_line(doc["summary"]))

@@ -13,7 +13,7 @@ leaves its memory where the first left it (no leak).
 
 Long (about 30 s), so outside the default run: ``tox -e hostile``, or
 ``pytest tests/reference/test_hostile_room.py -m hostile -s`` for the figures
-(docs/server.md, "Hostile clients").
+(docs/hostile-clients.md, "Hostile clients: the hostile room").
 """
 
 from __future__ import annotations

@@ -80,6 +80,21 @@ def test_good_relays_before_a_bad_frame_come_first_then_the_error(bad: bytes, re
         fresh.next_relays()
 
 
+def test_relay_batches_refuse_to_go_on_after_a_protocol_error() -> None:
+    """ERROR state on the batch path too: after a FRAME-4 message frame, later good bytes never
+    pair the stale sender ("ana") with the next frame; every later call names the first error."""
+    conn = Connection(Role.CLIENT)
+    with pytest.raises(RemoteProtocolError) as first:
+        conn.receive_relays(encode_frame(b"ana") + encode_frame(b"\xff"))
+    assert first.value.requirement == "FRAME-4" and conn.errored
+    for again in (lambda: conn.receive_relays(encode_frame(b"bo") + encode_frame(b"hi")),
+                  conn.next_relays, conn.next_event):
+        with pytest.raises(RemoteProtocolError, match="ERROR state") as info:
+            again()
+        assert info.value.requirement == "FRAME-4"
+    assert conn.buffered == 0
+
+
 def test_receive_relays_keeps_a_partial_tail_and_reports_errors_like_next_relays() -> None:
     conn = Connection(Role.CLIENT)
     assert conn.receive_relays(WIRE[:-3]) == EXPECTED[:-1] and conn.mid_frame
@@ -87,3 +102,30 @@ def test_receive_relays_keeps_a_partial_tail_and_reports_errors_like_next_relays
     assert conn.receive_relays(WIRE + b"-1        ") == EXPECTED
     with pytest.raises(RemoteProtocolError):
         conn.receive_relays(b"")
+
+
+def test_one_relay_per_read_takes_the_short_path_and_agrees_with_event_by_event() -> None:
+    """A receiver that keeps up reads one whole relay at a time: the commonest read of all."""
+    relays = [Relay("c12", "12:5:99:xx"), Relay("bo", ""), Relay("cé", "ü"), Relay("c12", "12:6:99:xx"),
+              Relay("ana", "x" * 5000), Relay("ana", "x" * 5000)]
+    fast, slow = Connection(Role.CLIENT), Connection(Role.CLIENT)
+    for relay in relays * 2:  # the second pass finds every header already parsed
+        wire = encode_frame(relay.sender.encode()) + encode_frame(relay.text.encode())
+        got = fast.receive_relays(wire)
+        slow.receive_data(wire)
+        assert got == _one_by_one(slow) == [relay]
+        assert type(got[0].sender) is str and not fast.mid_frame
+    # A read that ends between the two frames, then one that completes it with one more relay.
+    wire = encode_frame(b"c12") + encode_frame(b"12:7:99:xx")
+    assert fast.receive_relays(wire[:13]) == [] and fast.mid_frame
+    assert fast.receive_relays(wire[13:] + wire) == [Relay("c12", "12:7:99:xx")] * 2
+
+
+def test_the_short_path_applies_this_connections_payload_limit() -> None:
+    """Parsed headers are shared by every connection; the limit is each connection's own."""
+    wire = encode_frame(b"ana") + encode_frame(b"x" * 50)
+    assert Connection(Role.CLIENT).receive_relays(wire) == [Relay("ana", "x" * 50)]  # header now known
+    small = Connection(Role.CLIENT, max_payload=20)
+    with pytest.raises(RemoteProtocolError) as exc:
+        small.receive_relays(wire)
+    assert exc.value.requirement == "FRAME-6"

@@ -4,7 +4,7 @@
 plus ``CLIENT_OVERHEAD`` per connection.  These tests measure both in-process
 (only allocations made under reference/ count, not the test's own sockets)
 and fail if the constant is below what a connection really costs, so the
-budget stays honest.  Run with ``-s`` to see the figures (docs/server.md).
+budget stays honest.  Run with ``-s`` to see the figures (docs/hostile-clients.md).
 """
 
 from __future__ import annotations

@@ -98,6 +98,8 @@ def test_microsecond_latency_is_the_chat_histogram_not_a_row_under_ms_headers(se
     assert abs(latency["mean"] - ms["mean_us"]) < 0.01 * ms["mean_us"] + 1
     assert 0 < latency["p50"] <= latency["p99"] <= latency["max"]
     assert "locust_bottleneck" in doc["summary"]
+    # Every reader wake-up that brought relays was counted: at least one relay each.
+    assert doc["summary"]["relays_per_read"] >= 1 and doc["summary"]["received_per_cpu_s"] > 0
     assert US_ENTRY not in done.stdout and US_ENTRY not in html.read_text(encoding="utf-8")
 
 

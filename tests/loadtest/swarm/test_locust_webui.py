@@ -30,7 +30,9 @@ HEADERS = ["Deliveries/s", "Deliveries", "p50 (µs)", "p90 (µs)", "p99 (µs)", 
            "Lost", "Duplicated", "Reordered", "Mislabelled", "Unpaired"]
 
 pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(CHROMIUM is None, reason="needs a Chromium to render the web UI")]
+              pytest.mark.skipif(CHROMIUM is None, reason="needs a Chromium to render the web UI"),
+              pytest.mark.skipif(sys.platform == "win32", reason="stops locust's process group with "
+                                 "os.killpg (POSIX only)")]
 
 
 def _json(url: str) -> dict[str, object]:
