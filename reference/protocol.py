@@ -338,41 +338,34 @@ class FrameDecoder:
         few small frames per ``recv``: when nothing is left over from an earlier
         read, the frames are sliced from ``data`` where it lies (no copy into
         the buffer and out again), and a header seen before is not parsed
-        again.  An incomplete tail goes through :meth:`feed` and
-        :meth:`next_frame`, so its header is checked at once and a large payload
-        is still collected in pieces.  The same checks as ``next_frame``, in the
-        same order: frames before a bad one are returned with the error.
+        again.  An incomplete tail is kept as ``next_frame`` keeps it: its
+        header checked at once, a large payload collected in pieces.  The same
+        checks as ``next_frame``, in the same order (the loop is
+        ``_split_frames``, shared with the clients' batch read): frames before a
+        bad one are returned with the error, a fresh one without a traceback.
         """
         frames: list[bytes] = []
-        try:
-            if self._need >= 0 or self._buf or self._chunks is not None:
+        if self._need >= 0 or self._buf or self._chunks is not None:
+            try:
                 self.feed(data)  # bytes left over from before: one frame at a time
                 while (frame := self.next_frame()) is not NEED_DATA:
                     frames.append(frame)
-                return frames, None
-            pos, end, limit, known = 0, len(data), self.max_payload, _KNOWN_HEADERS
-            while end - pos >= HEADER_LENGTH:
-                header = data[pos:pos + HEADER_LENGTH]
-                need = known.get(header, -1)
-                if need < 0:
-                    need = parse_header(header)
-                    if len(known) < _KNOWN_HEADERS_MAX:
-                        known[header] = need
-                if need > limit:
-                    raise RemoteProtocolError(
-                        f"{self.limit_what} {need} exceeds the limit of {limit} bytes", self.limit_rule)
-                start = pos + HEADER_LENGTH
-                if end - start < need:
-                    break  # the header goes with its payload's first bytes to next_frame below
-                frames.append(data[start:start + need])
-                pos = start + need
-            if pos < end:
-                self._buf += data[pos:] if pos else data
-                self.next_frame()  # checks a partial header; an incomplete frame: NEED_DATA
-        except RemoteProtocolError as exc:
-            # A copy, without the traceback and context whose frames hold our caller's objects.
-            return frames, RemoteProtocolError(exc.reason, exc.requirement)
-        return frames, None
+            except RemoteProtocolError as exc:
+                # A copy, without the traceback whose frames hold our caller's objects.
+                return frames, RemoteProtocolError(exc.reason, exc.requirement)
+            return frames, None
+        pos, need, error = _split_frames(self, data, 0, -1, frames)
+        # The tail: a partial header, or a payload whose header was read (``need``, perhaps
+        # with none of its bytes yet), or after an error the bad bytes, as next_frame keeps them.
+        self._need = need
+        rest = len(data) - pos
+        if need - rest >= _JOIN_AT:  # a large payload (never after an error: need is -1): pieces
+            tail = data[pos:] if pos else data
+            self._chunks = [tail if type(tail) is bytes else bytes(tail)] if rest else []
+            self._have = rest
+        elif rest:
+            self._buf += data[pos:] if pos else data
+        return frames, error
 
     def _join_payload(self, need: int) -> bytes | NeedData:
         chunks = self._chunks
@@ -414,42 +407,14 @@ def _next_frames(decoder: FrameDecoder, fresh: bytes = b"") -> tuple[list[bytes]
     if decoder._chunks is not None:  # a large payload's pieces, kept by next_frame: rejoin them
         decoder._buf += b"".join(decoder._chunks)
         decoder._chunks, decoder._have = None, 0
-    buf, need, limit = decoder._buf, decoder._need, decoder.max_payload
+    buf, need = decoder._buf, decoder._need
     if buf:
         buf += fresh
         data = bytes(buf)
     else:  # nothing left over from the last read: parse the new bytes where they are
         data = fresh
     frames: list[bytes] = []
-    pos, end = 0, len(data)
-    known = _KNOWN_HEADERS
-    error: RemoteProtocolError | None = None
-    try:
-        while True:
-            if need < 0:
-                if end - pos < HEADER_LENGTH:
-                    if not _HEADER_BYTES.issuperset(data[pos:]):
-                        raise RemoteProtocolError(
-                            f"header starts with {data[pos:]!r}, which is not a decimal length", "FRAME-3")
-                    break
-                header = data[pos:pos + HEADER_LENGTH]
-                need = known.get(header, -1)
-                if need < 0:
-                    need = parse_header(header)
-                    if len(known) < _KNOWN_HEADERS_MAX:
-                        known[header] = need
-                if need > limit:
-                    raise RemoteProtocolError(
-                        f"{decoder.limit_what} {need} exceeds the limit of {limit} bytes",
-                        decoder.limit_rule)
-                pos += HEADER_LENGTH
-            if end - pos < need:
-                break
-            frames.append(data[pos:pos + need])
-            pos += need
-            need = -1
-    except RemoteProtocolError as exc:
-        error = exc
+    pos, need, error = _split_frames(decoder, data, 0, need, frames)
     if data is fresh:
         buf += data[pos:]  # only the incomplete tail is kept
     else:
@@ -458,9 +423,57 @@ def _next_frames(decoder: FrameDecoder, fresh: bytes = b"") -> tuple[list[bytes]
     return frames, error
 
 
+def _split_frames(decoder: FrameDecoder, data: bytes, pos: int, need: int,
+                  frames: list[bytes]) -> tuple[int, int, RemoteProtocolError | None]:
+    """The header/limit loop of both batch readers (``FrameDecoder.take_frames``, ``_next_frames``).
+
+    Appends to ``frames`` every whole frame of ``data`` from ``pos`` on; ``need`` is the
+    payload length of a frame whose header ended before ``pos`` (-1: ``pos`` is at a header).
+    A header seen before is not parsed again (``_KNOWN_HEADERS``).  The checks are
+    ``next_frame``'s, in its order: FRAME-3 as soon as a partial header holds a byte that no
+    header can, FRAME-3 for a whole bad header, the limit (``limit_rule``) from the header
+    alone, before any of its payload is taken.
+
+    Returns ``(pos, need, error)``: where the unread tail begins (at the bad header after an
+    error), the length of the frame whose payload it begins (-1: it begins a header), and
+    the error that stopped the loop, or None.  The error is made here, never raised out of
+    it: it has no traceback, so it holds none of the caller's objects.
+    """
+    end = len(data)
+    if need >= 0:  # the rest of a payload whose header came before
+        if end - pos < need:
+            return pos, need, None
+        frames.append(data[pos:pos + need])
+        pos += need
+    limit, known, width, append = decoder.max_payload, _KNOWN_HEADERS, HEADER_LENGTH, frames.append
+    while end - pos >= width:
+        header = data[pos:pos + width]
+        need = known.get(header, -1)
+        if need < 0:
+            try:
+                need = parse_header(header)
+            except RemoteProtocolError as exc:
+                return pos, -1, RemoteProtocolError(exc.reason, exc.requirement)
+            if len(known) < _KNOWN_HEADERS_MAX:
+                known[header] = need
+        if need > limit:
+            return pos, -1, RemoteProtocolError(
+                f"{decoder.limit_what} {need} exceeds the limit of {limit} bytes", decoder.limit_rule)
+        start = pos + width
+        if end - start < need:
+            return start, need, None
+        append(data[start:start + need])
+        pos = start + need
+    if pos < end and not _HEADER_BYTES.issuperset(data[pos:]):
+        return pos, -1, RemoteProtocolError(
+            f"header starts with {bytes(data[pos:])!r}, which is not a decimal length", "FRAME-3")
+    return pos, -1, None
+
+
 #: Valid headers already parsed, and their lengths (only valid ones: a bad header always raises).
 _KNOWN_HEADERS: dict[bytes, int] = {}
 _KNOWN_HEADERS_MAX = 4096
+_UNKNOWN: Final = -(2**62)  # not in _KNOWN_HEADERS: never a difference of two lengths
 
 
 def _decode_text(payload: bytes, what: str) -> str:
@@ -495,8 +508,8 @@ class Connection:
     state (half a relay, half a header) with whatever bytes come next.
     """
 
-    __slots__ = ("_closed", "_decoder", "_error", "_max_payload", "_pending_sender",
-                 "_registered_in", "_registered_out", "our_role", "name")
+    __slots__ = ("_closed", "_decoder", "_max_payload", "_messages_in", "_pending_sender",
+                 "_registered_in", "_registered_out", "error", "our_role", "name")
 
     def __init__(self, our_role: Role, *, max_payload: int = DEFAULT_MAX_PAYLOAD,
                  max_username: int = DEFAULT_MAX_USERNAME) -> None:
@@ -510,8 +523,12 @@ class Connection:
             self._decoder.limit_rule = "JOIN-6"
             self._decoder.limit_what = "declared username length"
         self._closed = False
-        self._error: RemoteProtocolError | None = None
+        #: The protocol error that put the connection in the ERROR state, if any (an attribute,
+        #: not a property: a server reads it after every read).
+        self.error: RemoteProtocolError | None = None
         self._registered_in = False   # server side: the peer has sent its username
+        #: Server side: registered, open and not in ERROR -- receive_messages' one test.
+        self._messages_in = False
         self._registered_out = False  # client side: we have sent our username
         self._pending_sender: str | None = None  # client side: first half of a Relay
         #: The peer's username (server side) or our own (client side), once known.
@@ -531,10 +548,11 @@ class Connection:
         if data:
             if self._closed:
                 raise LocalProtocolError("receive_data after end of stream")
-            if self._error is None:  # in ERROR nothing is parsed: do not hold it either
+            if self.error is None:  # in ERROR nothing is parsed: do not hold it either
                 self._decoder.feed(data)
         else:
             self._closed = True
+            self._messages_in = False
 
     def next_event(self) -> Event | NeedData:
         """Parse the next event out of the bytes received so far.
@@ -557,10 +575,10 @@ class Connection:
         After it raises, the connection is in the ERROR state (``errored``):
         every later call raises again, naming the first error, as h11 does.
         """
-        if self._error is not None:
+        if self.error is not None:
             raise RemoteProtocolError(
-                f"connection is in ERROR state after: {self._error.reason}",
-                self._error.requirement)
+                f"connection is in ERROR state after: {self.error.reason}",
+                self.error.requirement)
         try:
             return self._next_event()
         except RemoteProtocolError as exc:
@@ -571,7 +589,8 @@ class Connection:
         # A copy without the traceback: the traceback's frames hold the
         # caller's objects (a server's client), and keeping them here would
         # make a reference cycle that only the garbage collector frees.
-        self._error = RemoteProtocolError(exc.reason, exc.requirement)
+        self.error = RemoteProtocolError(exc.reason, exc.requirement)
+        self._messages_in = False
         self._pending_sender = None
         self._decoder = FrameDecoder(0)  # free the buffered bytes now
 
@@ -593,6 +612,7 @@ class Connection:
                 if not name:
                     raise RemoteProtocolError("username is empty", "JOIN-2")
                 self._registered_in = True
+                self._messages_in = not self._closed
                 self._decoder.max_payload = self._max_payload
                 self._decoder.limit_rule = "FRAME-6"
                 self._decoder.limit_what = "declared length"
@@ -608,7 +628,7 @@ class Connection:
     @property
     def errored(self) -> bool:
         """Whether the peer broke the protocol (no further event will be parsed)."""
-        return self._error is not None
+        return self.error is not None
 
     def next_message(self) -> bytes | Event | NeedData:
         """Server side: ``next_event``, except that a chat message comes back as its payload.
@@ -625,7 +645,7 @@ class Connection:
         ``Message.payload`` (FRAME-4), so the Message object and the decoded
         text are skipped.  Every other event comes back as ``next_event`` makes it.
         """
-        if not self._registered_in or self._closed or self._error is not None:
+        if not self._registered_in or self._closed or self.error is not None:
             return self.next_event()
         try:
             payload = self._decoder.next_frame()
@@ -653,19 +673,23 @@ class Connection:
         (:attr:`errored`, :attr:`error`), so nothing good is lost to it and
         nothing after it is parsed.
         """
-        if self._error is not None:
-            raise RemoteProtocolError(
-                f"connection is in ERROR state after: {self._error.reason}", self._error.requirement)
-        if not data or not self._registered_in or self._closed:
-            raise LocalProtocolError("receive_messages takes bytes from a registered, open peer")
         decoder = self._decoder
-        if decoder._need < 0 and not decoder._buf and decoder._chunks is None:
-            # The commonest read of all: one whole frame, its header seen before.
-            need = _KNOWN_HEADERS.get(data[:HEADER_LENGTH], -1)
-            if 0 <= need == len(data) - HEADER_LENGTH and need <= decoder.max_payload:
-                payload = data[HEADER_LENGTH:]
-                if payload.isascii():
-                    return [payload]
+        if self._messages_in:
+            # The commonest read of all: one whole frame, its header seen before, nothing
+            # left over from the last read (``_chunks`` is only ever set with ``_need >= 0``).
+            if decoder._need < 0 and not decoder._buf:
+                need = _KNOWN_HEADERS.get(data[:HEADER_LENGTH], _UNKNOWN)  # lengths are >= 0
+                if need == len(data) - HEADER_LENGTH and need <= decoder.max_payload:
+                    payload = data[HEADER_LENGTH:]
+                    if payload.isascii():
+                        return [payload]
+            if not data:
+                raise LocalProtocolError("receive_messages takes bytes from a registered, open peer")
+        elif self.error is not None:
+            raise RemoteProtocolError(
+                f"connection is in ERROR state after: {self.error.reason}", self.error.requirement)
+        else:
+            raise LocalProtocolError("receive_messages takes bytes from a registered, open peer")
         frames, error = decoder.take_frames(data)
         for i, payload in enumerate(frames):
             # Pure ASCII is valid UTF-8, and isascii() is a fast scan that
@@ -684,11 +708,6 @@ class Connection:
                 raise RemoteProtocolError(error.reason, error.requirement)
         return frames
 
-    @property
-    def error(self) -> RemoteProtocolError | None:
-        """The protocol error that put the connection in the ERROR state, if any."""
-        return self._error
-
     def receive_relays(self, data: bytes) -> list[Relay]:
         """Client side: :meth:`receive_data` then :meth:`next_relays`, without copying ``data``
         into the buffer first when nothing was left over from the previous read.
@@ -697,7 +716,7 @@ class Connection:
         in :meth:`receive_data` and returns ``[]`` even when a frame was cut
         short: ``mid_frame`` tells that case (FRAME-1) apart.
         """
-        if not data or self._closed or self._error is not None:
+        if not data or self._closed or self.error is not None:
             self.receive_data(data)
             return self.next_relays()
         decoder = self._decoder
@@ -740,9 +759,9 @@ class Connection:
         """
         if self.our_role is not Role.CLIENT:
             raise LocalProtocolError("only a client receives relays")
-        if self._error is not None:
+        if self.error is not None:
             raise RemoteProtocolError(
-                f"connection is in ERROR state after: {self._error.reason}", self._error.requirement)
+                f"connection is in ERROR state after: {self.error.reason}", self.error.requirement)
         frames, error = _next_frames(self._decoder, _fresh)
         relays: list[Relay] = []
         pending = self._pending_sender
@@ -761,18 +780,20 @@ class Connection:
                     relays.append(relay)
                     pending = None
         except RemoteProtocolError as exc:
-            error = exc
+            error = RemoteProtocolError(exc.reason, exc.requirement)  # without exc's traceback
         self._pending_sender = pending
         if error is not None:
             self._enter_error(error)  # the next call raises; relays before the bad frame are kept
             if not relays:
-                raise error
+                # A fresh exception: raising ``error`` would give it a traceback through
+                # this frame, which holds ``error``: a cycle with our caller's objects.
+                raise RemoteProtocolError(error.reason, error.requirement)
         return relays
 
     @property
     def error_pending(self) -> bool:
         """Whether the next :meth:`next_relays` raises (a bad frame came after good relays)."""
-        return self._error is not None
+        return self.error is not None
 
     @property
     def registered(self) -> bool:
@@ -782,7 +803,8 @@ class Connection:
     @property
     def buffered(self) -> int:
         """How many received bytes are not yet part of a returned event (0 in ERROR)."""
-        return self._decoder.buffered
+        decoder = self._decoder  # FrameDecoder.buffered, inlined: a server asks after every read
+        return len(decoder._buf) + decoder._have
 
     @property
     def mid_frame(self) -> bool:

@@ -104,6 +104,10 @@ _ACCEPTS_PER_WAKEUP = 256
 _WAKEUP = object()  # selector data of the self-pipe
 _EPOLLIN: int = getattr(select, "EPOLLIN", 1)  # (Linux only: getattr for the type checker elsewhere)
 _EPOLLOUT: int = getattr(select, "EPOLLOUT", 4)
+_READ = selectors.EVENT_READ  # module constants: one global load, not a global and an attribute
+_WRITE = selectors.EVENT_WRITE
+#: How long the loop waits for events while it has something to do on a clock (see _timeout).
+_TICK = 1.0
 _ACCEPT_BACKOFF = 0.1  # seconds the listener rests after an accept() error we cannot shed
 #: Connections are refused once this share of --max-memory is held, so that
 #: the clients already in have room for their frames.
@@ -186,6 +190,10 @@ class ChatServer(OutputQueues):
         # with a defect in its writes) overrides _write: then every write goes through it.
         # Nor over TLS, where a send that would block must keep its bytes (see _write).
         self._inline_write = type(self)._write is ChatServer._write and config.tls is None
+        self._tls = config.tls is not None
+        # A subclass's _expire_unregistered is its periodic hook: it runs after every wakeup
+        # and the loop wakes at least once a _TICK, as it always did (see _timeout).
+        self._ticking = type(self)._expire_unregistered is not ChatServer._expire_unregistered
         # Profiles (PROTOCOL.md section 8): off unless claimed, so the base path stays as it was.
         self.dm = "dm" in config.profiles
         # "replay", not "history": test servers that subclass this keep a "history" of their own.
@@ -195,8 +203,10 @@ class ChatServer(OutputQueues):
     def serve_forever(self) -> None:
         self._running = True
         try:
-            while self._running:
-                self.run_once(_ACCEPT_BACKOFF if self._accept_resume else 1.0)
+            untimed = self._epoll is not None and not self._ticking
+            while self._running:  # (the common case of _timeout inline: a call less per message)
+                self.run_once(None if untimed and not self._unregistered and not self._accept_resume
+                              else self._timeout())
         finally:
             log.info("shutting down")
             self.close()
@@ -221,20 +231,36 @@ class ChatServer(OutputQueues):
             if client.handshaking:
                 self._handshake(client)
                 continue
-            if mask & selectors.EVENT_READ:
+            if mask & _READ:
                 self._on_readable(client)
                 # Bytes OpenSSL decrypted but we did not take: select() will not say so.
                 # Nor an EOF that OpenSSL read behind the last record: read it now, or we
                 # would relay to a connection TLS has closed.
-                while self.config.tls is not None and not client.closed and self._tls_more(client):
+                while self._tls and not client.closed and self._tls_more(client):
                     self._tls_eof = False
                     self._on_readable(client)
-            if mask & selectors.EVENT_WRITE and not client.closed:
+            if mask & _WRITE and not client.closed:
                 self._flush(client)
-        self._expire_unregistered()  # also the periodic hook of the test servers that override it
+        if self._unregistered or self._ticking:  # also the periodic hook of test servers
+            self._expire_unregistered()
         if self._accept_resume and time.monotonic() >= self._accept_resume:
             self._accept_resume = 0.0
             self.selector.register(self.listener, selectors.EVENT_READ, None)
+
+    def _timeout(self) -> float | None:
+        """How long ``serve_forever`` may wait for the next event.
+
+        None (no timeout) when nothing is due on a clock: no connection waiting for its
+        username (JOIN-4), no listener at rest, no subclass hook, and epoll.  Why: an
+        epoll_wait with a timeout arms a kernel timer each time it blocks, and the loop
+        blocks once per small message; measured on one pinned CPU, server CPU per
+        1-receiver relay 0.94-0.98x with no timeout (docs/bench.md).
+        """
+        if self._accept_resume:
+            return _ACCEPT_BACKOFF
+        if self._unregistered or self._ticking or self._epoll is None:
+            return _TICK
+        return None
 
     def _ready(self, timeout: float | None) -> list[tuple[Any, int]]:
         """One batch of (selector data, EVENT_* mask), every fd resolved to its object first.
@@ -249,7 +275,7 @@ class ChatServer(OutputQueues):
         if epoll is None:
             return [(key.data, mask) for key, mask in self.selector.select(timeout)]
         try:
-            events = epoll.poll(-1 if timeout is None else timeout, len(self.clients) + 2)
+            events = epoll.poll(timeout, len(self.clients) + 2)  # None: no timeout
         except InterruptedError:
             return []
         clients = self.clients
@@ -257,13 +283,16 @@ class ChatServer(OutputQueues):
         for fd, event in events:
             client = clients.get(fd)
             if client is None:  # the listener or the self-pipe
-                ready.append((None if fd == self._listener_fd else _WAKEUP, selectors.EVENT_READ))
+                ready.append((None if fd == self._listener_fd else _WAKEUP, _READ))
                 continue
             # As selectors does: an error or hang-up makes the socket readable and
             # writable, but a client only ever gets the events it asked for.
-            mask = selectors.EVENT_READ if event & ~_EPOLLOUT else 0
+            if event == _EPOLLIN:  # the commonest event by far
+                ready.append((client, _READ))
+                continue
+            mask = _READ if event & ~_EPOLLOUT else 0
             if event & ~_EPOLLIN and client.writing:
-                mask |= selectors.EVENT_WRITE
+                mask |= _WRITE
             ready.append((client, mask))
         return ready
 
@@ -445,7 +474,7 @@ class ChatServer(OutputQueues):
     def _on_readable(self, client: Client) -> None:
         conn = client.conn
         try:
-            if self.config.tls is None:
+            if not self._tls:
                 data = client.sock.recv(client.recv_size)
             else:
                 data = self._recv_tls(client.sock, client.recv_size)  # type: ignore[arg-type]
@@ -464,10 +493,12 @@ class ChatServer(OutputQueues):
                 self._broadcast(client, payload)
                 if client.closed:  # dropped for flooding while relaying (ROBUST-8)
                     return
-            if conn.errored:  # a bad frame after the good ones just relayed
+            if conn.error is not None:  # a bad frame after the good ones just relayed
                 self._drop(client, f"protocol error: {conn.error}")
                 return
-            if client.in_bytes or conn.buffered or client.recv_size > RECV_SIZE or len(data) >= RECV_SIZE:
+            # Nothing held and a read of the usual size: _account_input would change nothing
+            # (even after a read of RECV_SIZE or more, which sizes the next read by what is held).
+            if conn.buffered or client.in_bytes or client.recv_size != RECV_SIZE:
                 self._account_input(client, conn, data)
             return
         conn.receive_data(data)
@@ -540,34 +571,45 @@ class ChatServer(OutputQueues):
         # recipient (RELAY-1).  (A gathered sendmsg of name frame and payload,
         # without this join, measured no cheaper at 1 MiB: 1,249 us of server
         # CPU per relay against 1,047-1,305 us, perf stat over 200 relays.)
-        size = len(payload)
         # encode_header by name (not inlined): the one-defect test servers that write
         # bad headers replace it; the call costs ~50 ns a message (timeit: 179 against
         # 128 ns), about 0.3% of the ~17 us of server CPU one small relay takes.
-        data = b"".join((sender.name_frame, encode_header(size), payload))
+        data = b"".join((sender.name_frame, encode_header(len(payload)), payload))
         # What the sender has sent, this message included: ROBUST-8 compares
         # it with what a reader has taken (two stores per message, not per reader).
-        sender.received_before = sender.received
-        sender.received += HEADER_LENGTH + size
+        sender.received_before = received = sender.received
+        sender.received = received + HEADER_LENGTH + len(payload)
         size = len(data)
-        inline = self._inline_write
-        for client in list(self.registered.values()):
-            # ``closed``: a reader may be dropped as this loop runs (ROBUST-8).
-            if client is sender or client.closed:
-                continue
-            # _write's common case, inlined: an empty queue and a socket that takes it all.
-            if inline and not client.out:
+        # A list (the loop may drop readers: ROBUST-8, LIMIT-3).  Not a dict copy without the
+        # sender: at 10,000 clients its 300 KB per relay stayed in the heap, +13 bytes of RSS
+        # per idle client (test_memory_per_idle_client); nor list.remove(sender), which
+        # compares each Client by __eq__ and cost more than the test per reader.
+        readers = list(self.registered.values())
+        if not self._inline_write:  # a subclass's _write (a test server's defect), or TLS
+            for client in readers:
+                # ``closed``: a reader may be dropped as this loop runs (ROBUST-8).
+                if client is not sender and not client.closed:
+                    self._write(client, data, sender)
+        else:
+            for client in readers:
+                if client is sender:
+                    continue
+                if client.out:  # behind queued bytes: _write queues it (and charges the sender)
+                    self._write(client, data, sender)
+                    continue
+                # _write's common case, inlined: an empty queue and a socket that takes it all.
+                # A reader dropped earlier in this loop has an empty queue and a closed socket
+                # (fd -1, never a newcomer's): its send raises EBADF and _drop ignores it, so
+                # the commonest case pays no ``closed`` test.
                 try:
                     sent = client.sock.send(data)
                 except (BlockingIOError, InterruptedError):
                     sent = 0
                 except OSError as exc:
-                    self._drop(client, f"send failed: {exc.strerror or exc}")
+                    self._drop(client, f"send failed: {exc.strerror or exc}")  # no-op if closed
                     continue
                 if sent != size:
                     self._write_rest(client, data, sent, sender)
-                continue
-            self._write(client, data, sender)
         if self.replay is not None:
             self._remember(sender, data)
 

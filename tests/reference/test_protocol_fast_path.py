@@ -21,6 +21,7 @@ from reference.protocol import (
     LocalProtocolError,
     Message,
     Register,
+    Relay,
     RemoteProtocolError,
     Role,
     encode_frame,
@@ -210,3 +211,61 @@ def test_receive_messages_needs_a_registered_open_peer() -> None:
         server_conn().receive_messages(encode_frame(b"hi"))  # username not read yet
     with pytest.raises(LocalProtocolError):
         registered_conn().receive_messages(b"")  # end of stream goes through receive_data
+
+
+# --------------------------------------------------------------------------
+# The one header/limit loop of both batch readers (take_frames, next_relays)
+# --------------------------------------------------------------------------
+BAD_TAILS = [(b"x" * 10, "FRAME-3"), (b"12a", "FRAME-3"), (b"9999999999", "FRAME-6"),
+             (b"1 2       ", "FRAME-3")]
+
+
+@pytest.mark.parametrize("bad, rule", BAD_TAILS)
+def test_take_frames_errors_carry_no_traceback_and_keep_the_bad_bytes(bad: bytes, rule: str) -> None:
+    """The error is made, not raised, so it holds no caller's frame; as next_frame, the bytes stay."""
+    decoder = FrameDecoder()
+    frames, error = decoder.take_frames(encode_frame(b"one") + bad)
+    assert frames == [b"one"]
+    assert error is not None and error.requirement == rule and error.__traceback__ is None
+    with pytest.raises(RemoteProtocolError) as again:
+        decoder.next_frame()
+    assert again.value.requirement == rule
+
+
+@pytest.mark.parametrize("bad, rule", BAD_TAILS)
+def test_next_relays_raises_a_fresh_error_after_the_good_relays(bad: bytes, rule: str) -> None:
+    conn = Connection(Role.CLIENT)
+    assert conn.receive_relays(encode_frame(b"ana") + encode_frame(b"hi") + bad) == [Relay("ana", "hi")]
+    assert conn.error is not None and conn.error.requirement == rule and conn.error.__traceback__ is None
+    with pytest.raises(RemoteProtocolError) as info:
+        conn.next_relays()
+    assert info.value.requirement == rule and info.value is not conn.error
+
+
+def test_take_frames_keeps_a_large_payload_that_begins_a_read_in_pieces() -> None:
+    """Header and first bytes of a large payload at the start of a read: pieces, no copy."""
+    decoder = FrameDecoder()
+    wire = encode_frame(b"z" * BIG) + encode_frame(b"next")
+    first = wire[:70_000]
+    assert decoder.take_frames(first) == ([], None)
+    assert decoder._chunks is not None and decoder.missing == BIG - (70_000 - 10)
+    assert decoder.take_frames(wire[70_000:]) == ([b"z" * BIG, b"next"], None)
+    assert decoder.buffered == 0 and not decoder.mid_frame
+
+
+@pytest.mark.parametrize("payload", ["na\u00efve second message".encode(), b"q" * BIG],
+                         ids=["small-utf8", "large"])
+def test_a_header_alone_in_a_read_then_its_payload(payload: bytes) -> None:
+    """A read that ends right after a header: the header is taken, the payload comes next
+    (conformance relay.basic[header-payload-split] caught this in the shared loop)."""
+    wire = encode_frame(payload) + encode_frame(b"next")
+    for split in (10, 10 + len(payload) // 2):
+        conn = registered_conn()
+        got = conn.receive_messages(wire[:split])
+        got += conn.receive_messages(wire[split:]) if split < len(wire) else []
+        assert got == [payload, b"next"] and not conn.errored and conn.buffered == 0
+        decoder = FrameDecoder()
+        first, error = decoder.take_frames(wire[:split])
+        assert error is None and decoder.mid_frame and decoder.missing == len(payload) - (split - 10)
+        rest, error = decoder.take_frames(wire[split:])
+        assert error is None and first + rest == [payload, b"next"]

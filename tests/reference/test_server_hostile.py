@@ -276,3 +276,69 @@ def test_memory_budget_bounds_partial_frames_and_refuses_newcomers(
     pump(server, lambda: not server.clients)
     assert server.memory_held == 0  # every byte and every client's overhead is given back
     late.close()
+
+
+# -- the loop's wait: no timer unless something is due on a clock --------------------------
+@pytest.mark.skipif(not hasattr(selectors, "EpollSelector"), reason="the untimed wait is epoll's")
+def test_loop_waits_without_a_timer_only_when_nothing_is_due(make_server: Callable[..., ChatServer]) -> None:
+    server = make_server(selector="epoll")
+    assert server._timeout() is None  # nobody connected: only a connection or a signal wakes it
+    sock, client = connect(server)
+    assert server._timeout() == 1.0  # a connection owes its username (JOIN-4): tick
+    sock.sendall(encode_frame(b"ana"))
+    pump(server, lambda: client.conn.registered)
+    assert server._timeout() is None
+    server._accept_resume = 1.0  # the listener at rest after an accept() error
+    assert server._timeout() == 0.1
+    sock.close()
+
+
+def test_loop_ticks_for_a_subclass_hook_and_for_select(make_server: Callable[..., ChatServer]) -> None:
+    class Hooked(ChatServer):
+        ticks = 0
+
+        def _expire_unregistered(self) -> None:
+            self.ticks += 1
+
+    hooked = Hooked(ServerConfig(port=0))
+    try:
+        assert hooked._timeout() == 1.0
+        hooked.run_once(0)
+        assert hooked.ticks == 1  # the hook runs after every wakeup, as before
+    finally:
+        hooked.close()
+    assert make_server(selector="select")._timeout() == 1.0
+
+
+def test_a_reader_dropped_while_a_relay_goes_out_gets_none_of_it(
+        make_server: Callable[..., ChatServer]) -> None:
+    """The relay loop has no ``closed`` test on its common path: a reader dropped earlier in
+    the same loop (by _over_budget or ROBUST-8) has a closed socket, whose send fails at once."""
+    server = make_server()
+    sender_sock, sender = connect(server, b"s")
+    a_sock, a = connect(server, b"a")
+    b_sock, b = connect(server, b"b")
+    real = a.sock
+
+    class DropsB:  # a's send drops b first, as a memory-budget drop in the loop would
+        def send(self, data: bytes) -> int:
+            server._drop(b, "dropped while a relay goes out")
+            return real.send(data)
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(real, name)
+
+    a.sock = DropsB()  # type: ignore[assignment]
+    sender_sock.sendall(encode_frame(b"hi"))
+    pump(server, lambda: b.closed)
+    a.sock = real
+    relay = encode_frame(b"s") + encode_frame(b"hi")
+    a_sock.settimeout(5)
+    b_sock.settimeout(5)
+    assert a_sock.recv(100) == relay
+    assert b_sock.recv(100) == b""  # closed, and nothing of the relay reached it
+    assert not sender.closed and not a.closed and b.closed
+    pump(server, steps=2)
+    assert set(server.registered.values()) == {sender, a}
+    for sock in (sender_sock, a_sock, b_sock):
+        sock.close()
