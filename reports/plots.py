@@ -14,7 +14,9 @@ Where a picture says more than a table:
 Each returns a :class:`Plot` or None when the document has too little data
 for the picture to mean anything.  Figures are built with the object API
 (``matplotlib.figure.Figure`` on an Agg canvas), never pyplot, so no global
-figure state or GUI backend is involved.
+figure state or GUI backend is involved.  matplotlib is imported on the first
+figure, not with this module: it costs about a second, and ``chat-report``'s
+other commands (``show``, ``compare``, ``--help``) draw nothing.
 """
 
 from __future__ import annotations
@@ -23,16 +25,12 @@ import io
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import matplotlib
+from reports.results import PERCENTILES
 
-matplotlib.use("Agg")  # no display: the HTML report is written headless, in CI too
-from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.ticker import FixedLocator, FuncFormatter, LogLocator, NullFormatter  # noqa: E402
-
-from reports.results import PERCENTILES  # noqa: E402
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 __all__ = [
     "Plot",
@@ -58,8 +56,20 @@ class Plot:
     caption: str = ""
 
 
-def _to_png(fig: Figure) -> bytes:
+def _figure(figsize: tuple[float, float]) -> Figure:
+    """A new figure on an Agg canvas; the first call imports matplotlib."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display: the HTML report is written headless, in CI too
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=figsize)
     FigureCanvasAgg(fig)
+    return fig
+
+
+def _to_png(fig: Figure) -> bytes:
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=_DPI)
@@ -67,21 +77,27 @@ def _to_png(fig: Figure) -> bytes:
 
 
 def _new_figure() -> tuple[Figure, Any]:
-    fig = Figure(figsize=(8, 4.2))
+    fig = _figure((8, 4.2))
     ax = fig.add_subplot()
     ax.grid(True, which="both", alpha=0.3)
     return fig, ax
 
 
-_PLAIN_NUMBER = FuncFormatter(lambda value, _pos: f"{value:g}")
+def _plain_numbers(axis: Any) -> None:
+    """Label an axis 0.5, 1, 2 rather than 10^0, 10^1, minor ticks unlabelled."""
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+
+    axis.set_major_formatter(FuncFormatter(lambda value, _pos: f"{value:g}"))
+    axis.set_minor_formatter(NullFormatter())
 
 
 def _log_y(ax: Any) -> None:
     """Log latency axis labelled 0.5, 1, 2, 5, 10 rather than 10^0, 10^1 (often only one in range)."""
+    from matplotlib.ticker import LogLocator
+
     ax.set_yscale("log")
     ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
-    ax.yaxis.set_major_formatter(_PLAIN_NUMBER)
-    ax.yaxis.set_minor_formatter(NullFormatter())
+    _plain_numbers(ax.yaxis)
 
 
 def _ms(value_us: Any) -> float | None:
@@ -94,6 +110,8 @@ def latency_sweep_plot(doc: Document) -> Plot | None:
                      key=lambda r: r["clients"])
     if len({r["clients"] for r in records}) < 2:
         return None
+    from matplotlib.ticker import FixedLocator
+
     fig, ax = _new_figure()
     clients = [r["clients"] for r in records]
     for key, label in (*((k, f"p{p:g}") for k, p in _PERCENTILES), ("max", "max")):
@@ -104,8 +122,7 @@ def latency_sweep_plot(doc: Document) -> Plot | None:
     ax.set_xscale("log")
     _log_y(ax)
     ax.xaxis.set_major_locator(FixedLocator(clients))
-    ax.xaxis.set_major_formatter(_PLAIN_NUMBER)
-    ax.xaxis.set_minor_formatter(NullFormatter())
+    _plain_numbers(ax.xaxis)
     ax.set_xlabel("clients in the room")
     ax.set_ylabel("one-way delivery latency (ms)")
     ax.set_title("Latency percentiles vs clients")
@@ -148,6 +165,8 @@ def latency_distribution_plot(doc: Document) -> Plot | None:
     curves = [(r, pts) for r, pts in curves if len(pts) >= 2]
     if not curves:
         return None
+    from matplotlib.ticker import FixedLocator, FuncFormatter
+
     fig, ax = _new_figure()
     cap = 5.0
     for record, points in curves:
@@ -216,13 +235,12 @@ def bench_plot(doc: Document) -> Plot | None:
     if not rows:
         return None
     rows.sort(key=lambda r: (str(r.get("group") or ""), str(r.get("name"))))
-    fig = Figure(figsize=(8, max(2.5, 0.3 * len(rows) + 1)))
+    fig = _figure((8, max(2.5, 0.3 * len(rows) + 1)))
     ax = fig.add_subplot()
     ax.barh([str(r.get("name")) for r in rows], [r["normalised"] for r in rows], color="tab:blue")
     ax.invert_yaxis()
     ax.set_xscale("log")
-    ax.xaxis.set_major_formatter(_PLAIN_NUMBER)
-    ax.xaxis.set_minor_formatter(NullFormatter())
+    _plain_numbers(ax.xaxis)
     ax.set_xlabel("median / calibration median")
     ax.set_title("Benchmarks, normalised by the calibration")
     ax.tick_params(axis="y", labelsize="small")

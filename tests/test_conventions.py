@@ -14,10 +14,12 @@ import re
 import socket
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -40,14 +42,52 @@ def run(argv: list[str]) -> subprocess.CompletedProcess[str]:
                           timeout=60, env=env, stdin=subprocess.DEVNULL)
 
 
+def ran_as(result: subprocess.CompletedProcess[str]) -> list[str]:
+    """The command line ``run`` ran: the script's name, then its arguments."""
+    name = re.search(r"sys.argv\[0\] = '([^']+)'", result.args[2])
+    assert name, result.args
+    return [name[1], *result.args[3:]]
+
+
 def test_every_documented_script_is_an_entry_point() -> None:
     assert set(SCRIPTS) == {"chat-server", "chat-client", "chat-swarm", "chat-load", "chat-report",
                             "chat-conformance"}
 
 
+#: The command line each of the three tests below runs, from its parameters.
+ARGV_OF: dict[str, Callable[[dict[str, Any]], list[str]]] = {
+    "test_version_comes_from_the_package_metadata": lambda params: [params["script"], "--version"],
+    "test_help_fits_80_columns": lambda params: [*params["argv"], "--help"],
+    "test_a_bad_option_is_one_line_and_exit_2": lambda params: [params["script"],
+                                                                "--no-such-option-anywhere"],
+}
+
+
+@pytest.fixture(scope="module")
+def _started(request: pytest.FixtureRequest) -> Iterator[dict[str, Future[subprocess.CompletedProcess[str]]]]:
+    """The runs of every selected test of ARGV_OF, started together on the first one's request.
+
+    Each is a fresh interpreter that mostly starts up, so one after the other they spent
+    ~20 s waiting on each other; three at a time the module takes its CPU time over the cores.
+    """
+    items = [item for item in request.session.items
+             if item.module is request.module and getattr(item, "originalname", "") in ARGV_OF]
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        yield {item.nodeid: pool.submit(run, ARGV_OF[item.originalname](item.callspec.params))  # type: ignore[attr-defined]
+               for item in items}
+
+
+@pytest.fixture
+def ran(request: pytest.FixtureRequest,
+        _started: dict[str, Future[subprocess.CompletedProcess[str]]]) -> subprocess.CompletedProcess[str]:
+    """This test's run of its ARGV_OF command line."""
+    return _started[request.node.nodeid].result()
+
+
 @pytest.mark.parametrize("script", SCRIPTS)
-def test_version_comes_from_the_package_metadata(script: str) -> None:
-    result = run([script, "--version"])
+def test_version_comes_from_the_package_metadata(script: str, ran: subprocess.CompletedProcess[str]) -> None:
+    result = ran
+    assert ran_as(result) == [script, "--version"]
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == f"{script} {package_version()}"
     assert package_version() != "unknown"
@@ -56,16 +96,18 @@ def test_version_comes_from_the_package_metadata(script: str) -> None:
 @pytest.mark.parametrize("argv", [[s] for s in SCRIPTS]
                          + [[s, sub] for s, subs in SUBCOMMANDS.items() for sub in subs],
                          ids=" ".join)
-def test_help_fits_80_columns(argv: list[str]) -> None:
-    result = run([*argv, "--help"])
+def test_help_fits_80_columns(argv: list[str], ran: subprocess.CompletedProcess[str]) -> None:
+    result = ran
+    assert ran_as(result) == [*argv, "--help"]
     assert result.returncode == 0, result.stderr
     wide = [line for line in result.stdout.splitlines() if len(line) > 80]
     assert not wide, "\n".join(wide)
 
 
 @pytest.mark.parametrize("script", SCRIPTS)
-def test_a_bad_option_is_one_line_and_exit_2(script: str) -> None:
-    result = run([script, "--no-such-option-anywhere"])
+def test_a_bad_option_is_one_line_and_exit_2(script: str, ran: subprocess.CompletedProcess[str]) -> None:
+    result = ran
+    assert ran_as(result) == [script, "--no-such-option-anywhere"]
     assert result.returncode == 2
     errors = [line for line in result.stderr.splitlines() if "error" in line]
     assert len(errors) == 1 and "Traceback" not in result.stderr, result.stderr
@@ -107,7 +149,7 @@ EXIT_TABLE: dict[str, dict[int, Run | Elsewhere | Never]] = {
                      "test_hanging_server_still_finishes_with_failures",
                      "run.status == 1"),
         2: Run(["chat-conformance", "-k", "no-such-case-anywhere", "--list"]),
-        3: Run(["chat-conformance", "--start-timeout", "2", "--server"], refused_port=True),
+        3: Run(["chat-conformance", "--start-timeout", "0.3", "--server"], refused_port=True),
         130: Elsewhere("tests/test_signals.py::test_chat_conformance", "_assert_clean_end(status"),
     },
     "chat-load": {
@@ -116,7 +158,7 @@ EXIT_TABLE: dict[str, dict[int, Run | Elsewhere | Never]] = {
                      "status == 0"),
         1: Elsewhere("tests/loadtest/test_loadtest_latency.py::test_lossy_server_is_caught", "status == 1"),
         2: Run(["chat-load", "latency", "--clients", "0"]),
-        3: Run(["chat-load", "limits", "--start-timeout", "2", "--server"], refused_port=True),
+        3: Run(["chat-load", "limits", "--start-timeout", "0.3", "--server"], refused_port=True),
         130: Elsewhere("tests/test_signals.py::test_chat_load", "status == expected"),
     },
     "chat-swarm": {
@@ -127,7 +169,7 @@ EXIT_TABLE: dict[str, dict[int, Run | Elsewhere | Never]] = {
                      "test_chat_swarm_fails_on_lost_or_reordered_messages",
                      "code == 1"),
         2: Run(["chat-swarm", "--run-time", "forever"]),
-        3: Run(["chat-swarm", "--start-timeout", "2", "--server"], refused_port=True),
+        3: Run(["chat-swarm", "--start-timeout", "0.3", "--server"], refused_port=True),
         130: Elsewhere("tests/loadtest/swarm/test_locust_swarm.py::"
                        "test_a_signal_ends_the_swarm_with_locusts_statistics_and_one_line",
                        "returncode == status"),
@@ -140,7 +182,7 @@ EXIT_TABLE: dict[str, dict[int, Run | Elsewhere | Never]] = {
                      "test_one_benchmark_three_times_slower_is_a_regression",
                      "== 1"),
         2: Run(["chat-report", "show", "/no/such/results.json"]),
-        3: Run(["chat-report", "scorecard", "--start-timeout", "2", "--server"], refused_port=True),
+        3: Run(["chat-report", "scorecard", "--start-timeout", "0.3", "--server"], refused_port=True),
         130: Elsewhere("tests/test_signals.py::test_chat_report_scorecard", "_assert_clean_end(status"),
     },
     "chat-server": {

@@ -22,7 +22,7 @@ FIRST_COMMANDS = [
     "pip install '.[all]' && chat-report scorecard",
     "pip install tox && tox",
 ]
-MAX_README_LINES = 200
+MAX_README_LINES = 160  # about 150: the detail lives in docs/
 
 
 def _first_code_block(text: str) -> list[str]:

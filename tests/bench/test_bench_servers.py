@@ -100,13 +100,16 @@ def test_slow_server_delays_every_relay_and_still_relays_correctly() -> None:
 
 
 def collect(*options: str) -> list[str]:
+    # --bench-cpu none: collecting measures nothing, and pinned to one CPU of a busy machine
+    # the collection alone took over 30 s.
     done = subprocess.run([sys.executable, "-m", "pytest", "bench", "--collect-only", "-q",
-                           "-p", "no:cacheprovider", *options],
+                           "-p", "no:cacheprovider", "--bench-cpu", "none", *options],
                           cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
     return [line for line in done.stdout.splitlines() if "::" in line]
 
 
+@pytest.mark.slow  # pytest in a subprocess collecting bench/ (1-2 times): 3-8 s
 def test_suite_has_every_benchmark_the_issue_names() -> None:
     ids = collect()
     # Paired benchmarks: the target and the baselines measured round by round in one test.
@@ -123,6 +126,7 @@ def test_suite_has_every_benchmark_the_issue_names() -> None:
     assert "bench/test_calibration.py::test_calibration" in ids
 
 
+@pytest.mark.slow  # pytest in a subprocess collecting bench/ (1-2 times): 3-8 s
 def test_k_selects_benchmarks_with_a_chosen_server() -> None:
     ids = collect("-k", "fanout", "--chat-server-cmd", "python3 myserver.py {port}")
     assert sorted(ids) == sorted(f"bench/test_server.py::test_fanout_latency[{n}]" for n in (1, 10, 100))

@@ -26,7 +26,7 @@ from conformance.cases import (
     test_room,
     test_tls,
 )
-from conformance.cli import build_parser, pytest_args
+from conformance.cli import build_parser, main, pytest_args
 from conformance.corpus import NAMES, PAYLOADS, sizes_to_probe
 from conformance.options import SuiteSettings
 from conformance.peer import CaseFailure, Room, Timeouts
@@ -257,10 +257,14 @@ def test_room_confirms_registration_and_explains_failures() -> None:
     (["--room-size", "1"], "is not between 2 and 500 listeners"),
     (["--room-size", "many"], "is not a whole number of listeners"),
 ])
-def test_bad_usage_is_one_line_and_exit_2(args: list[str], complaint: str) -> None:
-    result = run_cli(*args)
-    assert result.returncode == 2
-    assert complaint in result.stderr.strip().splitlines()[-1]
+def test_bad_usage_is_one_line_and_exit_2(args: list[str], complaint: str,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    # In this process: each is refused while parsing, before anything starts (a fresh
+    # interpreter's usage error is test_conventions.py's, for every tool).
+    with pytest.raises(SystemExit) as exited:
+        main(args)
+    assert exited.value.code == 2
+    assert complaint in capsys.readouterr().err.strip().splitlines()[-1]
 
 
 def test_unknown_case_and_bad_expectations_exit_2(tmp_path: Path) -> None:

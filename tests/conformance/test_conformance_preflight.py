@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -169,9 +170,40 @@ def _run(tmp_path: Path, *args: str) -> tuple[int, str, dict, float]:  # type: i
         time.monotonic() - started
 
 
+Ran = tuple[int, str, dict, float]  # type: ignore[type-arg]
+
+#: The chat-conformance runs of the end-to-end tests below that start their own server, by
+#: name, and the tests that read them.  They mostly wait (the silent server's probe timeouts,
+#: the crashed servers' restarts), so they start together when the first of them is needed.
+RUNS: dict[str, tuple[str, ...]] = {
+    "hang": ("--server-cmd", _command("hang_server.py")),
+    "dialect-stop": ("--server-cmd", _command("single_frame_server.py")),
+    "dialect-full": ("--server-cmd", _command("single_frame_server.py"), "--no-preflight",
+                     "relay.basic[whole-frames]"),
+    "crash-may": ("--server-cmd", _command("duplicate_name_crash_server.py"), "info.duplicate-names",
+                  "relay.no-echo"),
+    "crash-close": ("--server-cmd", _command("leave_crash_server.py"), "relay.no-echo", "frame.over-limit"),
+}
+READS = {"test_a_hanging_server_is_judged_in_seconds_with_one_headline": ("hang",),
+         "test_a_dialect_stops_the_run_and_no_preflight_runs_the_cases": ("dialect-stop", "dialect-full"),
+         "test_a_crash_inside_a_may_case_fails_the_run": ("crash-may",),
+         "test_a_crash_when_clients_close_is_charged_to_their_case": ("crash-close",)}
+
+
+@pytest.fixture(scope="module")
+def runs(request: pytest.FixtureRequest,
+         tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Future[Ran]]]:
+    """The RUNS this session's selected tests read, started together, a few at a time."""
+    needed = {name for item in request.session.items if getattr(item, "module", None) is request.module
+              for name in READS.get(getattr(item, "originalname", ""), ())}
+    out = tmp_path_factory.mktemp("preflight-runs")
+    with ThreadPoolExecutor(4) as pool:
+        yield {name: pool.submit(_run, out / name, *args) for name, args in RUNS.items() if name in needed}
+
+
 @pytest.mark.slow
-def test_a_hanging_server_is_judged_in_seconds_with_one_headline(tmp_path: Path) -> None:
-    status, output, doc, seconds = _run(tmp_path, "--server-cmd", _command("hang_server.py"))
+def test_a_hanging_server_is_judged_in_seconds_with_one_headline(runs: dict[str, Future[Ran]]) -> None:
+    status, output, doc, seconds = runs["hang"].result()
     assert status == 1 == doc["summary"]["exit_status"], output[-3000:]
     # "In seconds" is proved by the count: no case ran (records == [] below), where the full
     # suite would wait out each case's timeout for minutes.  The wall-clock bound is only a
@@ -185,23 +217,22 @@ def test_a_hanging_server_is_judged_in_seconds_with_one_headline(tmp_path: Path)
     assert "PASS" not in output
 
 
-def test_a_dialect_stops_the_run_and_no_preflight_runs_the_cases(tmp_path: Path) -> None:
-    command = _command("single_frame_server.py")
-    status, output, doc, _ = _run(tmp_path / "stop", "--server-cmd", command)
+@pytest.mark.slow  # whole chat-conformance runs against a zoo server: 5-13 s
+def test_a_dialect_stops_the_run_and_no_preflight_runs_the_cases(runs: dict[str, Future[Ran]]) -> None:
+    status, output, doc, _ = runs["dialect-stop"].result()
     assert status == 1 and doc["records"] == [], output[-3000:]
     assert doc["summary"]["preflight"]["class"] == "dialect"
     assert "Preflight: the server speaks another dialect -- single-frame relay" in output
-    status, output, doc, _ = _run(tmp_path / "full", "--server-cmd", command, "--no-preflight",
-                                  "relay.basic[whole-frames]")
+    status, output, doc, _ = runs["dialect-full"].result()
     assert doc["summary"]["preflight"]["stopped"] is False, output[-3000:]
     assert {r["id"]: r["verdict"] for r in doc["records"]} == {"relay.basic[whole-frames]": "fail"}
     assert status == 1 and "Recognised dialect: single-frame relay" in output
 
 
 # -- a crash is a verdict of its own ----------------------------------------------------------
-def test_a_crash_inside_a_may_case_fails_the_run(tmp_path: Path) -> None:
-    status, output, doc, _ = _run(tmp_path, "--server-cmd", _command("duplicate_name_crash_server.py"),
-                                  "info.duplicate-names", "relay.no-echo")
+@pytest.mark.slow  # whole chat-conformance runs against a zoo server: 5-13 s
+def test_a_crash_inside_a_may_case_fails_the_run(runs: dict[str, Future[Ran]]) -> None:
+    status, output, doc, _ = runs["crash-may"].result()
     verdicts = {r["id"]: r["verdict"] for r in doc["records"]}
     assert verdicts == {"info.duplicate-names": "informational", "crash[info.duplicate-names]": "fail",
                         "relay.no-echo": "pass"}, output[-3000:]  # started afresh after the crash
@@ -212,10 +243,10 @@ def test_a_crash_inside_a_may_case_fails_the_run(tmp_path: Path) -> None:
     assert "last action before it: twin" in crash["detail"] and crash["transcript"]
 
 
-def test_a_crash_when_clients_close_is_charged_to_their_case(tmp_path: Path) -> None:
+@pytest.mark.slow  # whole chat-conformance runs against a zoo server: 5-13 s
+def test_a_crash_when_clients_close_is_charged_to_their_case(runs: dict[str, Future[Ran]]) -> None:
     """The leave-crash server dies as each case's clients close: each case is charged, none lost."""
-    status, output, doc, _ = _run(tmp_path, "--server-cmd", _command("leave_crash_server.py"),
-                                  "relay.no-echo", "frame.over-limit")
+    status, output, doc, _ = runs["crash-close"].result()
     verdicts = {r["id"]: r["verdict"] for r in doc["records"]}
     assert verdicts == {"crash[preflight]": "fail", "frame.over-limit": "pass",
                         "crash[frame.over-limit]": "fail", "relay.no-echo": "pass",
@@ -227,6 +258,7 @@ def test_a_crash_when_clients_close_is_charged_to_their_case(tmp_path: Path) -> 
             assert "OSError: [Errno 9] Bad file descriptor" in record["detail"]
 
 
+@pytest.mark.slow  # whole chat-conformance runs against a zoo server: 5-13 s
 def test_an_external_server_that_stops_accepting_is_charged_and_stops_the_run(tmp_path: Path,
                                                                            spawn: list[SpawnedServer]
                                                                            ) -> None:

@@ -16,6 +16,7 @@ from loadtest.cli import main
 from reports.results import load_document
 
 
+@pytest.mark.slow  # three timed runs (bare loop, generator, absorption): 3-4 s
 def test_calibrate_compares_against_a_bare_loop_and_measures_absorption(tmp_path: Path) -> None:
     out = tmp_path / "calibrate.json"
     screen = io.StringIO()

@@ -42,6 +42,7 @@ def server_cmd(name: str) -> str:
 
 
 # -- label and pairing, against servers that break them ------------------------------------
+@pytest.mark.slow  # a real chat-load latency run against a spawned server: 2-5 s
 def test_a_server_naming_the_wrong_sender_is_caught_as_mislabelled(tmp_path: Path) -> None:
     status, doc, screen = run_cli(["latency", "--clients", "4", *SHORT,
                                    "--server-cmd", server_cmd("wrong_sender_server.py")], tmp_path)
@@ -54,6 +55,7 @@ def test_a_server_naming_the_wrong_sender_is_caught_as_mislabelled(tmp_path: Pat
     assert "mislabelled" in screen
 
 
+@pytest.mark.slow  # a real chat-load latency run against a spawned server: 2-5 s
 def test_a_server_interleaving_frames_is_caught_as_unpaired_not_as_loss(tmp_path: Path) -> None:
     status, doc, _ = run_cli(["latency", "--clients", "3", *SHORT,
                               "--server-cmd", server_cmd("interleaving_server.py")], tmp_path)
@@ -63,6 +65,7 @@ def test_a_server_interleaving_frames_is_caught_as_unpaired_not_as_loss(tmp_path
     assert record["lost"] == 0 and record["deliveries"] == record["expected_deliveries"]
 
 
+@pytest.mark.slow  # a real chat-load latency run against a spawned server: 2-5 s
 def test_the_reference_server_has_no_mislabelled_or_unpaired_relays(tmp_path: Path) -> None:
     status, doc, _ = run_cli(["latency", "--clients", "4", *SHORT], tmp_path)
     assert status == 0
@@ -70,6 +73,7 @@ def test_the_reference_server_has_no_mislabelled_or_unpaired_relays(tmp_path: Pa
 
 
 # -- the bottleneck warning's two cases ----------------------------------------------------------
+@pytest.mark.slow  # a real chat-load latency run against a spawned server: 2-5 s
 def test_an_idle_generator_in_front_of_a_slow_server_is_not_called_the_bottleneck(tmp_path: Path) -> None:
     """slow_server.py sleeps 20 ms per relay: it cannot keep up with 100/s; the generator idles."""
     status, doc, _ = run_cli(["latency", "--clients", "3", "--senders", "1", "--duration", "1",

@@ -182,14 +182,14 @@ def test_a_server_that_dies_is_named_and_restarted_for_the_next_step(
 
 
 def test_an_unreachable_external_server_stops_the_scorecard_at_once(tmp_path: Path, fake: Path) -> None:
-    spec = TargetSpec.parse(server=f"127.0.0.1:{find_free_port()}", start_timeout=1)
+    spec = TargetSpec.parse(server=f"127.0.0.1:{find_free_port()}", start_timeout=0.3)
     with pytest.raises(TargetError):
         run_scorecard(small_config(tmp_path, spec), tools=fake_tools(fake))
 
 
 def test_cli_scorecard_exits_3_when_the_server_is_unavailable(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    status = main(["scorecard", "--server", f"127.0.0.1:{find_free_port()}", "--start-timeout", "1",
+    status = main(["scorecard", "--server", f"127.0.0.1:{find_free_port()}", "--start-timeout", "0.3",
                    "--out", str(tmp_path / "card")])
     assert status == 3
     err = capsys.readouterr().err.strip().splitlines()
