@@ -11,6 +11,7 @@ as the reference server::
 
 from __future__ import annotations
 
+import logging
 import sys
 
 from reference.protocol import encode_frame
@@ -22,18 +23,25 @@ DUPLICATE_EVERY = 10
 class DuplicatingServer(ChatServer):
     def __init__(self, config: ServerConfig) -> None:
         super().__init__(config)
-        self.relays: dict[tuple[int, int], int] = {}  # (recipient fd, sender fd) -> relays so far
+        # (recipient, sender) -> relays so far, per connection: keyed by fd numbers, a newcomer
+        # that reused a closed client's fd would inherit its count, and which message is
+        # doubled would depend on the order the server saw closes and accepts.
+        self.relays: dict[tuple[Client, Client], int] = {}
 
     def _broadcast(self, sender: Client, text: bytes) -> None:
         data = sender.name_frame + encode_frame(text)
-        for fd, client in list(self.registered.items()):
-            if fd == sender.fd:
+        for client in list(self.registered.values()):
+            if client is sender:
                 continue
-            key = (fd, sender.fd)
+            key = (client, sender)
             count = self.relays[key] = self.relays.get(key, 0) + 1
             self._write(client, data)
             if count % DUPLICATE_EVERY == 0:
                 self._write(client, data)  # the defect: the same message once more
+
+    def _drop(self, client: Client, reason: str, level: int = logging.WARNING) -> None:
+        super()._drop(client, reason, level)
+        self.relays = {key: n for key, n in self.relays.items() if client not in key}
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ lost, only reordered.  Same options and first line as the reference server::
 
 from __future__ import annotations
 
+import logging
 import sys
 import time
 
@@ -24,18 +25,21 @@ HOLD_AT_MOST_S = 0.5
 class ReorderingServer(ChatServer):
     def __init__(self, config: ServerConfig) -> None:
         super().__init__(config)
-        self.relays: dict[tuple[int, int], int] = {}  # (recipient fd, sender fd) -> relays so far
-        self.held: dict[tuple[int, int], tuple[Client, bytes, float]] = {}
+        # (recipient, sender) -> relays so far, per connection: keyed by fd numbers, a newcomer
+        # that reused a closed client's fd would inherit its count, and which message is
+        # held back would depend on the order the server saw closes and accepts.
+        self.relays: dict[tuple[Client, Client], int] = {}
+        self.held: dict[tuple[Client, Client], tuple[Client, bytes, float]] = {}
 
     def _broadcast(self, sender: Client, text: bytes) -> None:
         data = sender.name_frame + encode_frame(text)
-        for fd, client in list(self.registered.items()):
-            if fd == sender.fd:
+        for client in list(self.registered.values()):
+            if client is sender:
                 continue
-            key = (fd, sender.fd)
+            key = (client, sender)
             count = self.relays[key] = self.relays.get(key, 0) + 1
             held = self.held.pop(key, None)
-            if held is not None and held[0] is client:
+            if held is not None:
                 self._write(client, data)
                 self._write(client, held[1])  # the defect: the older message comes second
             elif count % HOLD_EVERY == 0:
@@ -49,8 +53,12 @@ class ReorderingServer(ChatServer):
         for key, (client, data, since) in list(self.held.items()):
             if since < cutoff:
                 del self.held[key]
-                if self.clients.get(key[0]) is client:
+                if not client.closed:
                     self._write(client, data)
+
+    def _drop(self, client: Client, reason: str, level: int = logging.WARNING) -> None:
+        super()._drop(client, reason, level)
+        self.relays = {key: n for key, n in self.relays.items() if client not in key}
 
 
 if __name__ == "__main__":
