@@ -281,3 +281,7 @@ def _reset_while_relaying(sender: Peer, reader: Peer, leaver: Peer, which: str) 
         raise CaseFailure(exc.expected, exc.got, f"{which}: {leaver.label} reset its connection while "
                           f"the server was relaying {FANOUT_MESSAGES} messages of {sender.label} "
                           "to it") from None
+    # The reader answers: a member that reads, not a silent one (relay.patient-reader's
+    # subject), so a server that kicks quiet members cannot fail this on a slow machine.
+    reader.send(f"{which}: all arrived")
+    sender.expect_relay(str(reader.name), f"{which}: all arrived")
