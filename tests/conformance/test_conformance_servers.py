@@ -135,7 +135,7 @@ JUDGED = [
            fails=("tls.stalled-handshake[silent]", "tls.stalled-handshake[half-client-hello]"),
            passes=("tls.handshake", "tls.plaintext-client", "tls.certificate", "relay.basic[whole-frames]"),
            extra=("--tls",)),
-    # Its blocking handshake catches timeouts and early leavers, not a plaintext client's SSLError.
+    # Its handshake catches early leavers, not a plaintext client's SSLError.
     Judged("tls_plaintext_crash_server.py", fails=("tls.plaintext-client",),
            # tls.certificate runs after the crash: it passes only if the server was started afresh.
            passes=("tls.handshake", "tls.stalled-handshake[silent]",
