@@ -177,6 +177,7 @@ Ran = tuple[int, str, dict, float]  # type: ignore[type-arg]
 #: the crashed servers' restarts), so they start together when the first of them is needed.
 RUNS: dict[str, tuple[str, ...]] = {
     "hang": ("--server-cmd", _command("hang_server.py")),
+    "never-accept": ("--server-cmd", _command("never_accept_server.py")),
     "dialect-stop": ("--server-cmd", _command("single_frame_server.py")),
     "dialect-full": ("--server-cmd", _command("single_frame_server.py"), "--no-preflight",
                      "relay.basic[whole-frames]"),
@@ -185,6 +186,7 @@ RUNS: dict[str, tuple[str, ...]] = {
     "crash-close": ("--server-cmd", _command("leave_crash_server.py"), "relay.no-echo", "frame.over-limit"),
 }
 READS = {"test_a_hanging_server_is_judged_in_seconds_with_one_headline": ("hang",),
+         "test_a_server_that_never_accepts_is_a_finding_not_an_unreachable_target": ("never-accept",),
          "test_a_dialect_stops_the_run_and_no_preflight_runs_the_cases": ("dialect-stop", "dialect-full"),
          "test_a_crash_inside_a_may_case_fails_the_run": ("crash-may",),
          "test_a_crash_when_clients_close_is_charged_to_their_case": ("crash-close",)}
@@ -215,6 +217,16 @@ def test_a_hanging_server_is_judged_in_seconds_with_one_headline(runs: dict[str,
     assert doc["records"] == [] and "FAILURES" not in output
     assert output.count("accepts connections but never relays anything") >= 1
     assert "PASS" not in output
+
+
+@pytest.mark.slow
+def test_a_server_that_never_accepts_is_a_finding_not_an_unreachable_target(
+        runs: dict[str, Future[Ran]]) -> None:
+    """It listens, so it started; that it never accepts is the verdict (1), not exit 3."""
+    status, output, doc, seconds = runs["never-accept"].result()
+    assert status == 1 == doc["summary"]["exit_status"], output[-3000:]
+    assert doc["summary"]["preflight"]["class"] == "never-accepts" and doc["records"] == []
+    assert "never accepts" in output and seconds < 120
 
 
 @pytest.mark.slow  # whole chat-conformance runs against a zoo server: 5-13 s
