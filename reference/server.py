@@ -217,20 +217,54 @@ class ChatServer(OutputQueues):
     def serve_forever(self) -> None:
         self._running = True
         try:
-            untimed = self._epoll is not None and not self._ticking
-            while self._running:  # (the common case of _timeout inline: a call less per message)
-                self.run_once(None if untimed and not self._unregistered and not self._accept_resume
-                              else self._timeout())
+            if self._epoll is not None and not self._ticking and not self._tls:
+                self._serve_epoll()
+            else:
+                while self._running:
+                    self.run_once(self._timeout())
         finally:
             log.info("shutting down")
             self.close()
+
+    def _serve_epoll(self) -> None:
+        """``serve_forever`` over epoll: ``run_once`` in a loop, with its commonest wakeup inline.
+
+        That wakeup is one small message: a batch of exactly one event, a client
+        readable and nothing else.  It needs none of the batch handling (no
+        other event can be stale, nothing to coalesce), so it goes straight to
+        ``_on_readable``; every other batch goes through ``_handle`` as in
+        ``run_once``.  Measured: 350 -> 295 Python opcodes per one-receiver relay
+        (docs/bench.md, "Performance").
+        """
+        poll = self._epoll.poll
+        clients = self.clients
+        on_readable = self._on_readable
+        while self._running:
+            try:
+                events = poll(None if not self._unregistered and not self._accept_resume
+                              else self._timeout(), len(clients) + 2)
+            except InterruptedError:
+                continue
+            if len(events) == 1:
+                fd, event = events[0]
+                client = clients.get(fd)  # a live client: dropped ones leave ``clients`` at once
+                if event == _EPOLLIN and client is not None:  # (no TLS here: no handshakes)
+                    on_readable(client)
+                    if self._unregistered or self._accept_resume:
+                        self._after_batch()
+                    continue
+            self._handle(self._resolve(events))
 
     def run_once(self, timeout: float | None) -> None:
         """Wait up to ``timeout`` for one batch of selector events and handle it.
 
         ``serve_forever`` is this in a loop; tests call it to step the server.
         """
-        for client, mask in self._ready(timeout):
+        self._handle(self._ready(timeout))
+
+    def _handle(self, ready: list[tuple[Any, int]]) -> None:
+        """Handle one batch of events, each already resolved to its object (see ``_ready``)."""
+        for client, mask in ready:
             if client is None:
                 self._accept()
                 continue
@@ -259,6 +293,10 @@ class ChatServer(OutputQueues):
             self._flush_pending()
             self._coalesce = False
             self._inline_write = True
+        self._after_batch()
+
+    def _after_batch(self) -> None:
+        """What is due on a clock after every wakeup: JOIN-4's expiry, the listener's rest."""
         if self._unregistered or self._ticking:  # also the periodic hook of test servers
             self._expire_unregistered()
         if self._accept_resume and time.monotonic() >= self._accept_resume:
@@ -296,9 +334,12 @@ class ChatServer(OutputQueues):
                 self._start_coalescing()
             return [(key.data, mask) for key, mask in events]
         try:
-            events = epoll.poll(timeout, len(self.clients) + 2)  # None: no timeout
+            return self._resolve(epoll.poll(timeout, len(self.clients) + 2))  # None: no timeout
         except InterruptedError:
             return []
+
+    def _resolve(self, events: list[tuple[int, int]]) -> list[tuple[Any, int]]:
+        """``_ready``'s part for epoll: each (fd, epoll event) to (selector data, EVENT_* mask)."""
         if len(events) > 1 and self._coalescing:
             self._start_coalescing()
         clients = self.clients

@@ -172,6 +172,29 @@ def test_unregistered_connection_is_closed_after_timeout(server: SpawnedServer) 
     assert wait_for_log(server, "no username within")
 
 
+@pytest.mark.server_args("--register-timeout", "0.5")
+def test_unregistered_connection_is_closed_while_others_chat(server: SpawnedServer) -> None:
+    """JOIN-4 on the loop's one-event path too: the expiry runs after every wakeup, not
+    only when the wait times out, which a room chatting every 20 ms never lets it do."""
+    talker, listener = join(server, "talker", "listener")
+    never = socket.create_connection(server.address, timeout=WAIT)
+    never.setblocking(False)
+    closed, sent = False, 0
+    deadline = time.monotonic() + WAIT
+    while not closed and time.monotonic() < deadline:
+        talker.send(f"tick {sent}")
+        assert listener.receive() == Relay("talker", f"tick {sent}")
+        sent += 1
+        try:
+            closed = never.recv(10) == b""
+        except BlockingIOError:
+            time.sleep(0.02)
+        except ConnectionResetError:
+            closed = True
+    assert closed, f"the silent connection was still open after {sent} messages"
+    assert wait_for_log(server, "no username within")
+
+
 @pytest.mark.slow
 @pytest.mark.server_args("--max-backlog", "262144")
 def test_non_reader_is_dropped_and_others_keep_full_speed(server: SpawnedServer) -> None:
