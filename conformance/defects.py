@@ -260,6 +260,15 @@ CATALOGUE: tuple[Defect, ...] = (
            claims=lambda f: case_is(f, "relay.big-room", "relay.join-leave-mid-stream")
            and f.symptom.kind in ("timeout", "relay") and f.run.get("relay.basic[whole-frames]") == "pass",
            short="capped fan-out"),
+    Defect("quiet-crash", "ROBUST-7", "the server dies when nothing happens for a while",
+           "Its wait for the next event has a timeout (select(..., 1.0)), and the code after it "
+           "assumes something is ready: a wakeup because the time ran out brings empty lists, and "
+           "the error (an IndexError on read_sockets[0], say) ends the server in the first quiet "
+           "second.",
+           "Treat an empty wakeup as nothing to do: loop over whatever is ready (possibly nothing) "
+           "and go back to waiting; or wait without a timeout.",
+           claims=lambda f: f.symptom.kind == "crash" and case_is(f, "robust.quiet-spell"),
+           short="crash when quiet"),
     Defect("leave-crash", "RELAY-6", "the server dies when a client leaves",
            "When a client closes its connection the server still writes to it (a goodbye, a relay) "
            "or uses its closed socket, and the error ends the server for everyone.",

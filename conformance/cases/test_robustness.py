@@ -48,6 +48,24 @@ def test_silent_connection(chat_room: Room) -> None:
         bea.expect_relay("ana", f"despite the silent one {number}")
 
 
+#: Longer than the wait timeouts servers commonly give select() or epoll (0.5 s, 1 s).
+QUIET_SPELL = 1.5
+
+
+@case("robust.quiet-spell", "ROBUST-7")
+def test_quiet_spell(chat_room: Room) -> None:
+    """ROBUST-7: a room where nobody sends anything for a while, one connection still to
+    register, keeps working: a wait that times out and comes back empty is not an error."""
+    chat_room.connect("late")  # not registered yet: JOIN-4's timers are running
+    ana, bea = chat_room.join_all("ana", "bea")
+    time.sleep(QUIET_SPELL)  # the quiet itself is the provocation: nothing on any connection
+    ana.send("after the quiet spell")
+    bea.expect_relay("ana", "after the quiet spell")
+    newt = chat_room.join("newt")  # and the server still takes newcomers
+    newt.send("newt after the quiet spell")
+    ana.expect_relay("newt", "newt after the quiet spell")
+
+
 #: Every 1 MiB the pump's reader says it got them.
 PUMP_ANSWER_EVERY = 16
 

@@ -50,7 +50,7 @@ SAMPLE = ("frame.utf8-byte-counts", "frame.canonical-headers", "frame.lenient-he
           "robust.slowloris[half-header]", "robust.silent-connection", "robust.non-reader",
           "robust.protocol-error-isolated[invalid-utf8-message]", "robust.reset-any-moment",
           "join.no-history", "relay.concurrent-pairs", "info.duplicate-names", "relay.big-room",
-          "relay.patient-reader", "relay.corpus[trailing-spaces]")
+          "relay.patient-reader", "relay.corpus[trailing-spaces]", "robust.quiet-spell")
 PARALLEL_RUNS = 4
 #: The runs that take longest (2026-12-01, the whole slow lane on a busy 2-core box): the
 #: interleaving server's sample, 156 s (each relay waits for a partner, so robust.non-reader
