@@ -176,7 +176,11 @@ def main(argv: Sequence[str] | None = None, console: Console | None = None) -> i
     args = parser.parse_args(argv)
     _check(args.subparser, args)
     spec = spec_from_args(args.subparser, args)
-    console = console or Console(markup=False)  # what we print quotes the server: data, not markup
+    # What we print quotes the server: data, not markup.  Errors and the interruption line go
+    # to stderr, so that `chat-load ... > results.txt` still shows them (a console given by a
+    # caller gets everything).
+    errors = console or Console(stderr=True, markup=False)
+    console = console or Console(markup=False)
     # SIGTERM ends the run like Ctrl-C: leaving open_target stops the server group we
     # started, and the subcommands' finally blocks stop their worker processes.
     with terminate_as_interrupt() as caught:
@@ -189,11 +193,11 @@ def main(argv: Sequence[str] | None = None, console: Console | None = None) -> i
                     doc = compare(args.command, doc, _run(args, target, console))
         except TargetError as exc:
             # One line, however long, and the error text is not rich markup ("[Errno 111]").
-            console.print(Text.assemble(("chat-load:", "bold red"), f" target server unavailable: {exc}"),
-                          soft_wrap=True)
+            errors.print(Text.assemble(("chat-load:", "bold red"), f" target server unavailable: {exc}"),
+                         soft_wrap=True)
             return exit_codes.TARGET_UNAVAILABLE
         except KeyboardInterrupt:
-            console.print(Text.assemble(("chat-load:", "bold red"), f" {caught.words}; no results written"))
+            errors.print(Text.assemble(("chat-load:", "bold red"), f" {caught.words}; no results written"))
             return caught.exit_status
     doc = cast(dict[str, Any], printable_tree(doc))  # shown as it is written: nothing raw from the server
     if args.json:
@@ -206,8 +210,8 @@ def main(argv: Sequence[str] | None = None, console: Console | None = None) -> i
     if args.json:
         console.print(Text(f"results written to {args.json}"))
     if caught.happened:  # latency keeps the scenarios that finished before the signal
-        console.print(Text.assemble(("chat-load:", "bold red"),
-                                    f" {caught.words}; the finished part is reported above"))
+        errors.print(Text.assemble(("chat-load:", "bold red"),
+                                   f" {caught.words}; the finished part is reported above"))
         return caught.exit_status
     ok = doc["summary"].get("ok", True) and not doc["summary"].get("error")
     return exit_codes.OK if ok else exit_codes.FINDINGS
