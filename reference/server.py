@@ -258,7 +258,8 @@ class ChatServer(OutputQueues):
     def run_once(self, timeout: float | None) -> None:
         """Wait up to ``timeout`` for one batch of selector events and handle it.
 
-        ``serve_forever`` is this in a loop; tests call it to step the server.
+        ``serve_forever`` is this in a loop (over epoll with a one-event batch handled
+        inline: ``_serve_epoll``); tests call it to step the server.
         """
         self._handle(self._ready(timeout))
 
