@@ -44,6 +44,11 @@ RANDOM_BY_NATURE = {
 CARRIED_ACROSS_CASES = {
     "history_unmarked_server.py": "its unmarked replay holds earlier cases' messages until a "
                                   "failure restarts it",
+    # Same verdicts in 10 runs, then two of five full runs (2026-12-01, 16:50 UTC) differed from
+    # relay.burst-order on (its third reader, c2, once "got 228 lost": not explained yet); a
+    # failed case restarts the server, so every later case then met other replays.
+    "history_replay_server.py": "its replay of the last 10 messages holds earlier cases' messages "
+                                "until a failure restarts it",
 }
 #: Correct servers: they must pass five times out of five.
 CORRECT = {
