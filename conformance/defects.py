@@ -186,7 +186,10 @@ CATALOGUE: tuple[Defect, ...] = (
            "and says nothing, stops the whole loop until it speaks.",
            "Make client sockets non-blocking (or use select()/selectors and read only what is "
            "ready) and keep partial frames in a per-client buffer.",
-           claims=lambda f: case_is(f, "robust.slowloris", "robust.silent-connection"),
+           # robust.quiet-spell keeps a silent connection open too: a timeout there is this
+           # defect (a crash there is quiet-crash's).
+           claims=lambda f: case_is(f, "robust.slowloris", "robust.silent-connection") or (
+               case_is(f, "robust.quiet-spell") and f.symptom.kind != "crash"),
            absorbs=lambda f: f.symptom.kind == "timeout" and case_is(
                f, "join.unregistered-receives-nothing", "join.registration-timeout"),
            short="blocking reads"),
@@ -297,7 +300,8 @@ JOIN_RELAY = Defect(
     "Register a client as soon as its username frame is complete and relay every later message "
     "to it; the server's own log (stderr) usually says why it closes the connection.",
     claims=lambda f: (f.symptom.at_join and f.symptom.kind in ("timeout", "closed") and not case_is(
-        f, "robust.silent-connection", "robust.slowloris", "join.unregistered-receives-nothing")))
+        f, "robust.silent-connection", "robust.slowloris", "robust.quiet-spell",
+        "join.unregistered-receives-nothing")))
 
 
 def dialect_defect(dialect: str) -> Defect:

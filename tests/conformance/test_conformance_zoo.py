@@ -180,7 +180,9 @@ def test_tutorial_server_is_recognised_and_its_report_is_short(runs: dict[str, F
     assert status == 1
     assert doc["summary"]["recognised"].startswith("This looks like the classic tutorial server")
     lines = output.splitlines()
-    assert len(lines) < 200, f"{len(lines)} lines"
+    # One line per failed case among them: 198-200 once robust.quiet-spell (which the tutorial
+    # fails: its blocking read of a silent connection's name) was added; was under 200 before.
+    assert len(lines) < 215, f"{len(lines)} lines"
     text = " ".join(output.split())
     # The first screen: the causes come before the list of cases, and the first names ROBUST-1.
     assert text.index("Root causes") < text.index("Cases that did not pass")
