@@ -127,6 +127,7 @@ def test_chat_load(command: str, sig: int, expected: int, tmp_path: Path) -> Non
     args, ready = LOAD_RUNS[command]
     status, err, left, out = run_and_signal([PY, "-m", "loadtest.cli", *args], sig, ready, tmp_path)
     assert not left, f"chat-load {command} left these running: {left}"
+    assert status == expected, err
     assert list(tmp_path.iterdir()) == []  # nothing written into the working directory
     _assert_clean_end(status, err, left, expected, "chat-load")  # its one line on stderr, as every tool's
     assert "chat-load: interrupted by" not in out, out[-2000:]  # (the report may say it was cut short)
