@@ -126,7 +126,8 @@ def _swarm(address: tuple[str, int], users: int, rate: float, seconds: float) ->
 
 
 def versus_locust(address: tuple[str, int], users: int, rate: float, seconds: float,
-                  server_pid: int | None, native_first: bool = False) -> dict[str, Any]:
+                  server_pid: int | None, native_first: bool = False,
+                  read_tick_s: float = 0.0) -> dict[str, Any]:
     """The same chat load from a locust swarm and from chat-load: deliveries per CPU-second.
 
     Locust runs ``users`` Chatter users sending ``rate`` messages/s each;
@@ -135,10 +136,11 @@ def versus_locust(address: tuple[str, int], users: int, rate: float, seconds: fl
     order, so that a drift in the machine's load does not always favour one).
     Each side counts the CPU of its one load-generating process while its
     users chat and read, and the deliveries its receivers got in that time.
+    ``read_tick_s`` > 0 makes chat-load's receivers read in ticks (``--read-tick``).
     """
     scenario = Scenario.build(host=address[0], port=address[1], clients=users, senders=users,
                               rate=users * rate, size=64, duration_s=seconds, messages=None,
-                              warmup_s=0.5)
+                              warmup_s=0.5, read_tick_s=read_tick_s)
     if native_first:
         record = run_scenario(scenario, server_pid)
         swarm = _swarm(address, users, rate, seconds)
@@ -165,12 +167,14 @@ def versus_locust(address: tuple[str, int], users: int, rate: float, seconds: fl
         "native_relays_per_read": generator.get("relays_per_read"),
         "locust_relays_per_read": swarm.get("relays_per_read"),
         "users": users, "rate_each": rate, "seconds": seconds,
+        "native_read_tick_ms": round(read_tick_s * 1000, 3) if read_tick_s else None,
     }
 
 
 def efficiency_rounds(address: tuple[str, int], users: int, rate: float, seconds: float,
                       rounds: int, server_pid: int | None,
-                      on_round: Callable[[int, dict[str, Any]], None] | None = None) -> dict[str, Any]:
+                      on_round: Callable[[int, dict[str, Any]], None] | None = None,
+                      read_tick_s: float = 0.0) -> dict[str, Any]:
     """:func:`versus_locust` ``rounds`` times, alternating which tool goes first.
 
     One round's ratio moves with the machine (how far behind the server and
@@ -179,7 +183,8 @@ def efficiency_rounds(address: tuple[str, int], users: int, rate: float, seconds
     """
     each = []
     for i in range(rounds):
-        each.append(versus_locust(address, users, rate, seconds, server_pid, native_first=i % 2 == 1))
+        each.append(versus_locust(address, users, rate, seconds, server_pid, native_first=i % 2 == 1,
+                                  read_tick_s=read_tick_s))
         if on_round is not None:
             on_round(i, each[-1])
     ratios = [r["efficiency_ratio"] for r in each if r["efficiency_ratio"] is not None]
@@ -238,7 +243,8 @@ def calibrate_command(args: Any, target: Any, console: Console) -> tuple[str, di
                 target.address, args.vs_locust, args.locust_rate, args.seconds * 2, args.rounds,
                 getattr(target, "pid", None),
                 lambda i, r: status.update(phase=f"efficiency round {i + 1} of {args.rounds}",
-                                           efficiency=f"{r['efficiency_ratio']}"))
+                                           efficiency=f"{r['efficiency_ratio']}"),
+                read_tick_s=args.read_tick / 1000)
     bare_p50, gen_p50 = statistics.median(bare), statistics.median(generated)
     ratio = gen_p50 / bare_p50
     params = {"rate": args.rate, "size": size, "messages_per_round": count}

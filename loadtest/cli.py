@@ -27,7 +27,7 @@ from rich.console import Console
 from rich.text import Text
 
 from reference import exit_codes
-from reference.cli_args import client_counts, positive_float, positive_int
+from reference.cli_args import client_counts, finite_number, positive_float, positive_int
 from reference.console import tolerate_unencodable
 from reference.printable import printable_tree
 from reference.signals import terminate_as_interrupt
@@ -74,6 +74,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="generator processes; histograms are merged exactly (default 1)")
     lat.add_argument("--drain", type=pos_float, default=10.0,
                      help="at most this many seconds to wait for late deliveries (default 10)")
+    lat.add_argument("--read-tick", type=finite_number(float, zero_ok=True), default=0.0, metavar="MS",
+                     help="receivers read once every MS milliseconds instead of as relays arrive: "
+                          "less generator CPU per delivery, but each latency includes up to MS ms "
+                          "of waiting for its read (default 0: read on arrival)")
 
     lim = sub.add_parser("limits", help="ramp registered clients until the server stops coping")
     lim.add_argument("--max", type=pos_int, default=None,
@@ -116,6 +120,9 @@ def build_parser() -> argparse.ArgumentParser:
                           "chat-load, and compare deliveries per CPU-second")
     cal.add_argument("--locust-rate", type=pos_float, default=12.0,
                      help="messages per second each chatter sends with --vs-locust (default 12)")
+    cal.add_argument("--read-tick", type=finite_number(float, zero_ok=True), default=0.0, metavar="MS",
+                     help="in --vs-locust's efficiency rounds, chat-load's receivers read once every "
+                          "MS milliseconds, as chat-load latency --read-tick (default 0: on arrival)")
 
     for command in (lat, lim):
         command.add_argument("--compare-tls", action="store_true",

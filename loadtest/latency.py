@@ -187,6 +187,12 @@ def _merge(scenario: Scenario, results: list[dict[str, Any]],
     lag_p99_us = lag.summary()["p99"] or 0
     generator = _judge_generator(cpu, lag_p99_us, unsent, server_percent, latency)
     generator["event_loop"] = results[0].get("event_loop") if results else None
+    generator["read_tick_ms"] = round(scenario.read_tick_s * 1000, 3) if scenario.read_tick_s else None
+    if scenario.read_tick_s:
+        generator["notes"].append(
+            f"receivers read once every {scenario.read_tick_s * 1000:g} ms (--read-tick), not as relays "
+            f"arrive: each latency includes the up to {scenario.read_tick_s * 1000:g} ms its relay "
+            "waited for its read, so these figures are the generator's resolution, not the server's")
     # The CPU seconds of the generator processes from the first send until the last
     # delivery came (or the drain gave up): deliveries / cpu_s is its efficiency.
     generator["cpu_s"] = round(sum(r.get("cpu_s", 0.0) for r in results), 3)
@@ -336,7 +342,8 @@ def latency_command(args: Any, target: Any, console: Console) -> tuple[str, dict
                                 senders=args.senders or n, rate=args.rate, size=args.size,
                                 duration_s=args.duration if args.messages is None else None,
                                 messages=args.messages, warmup_s=args.warmup, procs=args.procs,
-                                drain_s=args.drain, tls=getattr(target, "tls", None))
+                                drain_s=args.drain, tls=getattr(target, "tls", None),
+                                read_tick_s=args.read_tick / 1000)
                  for n in (args.sweep or [args.clients])]
     if args.duration is None and args.messages is None:
         scenarios = [replace(s, measured_count=max(1, round(5.0 * s.rate))) for s in scenarios]

@@ -28,7 +28,7 @@ from typing import Any
 from loadtest.scenario import BARRIER_PREFIX, CLIENT_NAMES, LAG_TOLERANCE_NS, Scenario, client_name
 from loadtest.stats import LatencyHistogram
 from reference import aclient
-from reference.aclient import AsyncChatClient, connect_client
+from reference.aclient import AsyncChatClient, ReadTick, connect_client
 from reference.barrier import Backoff, JoinBarrier
 from reference.protocol import Relay
 from reference.sequence import RelayChecker, SequenceFailure
@@ -266,7 +266,14 @@ async def run_worker(scenario: Scenario, worker: int, ctl: Pipe) -> dict[str, An
                 ctl.send(("progress", {"sent": sum(sent_by.values()), "delivered": receipts.unique}))
 
         reporter = asyncio.create_task(report_progress())
+        # Reading in ticks starts with the schedule: the joins and the barrier read on arrival.
+        tick = ReadTick(scenario.read_tick_s) if scenario.read_tick_s > 0 else None
+        if tick is not None:
+            for client in clients.values():
+                client.read_tick = tick
         await asyncio.sleep(max(0.0, (t0 - time.monotonic_ns()) / 1e9))
+        if tick is not None:
+            tick.start()
         cpu0, wall0 = time.process_time(), time.monotonic()
         unsent = await _send_schedule(scenario, worker, t0, clients, lag, sent_by)
         cpu_s, wall_s = time.process_time() - cpu0, time.monotonic() - wall0
@@ -278,6 +285,8 @@ async def run_worker(scenario: Scenario, worker: int, ctl: Pipe) -> dict[str, An
             await asyncio.sleep(0.01)
         # Every delivery counted (late ones too) against the CPU that received it.
         receive_cpu_s = time.process_time() - cpu0
+        if tick is not None:
+            tick.stop()
         reporter.cancel()
         disconnected = sorted({c.closed.result() for c in clients.values()
                                if c.closed.done() and c.closed.result() != "closed"})

@@ -120,6 +120,8 @@ def calibration_table(doc: Mapping[str, Any]) -> Table:
                              f"{r[f'{side}_p50_us']} µs, {r.get(f'{side}_relays_per_read') or '-'} a read)"
                              for r in rounds)
             middle = statistics.median(pers) if None not in pers else None
+            tick = versus.get("native_read_tick_ms") if side == "native" else None
+            name += f", reads every {tick:g} ms" if tick else ""
             table.add_row(f"efficiency, {name}: {versus['users']} users x {versus['rate_each']:g}/s",
                           each, f"{middle:,.0f} per CPU s" if middle else "-")
         table.add_row("  chat-load / swarm deliveries per CPU s, median of rounds",

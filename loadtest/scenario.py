@@ -56,16 +56,18 @@ class Scenario:
     idle_s: float = 2.0         # ...and stop earlier once nothing arrived for this long
     connect_timeout: float = 10.0
     tls: ClientTLS | None = None  # a TLS target: workers are other processes, so it travels here
+    read_tick_s: float = 0.0    # > 0: receivers read once a tick (aclient.ReadTick), not on arrival
 
     @classmethod
     def build(cls, *, host: str, port: int, clients: int, senders: int, rate: float, size: int,
               duration_s: float | None, messages: int | None, warmup_s: float,
-              procs: int = 1, drain_s: float = 10.0, tls: ClientTLS | None = None) -> Scenario:
+              procs: int = 1, drain_s: float = 10.0, tls: ClientTLS | None = None,
+              read_tick_s: float = 0.0) -> Scenario:
         measured = messages if messages is not None else max(1, round((duration_s or 0) * rate))
         return cls(host=host, port=port, clients=clients, senders=min(senders, clients),
                    rate=rate, size=size, measured_count=measured,
                    warmup_count=round(warmup_s * rate), procs=min(procs, clients), drain_s=drain_s,
-                   tls=tls)
+                   tls=tls, read_tick_s=read_tick_s)
 
     # -- the schedule ---------------------------------------------------------
     @property

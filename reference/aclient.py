@@ -16,6 +16,11 @@ to the socket as asyncio allows, and the time it spends on earlier relays of
 the same chunk is not charged to later ones.  ``closed`` is a future that
 resolves, with a plain-words reason, when the connection ends for any cause.
 Nothing here waits without a timeout.
+
+Many connections can read in ticks instead (:class:`ReadTick`): each one reads
+once, then rests until the next tick, so that one read brings a tick's worth of
+relays.  Fewer, fuller reads cost less CPU per relay; every relay's
+``received_ns`` then includes the wait for its read, up to one tick.
 """
 
 from __future__ import annotations
@@ -39,7 +44,7 @@ from reference.protocol import (
 )
 from reference.tls import ClientTLS, asyncio_ssl
 
-__all__ = ["AsyncChatClient", "connect_client", "event_loop_name", "open_socket", "run"]
+__all__ = ["AsyncChatClient", "ReadTick", "connect_client", "event_loop_name", "open_socket", "run"]
 
 T = TypeVar("T")
 
@@ -63,6 +68,7 @@ class AsyncChatClient(asyncio.Protocol):
         self.relays_received = 0
         self.reads = 0  # data_received calls: relays_received / reads is the batching achieved
         self.error: RemoteProtocolError | None = None
+        self.read_tick: ReadTick | None = None  # set: read once a tick, then rest
 
     # -- asyncio.Protocol -------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -88,6 +94,8 @@ class AsyncChatClient(asyncio.Protocol):
                     on_relay(relay, received_ns)
             if conn.error_pending:
                 conn.next_relays()  # raises the error that followed those relays
+            if self.read_tick is not None:
+                self.read_tick.rest(self)
         except RemoteProtocolError as exc:
             # The server broke the protocol: nothing later on this stream can be trusted.
             self.error = exc
@@ -163,6 +171,64 @@ class AsyncChatClient(asyncio.Protocol):
             except (OSError, ValueError):  # already closed: uvloop's socket says "negative fd"
                 pass
         self.transport.abort()
+
+
+class ReadTick:
+    """Connections that read once a tick: after a read, each rests until the next tick.
+
+    A receiver that keeps up reads about one relay a read, and the kernel's and
+    the event loop's cost of a read is a large part of the cost of a delivery.
+    In ticks, a read brings every relay that came during the rest: fewer reads
+    for the same relays.  The price is resolution: a relay waits in the kernel
+    until its connection's next read, and its ``received_ns`` (taken at the read)
+    includes that wait, at most one tick (plus the loop's own delay).  Writes go
+    on as usual; only reading rests.
+
+        tick = ReadTick(0.005)
+        for client in clients:
+            client.read_tick = tick
+        tick.start()
+        ...
+        tick.stop()          # every connection reads as data comes again
+    """
+
+    def __init__(self, seconds: float) -> None:
+        if not seconds > 0:
+            raise ValueError(f"a read tick must be positive, not {seconds!r}")
+        self.seconds = seconds
+        self._resting: list[AsyncChatClient] = []
+        self._handle: asyncio.TimerHandle | None = None
+        self.running = False
+
+    def start(self) -> None:
+        """Begin resting connections after their reads (call from the event loop)."""
+        self.running = True
+        self._handle = asyncio.get_running_loop().call_later(self.seconds, self._tick)
+
+    def rest(self, client: AsyncChatClient) -> None:
+        """``client`` has just read: it rests until the next tick."""
+        if self.running and client.transport is not None and not client.transport.is_closing():
+            client.transport.pause_reading()
+            self._resting.append(client)
+
+    def _tick(self) -> None:
+        self._wake_all()
+        if self.running:
+            self._handle = asyncio.get_running_loop().call_later(self.seconds, self._tick)
+
+    def _wake_all(self) -> None:
+        resting, self._resting = self._resting, []
+        for client in resting:
+            if client.transport is not None and not client.transport.is_closing():
+                client.transport.resume_reading()
+
+    def stop(self) -> None:
+        """Stop resting: every connection reads as its data comes, from now on."""
+        self.running = False
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+        self._wake_all()
 
 
 def event_loop_name() -> str:

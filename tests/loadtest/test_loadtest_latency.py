@@ -61,6 +61,23 @@ def test_reference_server_delivers_everything_once_in_order(tmp_path: Path) -> N
     assert "One-way delivery latency" in screen
 
 
+def test_read_tick_batches_reads_and_says_what_it_costs(tmp_path: Path) -> None:
+    """--read-tick: fewer, fuller reads; every relay still checked; the latencies own the wait."""
+    status, doc, screen = run_cli(["latency", "--clients", "6", "--senders", "3", "--read-tick", "20",
+                                   *SHORT], tmp_path)
+    (record,) = doc["records"]
+    assert status == 0 and record["deliveries"] == record["expected_deliveries"]
+    assert (record["lost"], record["duplicated"], record["reordered"]) == (0, 0, 0)
+    generator = record["generator"]
+    # 200 messages/s: each receiver has about 3 relays waiting at every 20 ms tick; read on
+    # arrival, it is about 1 (test_reference_server_... above asserts only >= 1 there).
+    assert generator["read_tick_ms"] == 20 and generator["relays_per_read"] >= 2
+    # A relay waits for its read uniformly over the tick: the median wait alone is ~10 ms.
+    assert record["latency_us"]["p50"] >= 2_000
+    assert any("--read-tick" in note for note in generator["notes"])
+    assert "read once every 20 ms" in " ".join(screen.split())
+
+
 def test_sweep_and_procs_merge_into_one_record_per_client_count(tmp_path: Path) -> None:
     status, doc, _ = run_cli(["latency", "--sweep", "2,5", "--procs", "2", *SHORT], tmp_path)
     assert status == 0
@@ -107,6 +124,7 @@ def test_reordering_server_is_caught(tmp_path: Path) -> None:
     (["--senders", "9", "--clients", "3"], "more than the clients"),
     (["--server", "nowhere"], "HOST:PORT"),
     (["--duration", "1", "--messages", "5"], "not allowed with"),
+    (["--read-tick", "-1"], "finite number 0 or more"),
 ])
 def test_bad_options_are_one_line_usage_errors(args: list[str], message: str,
                                                capsys: pytest.CaptureFixture[str]) -> None:

@@ -1,0 +1,61 @@
+"""``reference.aclient.ReadTick``: connections that read once a tick, against the embedded server."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from reference import aclient
+from reference.aclient import ReadTick, connect_client
+from reference.protocol import Relay
+from reference.target import TargetSpec, open_target
+
+TICK_S = 0.5  # long against the 40 ms the sends take, so a loaded machine cannot split them
+
+
+def test_a_tick_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="positive"):
+        ReadTick(0)
+
+
+def test_resting_connections_read_a_ticks_relays_at_once_then_on_arrival_after_stop() -> None:
+    got: list[tuple[Relay, int]] = []
+
+    async def scenario() -> tuple[int, int, float]:
+        with open_target(TargetSpec()) as target:
+            ana = await connect_client(*target.address, name="ana")
+            bea = await connect_client(*target.address, name="bea",
+                                       on_relay=lambda relay, ns: got.append((relay, ns)))
+            ana.send("hello")  # both registered once bea has it
+            while not got:
+                await asyncio.sleep(0.01)
+            got.clear()
+            tick = ReadTick(TICK_S)
+            bea.read_tick = tick
+            reads_before = bea.reads
+            tick.start()
+            started_ns = time.monotonic_ns()
+            for n in range(5):
+                ana.send(f"m{n}")
+                await asyncio.sleep(0.01)
+            while len(got) < 5:
+                await asyncio.sleep(0.01)
+            reads_in_tick = bea.reads - reads_before
+            waited_s = (got[-1][1] - started_ns) / 1e9
+            tick.stop()
+            got.clear()
+            sent_ns = time.monotonic_ns()
+            ana.send("after the ticks")
+            while not got:
+                await asyncio.sleep(0.001)
+            ana.close()
+            bea.close()
+            return reads_in_tick, waited_s, (got[0][1] - sent_ns) / 1e9
+
+    reads_in_tick, waited_s, after_s = aclient.run(scenario())
+    # The first relay is read as it comes (nothing rested yet), the other four at the tick.
+    assert reads_in_tick <= 2
+    assert waited_s >= TICK_S * 0.9  # the last relays were held until the tick
+    assert after_s < TICK_S / 2      # after stop(), a relay is read as it arrives
