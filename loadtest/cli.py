@@ -1,10 +1,11 @@
 """``chat-load``: the native load generators' command line.
 
     chat-load latency   [--clients N] [--senders S] [--rate R] [--size B] [--duration T | --messages M]
-                        [--warmup T] [--sweep 2,10,50] [--procs K] [--json FILE] [target]
+                        [--warmup T] [--sweep 2,10,50] [--procs K] [--read-tick MS] [--json FILE] [target]
     chat-load limits    [--max N] [--step N] [--deadline T] [--json FILE] [target]  (no --max: ceiling)
     chat-load soak      [--clients M] [--rate R] [--duration T] [--churn J] [--json FILE] [target]
-    chat-load calibrate [--rounds N] [--rate R] [--absorb-seconds T] [--json FILE] [target]
+    chat-load calibrate [--rounds N] [--rate R] [--absorb-seconds T] [--vs-locust USERS [--read-tick MS]]
+                        [--json FILE] [target]
 
 target: nothing (the embedded reference server), ``--server HOST:PORT`` or
 ``--server-cmd 'python3 myserver.py {port}'`` (reference.target).  The CLI
