@@ -42,10 +42,12 @@ def test_the_efficiency_verdict_is_the_median_of_rounds_that_alternate_who_goes_
 
     ratios = iter([2.5, 3.4, 3.1])
     orders: list[bool] = []
+    ticks: list[float] = []
 
     def one_round(address: object, users: int, rate: float, seconds: float, server_pid: object,
-                  native_first: bool = False) -> dict[str, object]:
+                  native_first: bool = False, read_tick_s: float = 0.0) -> dict[str, object]:
         orders.append(native_first)
+        ticks.append(read_tick_s)
         ratio = next(ratios)
         return {"efficiency_ratio": ratio, "locust_per_cpu_s": 10_000.0, "native_per_cpu_s": ratio * 1e4,
                 **{k: 1 for k in calibrate._ROUND_KEYS if k not in (
@@ -54,8 +56,9 @@ def test_the_efficiency_verdict_is_the_median_of_rounds_that_alternate_who_goes_
     monkeypatch.setattr(calibrate, "versus_locust", one_round)
     seen: list[int] = []
     result = calibrate.efficiency_rounds(("127.0.0.1", 1), 50, 12.0, 6.0, 3, None,
-                                         lambda i, r: seen.append(i))
+                                         lambda i, r: seen.append(i), read_tick_s=0.01)
     assert orders == [False, True, False] and seen == [0, 1, 2]
+    assert ticks == [0.01, 0.01, 0.01]  # calibrate --read-tick reaches every round
     assert result["efficiency_ratio"] == 3.1                     # not the mean (3.0), not the last
     assert result["native_per_cpu_s"] == 31_000.0                # the median round's own figures
     assert [r["efficiency_ratio"] for r in result["rounds"]] == [2.5, 3.4, 3.1]
@@ -84,3 +87,9 @@ def test_the_calibration_table_shows_every_efficiency_round_and_their_median() -
     text = screen.getvalue()
     assert "rounds: 2.5, 3.4, 3.1" in text and "median of rounds" in text
     assert "93,000 per CPU s" in text and "30,000 per CPU s" in text   # each side's median
+    assert "reads every" not in text
+    # Rounds run with calibrate --read-tick say so on chat-load's row.
+    doc["summary"]["versus_locust"]["native_read_tick_ms"] = 10.0
+    screen = io.StringIO()
+    Console(file=screen, width=200).print(calibration_table(doc))
+    assert "efficiency, chat-load, reads every 10 ms: 50 users" in screen.getvalue()
