@@ -129,8 +129,9 @@ JUDGED = [
     Judged("reset_crash_server.py", fails=("lifecycle.reset-during-fanout", "robust.reset-any-moment"),
            passes=("relay.basic[whole-frames]",),
            crashes=("lifecycle.reset-during-fanout", "robust.reset-any-moment")),
-    # The burst leaves while a batch is relayed: the one-recv() servers, which register half-sent
-    # names, write to the burst's reset connections and die, every run.
+    # The burst leaves in waves while batches are relayed, against the order of the server's
+    # writes: the one-recv() servers, which register half-sent names, write to the burst's
+    # reset connections and die, every run.
     Judged("single_recv_payload_server.py", fails=("robust.connection-burst",),
            passes=("relay.basic[whole-frames]",), crashes=("robust.connection-burst",)),
     Judged("threaded_interleave_server.py", fails=("relay.concurrent-pairs",),
