@@ -167,7 +167,7 @@ def versus_locust(address: tuple[str, int], users: int, rate: float, seconds: fl
         "native_relays_per_read": generator.get("relays_per_read"),
         "locust_relays_per_read": swarm.get("relays_per_read"),
         "users": users, "rate_each": rate, "seconds": seconds,
-        "native_read_tick_ms": round(read_tick_s * 1000, 3) if read_tick_s else None,
+        "native_read_tick_ms": generator.get("read_tick_ms"),
     }
 
 

@@ -37,7 +37,11 @@ def test_resting_connections_read_a_ticks_relays_at_once_then_on_arrival_after_s
         while not got:
             ana.send("hello")
             await asyncio.sleep(0.05)
-        await asyncio.sleep(0.2)  # the repeats still on their way
+        # Then a marker: one sender's relays come in order, so once bea has it, no repeat is
+        # still on its way.
+        ana.send("registered")
+        while got[-1][0].text != "registered":
+            await asyncio.sleep(0.001)
         got.clear()
         tick = ReadTick(TICK_S)
         bea.read_tick = tick
