@@ -187,9 +187,12 @@ CATALOGUE: tuple[Defect, ...] = (
            "Make client sockets non-blocking (or use select()/selectors and read only what is "
            "ready) and keep partial frames in a per-client buffer.",
            # robust.quiet-spell keeps a silent connection open too: a timeout there is this
-           # defect (a crash there is quiet-crash's).
+           # defect (a crash there is quiet-crash's); so does robust.connection-burst while the
+           # burst sits connected (half of it half-way through a name) and the room chats.
            claims=lambda f: case_is(f, "robust.slowloris", "robust.silent-connection") or (
-               case_is(f, "robust.quiet-spell") and f.symptom.kind != "crash"),
+               case_is(f, "robust.quiet-spell") and f.symptom.kind != "crash") or (
+               case_is(f, "robust.connection-burst") and f.symptom.kind == "timeout"
+               and "while the burst comes in" in f.record.get("detail", "")),
            absorbs=lambda f: f.symptom.kind == "timeout" and case_is(
                f, "join.unregistered-receives-nothing", "join.registration-timeout"),
            short="blocking reads"),

@@ -184,6 +184,8 @@ def test_connection_burst(chat_room: Room) -> None:
         connected = _burst(chat_room, socks)
         chat_room.wire.note("burst", f"{connected} of {BURST} connections completed; "
                                      "every second one sent half a username frame")
+        # (conformance/defects.py reads "while the burst comes in": a room that stops here is
+        # frozen by the burst's silent connections, the blocking-reads defect.)
         for number in range(BURST_SETTLE):
             ana.send(f"while the burst comes in {number}")
             bea.expect_relay("ana", f"while the burst comes in {number}")

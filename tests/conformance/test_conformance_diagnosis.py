@@ -292,3 +292,15 @@ def test_a_room_that_works_small_but_not_big_is_a_capped_fan_out() -> None:
     # When even the basic exchange fails, the newcomers' silence is the general join defect.
     broken = [records[0], record("relay.basic[whole-frames]", "ROBUST-1", **at_join)]
     assert "capped-fanout" not in [c.key for c in diagnose(broken)]
+
+
+def test_a_room_frozen_by_the_connection_burst_is_blocking_reads_a_death_in_it_is_not() -> None:
+    # The tutorial: blocks reading a silent burst connection's name while the room chats.
+    frozen = record("robust.connection-burst", "ROBUST-6",
+                    expected='bea receives a relay from "ana": "while the burst comes in 0"')
+    assert [(c.requirement, c.key) for c in diagnose([frozen])] == [("ROBUST-2", "blocking-reads")]
+    # A server that dies when the burst leaves breaks ROBUST-6 itself.
+    died = record("robust.connection-burst", "ROBUST-6", got="the server closed ana's connection",
+                  expected='ana receives relay 2 of 49: a relay from "bea": "wave 1 of 5: while the '
+                           'burst leaves 2"', died="ValueError: list.remove(x): x not in list")
+    assert "blocking-reads" not in [c.key for c in diagnose([died])]
