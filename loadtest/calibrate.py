@@ -84,7 +84,7 @@ async def absorb(address: tuple[str, int], receivers: int, count: int, size: int
     ids = list(range(1, receivers + 1))
     receipts = Receipts(scenario, ids)
     cpu0, start = time.process_time(), time.monotonic_ns()
-    clients = [await connect_client(*address, name=f"absorb{i}", on_relay=receipts.callback(i),
+    clients = [await connect_client(*address, name=f"absorb{i}", on_frames=receipts.callback(i),
                                     max_payload=receive_limit(size))
                for i in ids]
     deadline = time.monotonic() + 120.0

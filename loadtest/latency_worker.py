@@ -28,7 +28,7 @@ from typing import Any
 from loadtest.scenario import BARRIER_PREFIX, CLIENT_NAMES, LAG_TOLERANCE_NS, Scenario, client_name
 from loadtest.stats import LatencyHistogram
 from reference import aclient
-from reference.aclient import AsyncChatClient, ReadTick, connect_client
+from reference.aclient import AsyncChatClient, FramesCallback, ReadTick, connect_client
 from reference.barrier import Backoff, JoinBarrier
 from reference.protocol import Relay
 from reference.sequence import RelayChecker, SequenceFailure
@@ -79,52 +79,67 @@ class Receipts:
             totals.update(checker.counts)
         return {kind.value: totals[kind] for kind in SequenceFailure if kind is not SequenceFailure.LOST}
 
-    def callback(self, receiver: int) -> Any:
+    def callback(self, receiver: int) -> FramesCallback:
+        """Receiver ``receiver``'s ``on_frames``: judge every relay of a read, time the good ones.
+
+        The common delivery (the next message of a sender, under its label)
+        is judged from the bytes by ``RelayChecker.in_order``; anything else
+        is decoded and goes through :meth:`_judge`.
+        """
         scenario = self.scenario
         senders, warmup, total = scenario.senders, scenario.warmup_count, scenario.total
-        checker = self.checkers[receiver]
-        check, in_order = checker.check, checker.in_order
+        in_order = self.checkers[receiver].in_order
+        judge = self._judge
         record = self.latency.record_ns
         fan_count, fan_max = self.fan_count, self.fan_max
-        reordered = SequenceFailure.REORDERED
-        observe_barrier = self.barrier.observe
 
-        def on_relay(relay: Relay, now: int) -> None:
-            text = relay.text
-            # The common delivery, judged and counted by the checker in one step.
-            hit = in_order(relay.sender, text)
-            if hit is not None:
+        def on_frames(frames: list[bytes], now: int) -> None:
+            delivered = measured = 0
+            for i in range(0, len(frames), 2):
+                hit = in_order(frames[i], frames[i + 1])
+                if hit is None:
+                    hit = judge(receiver, frames[i].decode("utf-8"), frames[i + 1].decode("utf-8"), now)
+                    if hit is None:
+                        continue
                 sender, seq, sent_ns = hit
-            else:
-                if text.startswith(BARRIER_PREFIX):
-                    observe_barrier(relay, receiver)  # a repeat after this receiver's is just skipped
-                    return
-                stamp, failures = check(relay.sender, text, now)
-                if stamp is None:
-                    self.unexpected += 1
-                    return
-                if failures and (len(failures) > 1 or failures[0] is not reordered):
-                    self.last_delivery_ns = now
-                    if stamp.sender >= senders or stamp.seq * senders + stamp.sender >= total:
-                        self.unexpected += 1   # not a message of this run's schedule
-                    return  # counted by the checker, not timed: it is not a good delivery
-                sender, seq, sent_ns = stamp.sender, stamp.seq, stamp.sent_ns
-            self.last_delivery_ns = now
-            g = seq * senders + sender
-            if sender >= senders or g >= total:
-                self.unexpected += 1   # not a message of this run's schedule
-                return
-            if g >= warmup:
-                latency = now - sent_ns
-                record(latency)
-                i = g - warmup
-                fan_count[i] += 1
-                if latency > fan_max[i]:
-                    fan_max[i] = latency
-                self.measured_unique += 1
+                delivered += 1
+                g = seq * senders + sender
+                if sender >= senders or g >= total:
+                    self.unexpected += 1   # not a message of this run's schedule
+                    continue
+                if g >= warmup:
+                    latency = now - sent_ns
+                    record(latency)
+                    g -= warmup
+                    fan_count[g] += 1
+                    if latency > fan_max[g]:
+                        fan_max[g] = latency
+                    measured += 1
+            if delivered:
+                self.last_delivery_ns = now
+            if measured:
+                self.measured_unique += measured
                 self.last_measured_ns = now
 
-        return on_relay
+        return on_frames
+
+    def _judge(self, receiver: int, label: str, text: str, now: int) -> tuple[int, int, int] | None:
+        """A relay ``in_order`` did not take: ``(sender, seq, sent_ns)`` if it is a good delivery
+        to time, else None (a barrier message, or counted here or by the checker)."""
+        if text.startswith(BARRIER_PREFIX):
+            self.barrier.observe(Relay(label, text), receiver)  # a repeat after this receiver's is skipped
+            return None
+        stamp, failures = self.checkers[receiver].check(label, text, now)
+        if stamp is None:
+            self.unexpected += 1
+            return None
+        if failures and (len(failures) > 1 or failures[0] is not SequenceFailure.REORDERED):
+            self.last_delivery_ns = now
+            if stamp.sender >= self.scenario.senders \
+                    or stamp.seq * self.scenario.senders + stamp.sender >= self.scenario.total:
+                self.unexpected += 1   # not a message of this run's schedule
+            return None  # counted by the checker, not timed: it is not a good delivery
+        return stamp.sender, stamp.seq, stamp.sent_ns
 
 
 def _start_time(message: tuple[Any, ...]) -> int | None:
@@ -173,7 +188,7 @@ async def _connect_all(scenario: Scenario, ids: list[int],
     async def one(i: int) -> tuple[int, AsyncChatClient]:
         async with gate:
             client = await connect_client(scenario.host, scenario.port, name=client_name(i),
-                                          on_relay=receipts.callback(i),
+                                          on_frames=receipts.callback(i),
                                           max_payload=receive_limit(scenario.size),
                                           timeout=scenario.connect_timeout, tls=scenario.tls)
             return i, client

@@ -13,7 +13,11 @@ same codec (``reference.protocol.Connection``) driven by an asyncio protocol::
 ``data_received`` for every relay, with the ``time.monotonic_ns()`` taken as
 the bytes arrived, before any parsing: a receiver times a delivery as close
 to the socket as asyncio allows, and the time it spends on earlier relays of
-the same chunk is not charged to later ones.  ``closed`` is a future that
+the same chunk is not charged to later ones.  A load generator, which judges
+every delivery, passes ``on_frames(frames, received_ns)`` instead: one call a
+read with the relays' payloads as the codec checked them, flat
+(``[sender, text, ...]`` bytes, ``Connection.receive_relay_frames``), so that
+no Relay object or text is made for a delivery it can judge from the bytes.  ``closed`` is a future that
 resolves, with a plain-words reason, when the connection ends for any cause.
 Nothing here waits without a timeout.
 
@@ -44,7 +48,15 @@ from reference.protocol import (
 )
 from reference.tls import ClientTLS, asyncio_ssl
 
-__all__ = ["AsyncChatClient", "ReadTick", "connect_client", "event_loop_name", "open_socket", "run"]
+__all__ = [
+    "AsyncChatClient",
+    "FramesCallback",
+    "ReadTick",
+    "connect_client",
+    "event_loop_name",
+    "open_socket",
+    "run",
+]
 
 T = TypeVar("T")
 
@@ -53,6 +65,7 @@ T = TypeVar("T")
 _IP_BIND_ADDRESS_NO_PORT = getattr(socket, "IP_BIND_ADDRESS_NO_PORT", 24)
 
 RelayCallback = Callable[[Relay, int], None]
+FramesCallback = Callable[[list[bytes], int], None]
 _RECV_SIZE = 64 * 1024
 
 
@@ -60,9 +73,10 @@ class AsyncChatClient(asyncio.Protocol):
     """One connection: codec, transport, and a future that says why it closed."""
 
     def __init__(self, on_relay: RelayCallback | None = None,
-                 max_payload: int = DEFAULT_MAX_PAYLOAD) -> None:
+                 max_payload: int = DEFAULT_MAX_PAYLOAD, on_frames: FramesCallback | None = None) -> None:
         self.conn = Connection(Role.CLIENT, max_payload=max_payload)
         self.on_relay = on_relay
+        self.on_frames = on_frames  # set: each read's relays as flat payloads, instead of on_relay
         self.transport: asyncio.Transport | None = None
         self.closed: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self.relays_received = 0
@@ -81,17 +95,26 @@ class AsyncChatClient(asyncio.Protocol):
             transport.max_size = _RECV_SIZE
 
     def data_received(self, data: bytes) -> None:
-        received_ns = time.monotonic_ns()
+        self._received(data, time.monotonic_ns())
+
+    def _received(self, data: bytes, received_ns: int) -> None:
+        """The relays of one read, taken at ``received_ns``, to the callbacks."""
         conn = self.conn
-        on_relay = self.on_relay
         try:
             # A read often holds hundreds of relays: decode them in one pass (batched).
-            relays = conn.receive_relays(data)
-            self.reads += 1
-            self.relays_received += len(relays)
-            if on_relay is not None:
-                for relay in relays:
-                    on_relay(relay, received_ns)
+            if self.on_frames is not None:
+                frames = conn.receive_relay_frames(data)
+                self.reads += 1
+                self.relays_received += len(frames) >> 1
+                self.on_frames(frames, received_ns)
+            else:
+                relays = conn.receive_relays(data)
+                self.reads += 1
+                self.relays_received += len(relays)
+                on_relay = self.on_relay
+                if on_relay is not None:
+                    for relay in relays:
+                        on_relay(relay, received_ns)
             if conn.error_pending:
                 conn.next_relays()  # raises the error that followed those relays
             if self.read_tick is not None:
@@ -274,7 +297,8 @@ async def connect_client(host: str, port: int, *, name: str | None = None,
                          on_relay: RelayCallback | None = None,
                          source_host: str | None = None, timeout: float = 5.0,
                          max_payload: int = DEFAULT_MAX_PAYLOAD,
-                         tls: ClientTLS | None = None) -> AsyncChatClient:
+                         tls: ClientTLS | None = None,
+                         on_frames: FramesCallback | None = None) -> AsyncChatClient:
     """Connect (from ``source_host`` if given) and, if ``name`` is given, register.
 
     Over TLS when ``tls`` is given or ``(host, port)`` is a registered TLS target.
@@ -289,7 +313,7 @@ async def connect_client(host: str, port: int, *, name: str | None = None,
             await loop.sock_connect(sock, (host, port))
             context = asyncio_ssl((host, port), tls)  # None: plain TCP
             _, client = await loop.create_connection(
-                lambda: AsyncChatClient(on_relay, max_payload), sock=sock, ssl=context,
+                lambda: AsyncChatClient(on_relay, max_payload, on_frames), sock=sock, ssl=context,
                 server_hostname=host if context is not None else None)
     except BaseException:
         sock.close()

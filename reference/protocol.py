@@ -486,6 +486,17 @@ def _decode_text(payload: bytes, what: str) -> str:
         ) from None
 
 
+def _relays(frames: list[bytes]) -> list[Relay]:
+    """Relays from flat, validated ``[sender, text, ...]`` payloads (``receive_relay_frames``)."""
+    relays = []
+    for i in range(0, len(frames), 2):
+        relay = _new(Relay)  # Relay(sender, text), without the frozen __init__'s calls
+        _set_sender(relay, frames[i].decode("utf-8"))
+        _set_text(relay, frames[i + 1].decode("utf-8"))
+        relays.append(relay)
+    return relays
+
+
 # --------------------------------------------------------------------------
 # Connection level: frames <-> events, with the join/relay state machine.
 # --------------------------------------------------------------------------
@@ -716,34 +727,15 @@ class Connection:
         in :meth:`receive_data` and returns ``[]`` even when a frame was cut
         short: ``mid_frame`` tells that case (FRAME-1) apart.
         """
-        if not data or self._closed or self.error is not None:
-            self.receive_data(data)
-            return self.next_relays()
-        decoder = self._decoder
-        if self._pending_sender is None and decoder._need < 0 and not decoder._buf \
-                and decoder._chunks is None and self.our_role is Role.CLIENT:
-            # The commonest read of a receiver that keeps up: exactly one relay, both
-            # headers seen before, ASCII (valid UTF-8 without decoding twice).
-            first = _KNOWN_HEADERS.get(data[:HEADER_LENGTH], -1)
-            mid = HEADER_LENGTH + first
-            second = _KNOWN_HEADERS.get(data[mid:mid + HEADER_LENGTH], -1)
-            if first >= 0 and second >= 0 and mid + HEADER_LENGTH + second == len(data) \
-                    and first <= decoder.max_payload and second <= decoder.max_payload:
-                sender, text = data[HEADER_LENGTH:mid], data[mid + HEADER_LENGTH:]
-                if sender.isascii() and text.isascii():
-                    relay = _new(Relay)
-                    _set_sender(relay, sender.decode("ascii"))
-                    _set_text(relay, text.decode("ascii"))
-                    return [relay]
-        return self.next_relays(data)
+        return _relays(self.receive_relay_frames(data))
 
-    def next_relays(self, _fresh: bytes = b"") -> list[Relay]:
+    def next_relays(self) -> list[Relay]:
         """Client side: every whole relay buffered now, decoded in one pass ([] when none).
 
-        For receivers that get many relays per read (load generators): the
-        same checks as :meth:`next_event`, without a call per frame.  A bad
-        frame raises RemoteProtocolError on the call after the one that
-        returns the relays before it, so nothing good is lost to it.
+        For receivers that get many relays per read: the same checks as
+        :meth:`next_event`, without a call per frame.  A bad frame raises
+        RemoteProtocolError on the call after the one that returns the relays
+        before it, so nothing good is lost to it.
 
         Returns:
             The whole relays, in order; ``[]`` when none is complete (never
@@ -757,38 +749,75 @@ class Connection:
                 :meth:`next_event`, once no good relay is left to return
                 (``error_pending`` says one is waiting); then ERROR state.
         """
+        return _relays(self.next_relay_frames())
+
+    def receive_relay_frames(self, data: bytes) -> list[bytes]:
+        """Client side: :meth:`receive_relays` without the Relay objects and their text.
+
+        Returns:
+            The payloads of every whole relay, flat and in order:
+            ``[sender, text, sender, text, ...]``, each checked to be UTF-8
+            (FRAME-4) but left as bytes.  For load generators, which judge
+            every delivery and mostly need neither the objects nor the text
+            (``Relay(sender.decode(), text.decode())`` is the relay).
+
+        Raises as :meth:`next_relays`; ``b""`` ends the stream as in
+        :meth:`receive_data` and returns ``[]``.
+        """
+        if not data or self._closed or self.error is not None:
+            self.receive_data(data)
+            return self.next_relay_frames()
+        decoder = self._decoder
+        if self._pending_sender is None and decoder._need < 0 and not decoder._buf \
+                and decoder._chunks is None and self.our_role is Role.CLIENT:
+            # The commonest read of a receiver that keeps up: exactly one relay, both
+            # headers seen before, ASCII (valid UTF-8 without decoding it).
+            first = _KNOWN_HEADERS.get(data[:HEADER_LENGTH], -1)
+            mid = HEADER_LENGTH + first
+            second = _KNOWN_HEADERS.get(data[mid:mid + HEADER_LENGTH], -1)
+            if first >= 0 and second >= 0 and mid + HEADER_LENGTH + second == len(data) \
+                    and first <= decoder.max_payload and second <= decoder.max_payload:
+                sender, text = data[HEADER_LENGTH:mid], data[mid + HEADER_LENGTH:]
+                if sender.isascii() and text.isascii():
+                    return [sender, text]
+        return self.next_relay_frames(data)
+
+    def next_relay_frames(self, _fresh: bytes = b"") -> list[bytes]:
+        """Client side: :meth:`next_relays` as flat payloads (:meth:`receive_relay_frames`)."""
         if self.our_role is not Role.CLIENT:
             raise LocalProtocolError("only a client receives relays")
         if self.error is not None:
             raise RemoteProtocolError(
                 f"connection is in ERROR state after: {self.error.reason}", self.error.requirement)
         frames, error = _next_frames(self._decoder, _fresh)
-        relays: list[Relay] = []
         pending = self._pending_sender
-        try:
-            for payload in frames:
+        good = len(frames)
+        for i, payload in enumerate(frames):
+            # Pure ASCII is valid UTF-8, and isascii() is a fast scan that
+            # allocates nothing; anything else is validated by decoding it.
+            if not payload.isascii():
                 try:
-                    text = payload.decode("utf-8")
-                except UnicodeDecodeError:
-                    text = _decode_text(payload, "relayed frame")  # raises with the details
-                if pending is None:
-                    pending = text
-                else:
-                    relay = _new(Relay)  # Relay(pending, text), without the frozen __init__'s calls
-                    _set_sender(relay, pending)
-                    _set_text(relay, text)
-                    relays.append(relay)
-                    pending = None
-        except RemoteProtocolError as exc:
-            error = RemoteProtocolError(exc.reason, exc.requirement)  # without exc's traceback
+                    _decode_text(payload, "relayed frame")
+                except RemoteProtocolError as exc:
+                    error, good = RemoteProtocolError(exc.reason, exc.requirement), i
+                    break
+        if pending is not None and good:
+            # The sender frame of a relay that straddled two reads (kept decoded, as
+            # next_event keeps it): its message frame came now.
+            frames.insert(0, pending.encode("utf-8"))
+            pending, good = None, good + 1
+        if good % 2:
+            pending = frames[good - 1].decode("utf-8")  # a sender frame without its message yet
+            good -= 1
+        del frames[good:]
         self._pending_sender = pending
         if error is not None:
             self._enter_error(error)  # the next call raises; relays before the bad frame are kept
-            if not relays:
+            if not frames:
                 # A fresh exception: raising ``error`` would give it a traceback through
                 # this frame, which holds ``error``: a cycle with our caller's objects.
                 raise RemoteProtocolError(error.reason, error.requirement)
-        return relays
+        return frames
 
     @property
     def error_pending(self) -> bool:

@@ -277,6 +277,7 @@ class RelayChecker:
         self.unstamped = 0
         self.delivered = 0   # first copies of load messages, wherever in the relay their stamp was
         self._ids: dict[str, int | None] = {}  # label -> id, a cache bounded by _MAX_LABELS
+        self._frame_ids: dict[bytes, int] = {}  # the same for labels of ours, as their bytes (in_order)
 
     def sender_id(self, label: str) -> int | None:
         """The id a username names, None if it is not one of our names."""
@@ -288,27 +289,32 @@ class RelayChecker:
         found = int(match.group(1)) if match is not None and len(match.group(1)) <= 10 else None
         if len(self._ids) < _MAX_LABELS:
             self._ids[label] = found
+            if found is not None:
+                self._frame_ids[label.encode("utf-8")] = found
         return found
 
-    def in_order(self, label: str, text: str) -> tuple[int, int, int] | None:
+    def in_order(self, label: bytes, text: bytes) -> tuple[int, int, int] | None:
         """The commonest relay, judged and counted in one step, or None: then call :meth:`check`.
 
-        The common case is a well-formed stamp under the label of the sender
-        it names (a label :meth:`check` has seen before), next in that
-        sender's sequence: it is counted exactly as ``check`` would count it
-        and ``(sender, seq, sent_ns)`` returned, with no Stamp, no failure list
+        Takes the relay's two payloads as they came (bytes, checked UTF-8:
+        ``Connection.receive_relay_frames``).  The common case is a
+        well-formed stamp under the label of the sender it names (a label
+        :meth:`check` has seen before), next in that sender's sequence: it is
+        counted exactly as ``check`` would count it and ``(sender, seq,
+        sent_ns)`` returned, with no text decoded, no Stamp, no failure list
         and no tuple of results built.  Anything else returns None having
-        recorded nothing, so the caller's ``check`` sees it as if this had not
-        been asked.  For load generators, which judge every delivery.
+        recorded nothing, so the caller's ``check`` (given the decoded text)
+        sees it as if this had not been asked.  For load generators, which
+        judge every delivery.
         """
-        parts = text.split(":", 3)
+        parts = text.split(b":", 3)
         if len(parts) != 4 or not text.isascii():
             return None
         try:
             sender, seq, sent_ns = int(parts[0]), int(parts[1]), int(parts[2])
         except ValueError:
             return None
-        if self._ids.get(label) != sender or sender == self.own or not (
+        if self._frame_ids.get(label) != sender or sender == self.own or not (
                 0 <= seq < _TEN_DIGITS and 0 <= sent_ns < _TWENTY_DIGITS):
             return None  # an unknown label is cached by check(); a negative id is never cached
         track = self.sequence.tracks.get(sender)

@@ -52,6 +52,30 @@ def test_batched_relays_equal_event_by_event_for_any_split(cuts: list[int]) -> N
     assert not batched.mid_frame and not direct.mid_frame
 
 
+@given(st.lists(st.integers(min_value=1, max_value=len(WIRE)), max_size=12))
+def test_relay_frames_are_the_relays_payloads_for_any_split(cuts: list[int]) -> None:
+    """``receive_relay_frames`` (the load generator's path): the same relays, as flat UTF-8 bytes,
+    whole pairs only, a sender frame that waits for its message in another read included."""
+    points = sorted({0, len(WIRE), *cuts})
+    conn = Connection(Role.CLIENT)
+    frames: list[bytes] = []
+    for a, b in zip(points, points[1:], strict=False):
+        got = conn.receive_relay_frames(WIRE[a:b])
+        assert len(got) % 2 == 0 and all(type(f) is bytes for f in got)
+        frames += got
+    assert frames == [part.encode() for relay in EXPECTED for part in (relay.sender, relay.text)]
+    assert not conn.mid_frame
+
+
+def test_relay_frames_keep_the_good_relays_before_a_bad_frame() -> None:
+    conn = Connection(Role.CLIENT)
+    assert conn.receive_relay_frames(encode_frame(b"ana") + encode_frame(b"hi") + encode_frame(b"bo")
+                                     + encode_frame(b"\xff")) == [b"ana", b"hi"]
+    with pytest.raises(RemoteProtocolError) as caught:
+        conn.next_relay_frames()
+    assert caught.value.requirement == "FRAME-4"
+
+
 def test_trailing_bytes_stay_buffered_for_the_next_read() -> None:
     conn = Connection(Role.CLIENT)
     conn.receive_data(WIRE + b"7         ab")

@@ -212,7 +212,7 @@ def test_in_order_then_check_counts_exactly_as_check_alone(relays: list[tuple[st
     plain, fast = RelayChecker(NAMES, own=0), RelayChecker(NAMES, own=0)
     for label, text in relays:
         stamp, _ = plain.check(label, text, 0)
-        hit = fast.in_order(label, text)
+        hit = fast.in_order(label.encode(), text.encode())  # as the codec hands them over
         if hit is None:
             fast_stamp, _ = fast.check(label, text, 0)
             assert fast_stamp == stamp
@@ -224,10 +224,13 @@ def test_in_order_then_check_counts_exactly_as_check_alone(relays: list[tuple[st
 
 def test_in_order_takes_only_the_next_rightly_labelled_message() -> None:
     checker = RelayChecker(NAMES, own=0)
-    assert checker.in_order("c3", _msg(3, 0)) is None      # first from c3: check() learns label and track
+    def in_order(label: str, text: str) -> tuple[int, int, int] | None:
+        return checker.in_order(label.encode(), text.encode())  # the relay's payloads, as they came
+
+    assert in_order("c3", _msg(3, 0)) is None      # first from c3: check() learns label and track
     checker.check("c3", _msg(3, 0), 0)
-    assert checker.in_order("c3", _msg(3, 1)) == (3, 1, parse_payload(_msg(3, 1)).sent_ns)
-    assert checker.in_order("c3", _msg(3, 3)) is None      # a gap: check() records it
-    assert checker.in_order("c3", _msg(3, 1)) is None      # a duplicate
-    assert checker.in_order("c4", _msg(3, 2)) is None      # mislabelled
+    assert in_order("c3", _msg(3, 1)) == (3, 1, parse_payload(_msg(3, 1)).sent_ns)
+    assert in_order("c3", _msg(3, 3)) is None      # a gap: check() records it
+    assert in_order("c3", _msg(3, 1)) is None      # a duplicate
+    assert in_order("c4", _msg(3, 2)) is None      # mislabelled
     assert checker.delivered == 2
