@@ -223,6 +223,11 @@ class ChatClient:
                 self.on_relay(relay, now)
             self._lost_connection(exc)
             return True
+        # Let the other readers this wake-up made ready take their reads and times first
+        # (under gevent, time.sleep(0) yields to the hub): otherwise every reader after
+        # this one is timed late by this one's checks and reports, and the swarm measures
+        # its own queue of readers instead of the server.  Outside gevent it returns at once.
+        time.sleep(0)
         for relay in batch:
             self.on_relay(relay, now)
         if closed:

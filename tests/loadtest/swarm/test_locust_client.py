@@ -297,3 +297,45 @@ def test_client_connects_over_tls() -> None:
         assert reader._chat is not None and reader._chat.sock.version() is not None  # type: ignore[attr-defined]
         sender.close()
         reader.close()
+
+
+_READERS_UNDER_GEVENT = r"""
+import sys, time
+from gevent import monkey
+monkey.patch_all()
+import gevent
+from loadtest.swarm.client import ChatClient
+
+class Quiet:
+    def request(self, *args, **kwargs): pass
+    def delivered(self, latency_ns): pass
+    def failed(self, kind): pass
+
+spans = {}
+real_on_relay = ChatClient.on_relay
+def on_relay(self, relay, now_ns):
+    real_on_relay(self, relay, now_ns)
+    spans[self.name] = (now_ns, time.monotonic_ns())  # when timed, when its checks were done
+ChatClient.on_relay = on_relay
+
+address = (sys.argv[1], int(sys.argv[2]))
+sender, first, second = (ChatClient(address, Quiet()) for _ in range(3))
+assert sender.connect() and first.connect() and second.connect()
+time.sleep(0.3)  # all three registered (JOIN-1)
+sender.send_message()
+time.sleep(0.3)  # the relay waits in both readers' sockets: one wake-up makes both ready
+readers = [gevent.spawn(client.receive_one, 5.0) for client in (first, second)]
+gevent.joinall(readers, timeout=10)
+(timed_1, done_1), (timed_2, _) = spans[first.name], spans[second.name]
+print("yielded" if timed_2 < done_1 else "queued")
+"""
+
+
+def test_swarm_readers_take_their_times_before_any_reader_checks(server) -> None:
+    """Under gevent, a reader yields between its read and its checks: the second reader of one
+    wake-up is timed before the first one's checks, not after them (the swarm would measure
+    its own queue of readers)."""
+    proc = subprocess.run([sys.executable, "-c", _READERS_UNDER_GEVENT, *map(str, server.address)],
+                          capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.split() == ["yielded"]
