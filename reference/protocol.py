@@ -789,10 +789,14 @@ class Connection:
         if self.error is not None:
             raise RemoteProtocolError(
                 f"connection is in ERROR state after: {self.error.reason}", self.error.requirement)
-        frames, error = _next_frames(self._decoder, _fresh)
+        decoder = self._decoder
+        # A read that is all ASCII, with nothing left over from the last one, holds only
+        # valid UTF-8: one scan of the read instead of one a frame.
+        ascii_read = bool(_fresh) and not decoder._buf and decoder._chunks is None and _fresh.isascii()
+        frames, error = _next_frames(decoder, _fresh)
         pending = self._pending_sender
         good = len(frames)
-        for i, payload in enumerate(frames):
+        for i, payload in enumerate(() if ascii_read else frames):
             # Pure ASCII is valid UTF-8, and isascii() is a fast scan that
             # allocates nothing; anything else is validated by decoding it.
             if not payload.isascii():
