@@ -141,6 +141,12 @@ def _check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     if getattr(args, "compare_tls", False) and (args.server or args.server_cmd or args.tls):
         parser.error("--compare-tls starts the embedded reference server twice, plain and TLS: "
                      "give no --server, --server-cmd or --tls")
+    if getattr(args, "read_tick", 0):  # latency, calibrate
+        if sys.platform == "win32":
+            parser.error("--read-tick does not work on Windows (its event loop keeps a read "
+                         "outstanding on every socket)")
+        if getattr(args, "compare_tls", False) or args.tls or (args.server or "").startswith("tls://"):
+            parser.error("--read-tick reads the sockets itself, so it needs a plain TCP target, not TLS")
     if args.command == "latency":
         if args.clients < 2 and not args.sweep:
             parser.error("--clients must be at least 2: a broadcast needs a sender and a receiver")

@@ -283,12 +283,9 @@ async def run_worker(scenario: Scenario, worker: int, ctl: Pipe) -> dict[str, An
         reporter = asyncio.create_task(report_progress())
         # Reading in ticks starts with the schedule: the joins and the barrier read on arrival.
         tick = ReadTick(scenario.read_tick_s) if scenario.read_tick_s > 0 else None
-        if tick is not None:
-            for client in clients.values():
-                client.read_tick = tick
         await asyncio.sleep(max(0.0, (t0 - time.monotonic_ns()) / 1e9))
         if tick is not None:
-            tick.start()
+            tick.start(clients.values())
         cpu0, wall0 = time.process_time(), time.monotonic()
         unsent = await _send_schedule(scenario, worker, t0, clients, lag, sent_by)
         cpu_s, wall_s = time.process_time() - cpu0, time.monotonic() - wall0

@@ -17,23 +17,26 @@ the same chunk is not charged to later ones.  A load generator, which judges
 every delivery, passes ``on_frames(frames, received_ns)`` instead: one call a
 read with the relays' payloads as the codec checked them, flat
 (``[sender, text, ...]`` bytes, ``Connection.receive_relay_frames``), so that
-no Relay object or text is made for a delivery it can judge from the bytes.  ``closed`` is a future that
-resolves, with a plain-words reason, when the connection ends for any cause.
-Nothing here waits without a timeout.
+no Relay object or text is made for a delivery it can judge from the bytes.
+``closed`` is a future that resolves, with a plain-words reason, when the
+connection ends for any cause.  Nothing here waits without a timeout.
 
-Many connections can read in ticks instead (:class:`ReadTick`): each one reads
-once, then rests until the next tick, so that one read brings a tick's worth of
-relays.  Fewer, fuller reads cost less CPU per relay; every relay's
-``received_ns`` then includes the wait for its read, up to one tick.
+Many connections can read in ticks instead (:class:`ReadTick`): once a tick,
+one ``select()`` over their sockets, and one read of each that has bytes, so
+that one read brings a tick's worth of relays.  Fewer, fuller reads cost less
+CPU per relay; every relay's ``received_ns`` then includes the wait for its
+read, up to one tick.
 """
 
 from __future__ import annotations
 
 import asyncio
+import selectors
 import socket
 import struct
+import sys
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterable
 from typing import Any, TypeVar, cast
 
 from reference.protocol import (
@@ -82,7 +85,8 @@ class AsyncChatClient(asyncio.Protocol):
         self.relays_received = 0
         self.reads = 0  # data_received calls: relays_received / reads is the batching achieved
         self.error: RemoteProtocolError | None = None
-        self.read_tick: ReadTick | None = None  # set: read once a tick, then rest
+        #: The connection's own socket when it is plain TCP (None over TLS): a ReadTick reads it.
+        self.sock: socket.socket | None = None
 
     # -- asyncio.Protocol -------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -117,8 +121,6 @@ class AsyncChatClient(asyncio.Protocol):
                         on_relay(relay, received_ns)
             if conn.error_pending:
                 conn.next_relays()  # raises the error that followed those relays
-            if self.read_tick is not None:
-                self.read_tick.rest(self)
         except RemoteProtocolError as exc:
             # The server broke the protocol: nothing later on this stream can be trusted.
             self.error = exc
@@ -197,61 +199,101 @@ class AsyncChatClient(asyncio.Protocol):
 
 
 class ReadTick:
-    """Connections that read once a tick: after a read, each rests until the next tick.
+    """Connections that read once a tick, all in one pass of one selector.
 
     A receiver that keeps up reads about one relay a read, and the kernel's and
     the event loop's cost of a read is a large part of the cost of a delivery.
-    In ticks, a read brings every relay that came during the rest: fewer reads
-    for the same relays.  The price is resolution: a relay waits in the kernel
-    until its connection's next read, and its ``received_ns`` (taken at the read)
-    includes that wait, at most one tick (plus the loop's own delay).  Writes go
-    on as usual; only reading rests.
+    In ticks, a read brings every relay that came since the last one: fewer
+    reads for the same relays.  Each connection's transport stops reading, and
+    once a tick one ``select()`` (timeout 0) over all their sockets says which
+    have bytes; each of those is read once, straight into the connection's
+    codec, with ``received_ns`` taken just before its read.  Nothing is
+    registered or unregistered per read, and nothing wakes the event loop
+    between ticks.  The price is resolution: a relay waits in the kernel until
+    the next tick, and its ``received_ns`` includes that wait, at most one tick
+    (plus the loop's own delay).  Writes go on as usual; only reading rests.
 
         tick = ReadTick(0.005)
-        for client in clients:
-            client.read_tick = tick
-        tick.start()
+        tick.start(clients)  # plain TCP connections (AsyncChatClient.sock)
         ...
-        tick.stop()          # every connection reads as data comes again
+        tick.stop()          # the transports read as data comes again
+
+    Not over TLS (the socket holds ciphertext) nor on Windows (its event loop
+    has a read outstanding on every socket): :meth:`start` raises ValueError.
     """
 
     def __init__(self, seconds: float) -> None:
         if not seconds > 0:
             raise ValueError(f"a read tick must be positive, not {seconds!r}")
         self.seconds = seconds
-        self._resting: list[AsyncChatClient] = []
+        self._selector: selectors.BaseSelector | None = None
         self._handle: asyncio.TimerHandle | None = None
-        self.running = False
+        self._due = 0.0  # when the next tick is due, on the loop's clock
+        self.ticks = 0
 
-    def start(self) -> None:
-        """Begin resting connections after their reads (call from the event loop)."""
-        self.running = True
-        self._handle = asyncio.get_running_loop().call_later(self.seconds, self._tick)
-
-    def rest(self, client: AsyncChatClient) -> None:
-        """``client`` has just read: it rests until the next tick."""
-        if self.running and client.transport is not None and not client.transport.is_closing():
-            client.transport.pause_reading()
-            self._resting.append(client)
+    def start(self, clients: Iterable[AsyncChatClient]) -> None:
+        """Stop the transports' reading and read their sockets once a tick (from the event loop)."""
+        clients = list(clients)
+        if sys.platform == "win32":
+            raise ValueError("reading in ticks does not work on Windows (its event loop keeps a "
+                             "read outstanding on every socket)")
+        if any(client.sock is None for client in clients):
+            raise ValueError("reading in ticks needs plain TCP connections: over TLS the socket "
+                             "holds ciphertext")
+        self._selector = selectors.DefaultSelector()
+        for client in clients:
+            if client.is_open:
+                assert client.transport is not None and client.sock is not None
+                client.transport.pause_reading()
+                self._selector.register(client.sock, selectors.EVENT_READ, client)
+        loop = asyncio.get_running_loop()
+        self._due = loop.time() + self.seconds
+        self._handle = loop.call_at(self._due, self._tick)
 
     def _tick(self) -> None:
-        self._wake_all()
-        if self.running:
-            self._handle = asyncio.get_running_loop().call_later(self.seconds, self._tick)
-
-    def _wake_all(self) -> None:
-        resting, self._resting = self._resting, []
-        for client in resting:
-            if client.transport is not None and not client.transport.is_closing():
-                client.transport.resume_reading()
+        selector = self._selector
+        if selector is None:
+            return
+        self.ticks += 1
+        # The next tick one period after this one was due, not after this one's work: a
+        # relay waits at most one tick.  A tick that ran late is not made up for in a burst.
+        loop = asyncio.get_running_loop()
+        self._due = max(self._due + self.seconds, loop.time())
+        self._handle = loop.call_at(self._due, self._tick)
+        for key, _ in selector.select(0):
+            client: AsyncChatClient = key.data
+            try:
+                received_ns = time.monotonic_ns()
+                data = client.sock.recv(_RECV_SIZE)  # type: ignore[union-attr]  # registered: not None
+            except (BlockingIOError, InterruptedError):
+                continue
+            except OSError as exc:
+                selector.unregister(key.fileobj)
+                client.connection_lost(exc)
+                client.abort()
+                continue
+            if data:
+                client._received(data, received_ns)
+                if not client.is_open:  # a protocol error: the client aborted itself
+                    selector.unregister(key.fileobj)
+            else:
+                selector.unregister(key.fileobj)
+                client.eof_received()
+                client.close()
 
     def stop(self) -> None:
-        """Stop resting: every connection reads as its data comes, from now on."""
-        self.running = False
+        """Stop the ticks: every transport still open reads as its data comes, from now on."""
         if self._handle is not None:
             self._handle.cancel()
             self._handle = None
-        self._wake_all()
+        selector, self._selector = self._selector, None
+        if selector is None:
+            return
+        for key in list(selector.get_map().values()):
+            client = key.data
+            if client.is_open and client.transport is not None:
+                client.transport.resume_reading()
+        selector.close()
 
 
 def event_loop_name() -> str:
@@ -318,6 +360,8 @@ async def connect_client(host: str, port: int, *, name: str | None = None,
     except BaseException:
         sock.close()
         raise
+    if context is None:
+        client.sock = sock
     if name is not None:
         client.register(name)
     return client

@@ -20,7 +20,7 @@ def test_a_tick_must_be_positive() -> None:
         ReadTick(0)
 
 
-def test_resting_connections_read_a_ticks_relays_at_once_then_on_arrival_after_stop() -> None:
+def test_connections_read_a_ticks_relays_in_one_read_then_on_arrival_after_stop() -> None:
     got: list[tuple[Relay, int]] = []
 
     async def scenario() -> tuple[int, float, float]:
@@ -44,20 +44,16 @@ def test_resting_connections_read_a_ticks_relays_at_once_then_on_arrival_after_s
             await asyncio.sleep(0.001)
         got.clear()
         tick = ReadTick(TICK_S)
-        bea.read_tick = tick
         reads_before = bea.reads
-        tick.start()
+        tick.start([bea])
         started_ns = time.monotonic_ns()
-        ana.send("m0")
-        while not got:  # read as it comes: nothing rests yet; then bea rests until the tick
-            await asyncio.sleep(0.001)
-        for n in range(1, 5):
+        for n in range(5):
             ana.send(f"m{n}")
         while len(got) < 5:
             await asyncio.sleep(0.01)
         assert [relay.text for relay, _ in got] == [f"m{n}" for n in range(5)]
         reads_in_tick = bea.reads - reads_before
-        waited_s = (got[-1][1] - started_ns) / 1e9
+        waited_s = (got[0][1] - started_ns) / 1e9
         tick.stop()
         got.clear()
         sent_ns = time.monotonic_ns()
@@ -70,7 +66,31 @@ def test_resting_connections_read_a_ticks_relays_at_once_then_on_arrival_after_s
 
     reads_in_tick, waited_s, after_s = aclient.run(scenario())
     assert [relay for relay, _ in got] == [Relay("ana", "after the ticks")]
-    # The first relay is read as it comes, the other four at the tick, in one read.
-    assert reads_in_tick == 2
-    assert waited_s >= TICK_S * 0.9  # the last relays were held until the tick
-    assert after_s < TICK_S / 2      # after stop(), a relay is read as it arrives
+    assert reads_in_tick == 1         # the five relays came in one read, at the tick
+    assert waited_s >= TICK_S * 0.9   # ...and were held until it
+    assert after_s < TICK_S / 2       # after stop(), a relay is read as it arrives
+
+
+def test_a_connection_the_server_closes_during_the_ticks_ends_with_the_reason() -> None:
+    async def scenario() -> str:
+        with open_target(TargetSpec()) as target:
+            bea = await connect_client(*target.address, name="bea")
+            tick = ReadTick(0.02)
+            tick.start([bea])
+            bea.send_raw(b"-1        ")  # FRAME-3: the server closes bea
+            try:
+                return await asyncio.wait_for(bea.closed, 10)
+            finally:
+                tick.stop()
+                bea.close()
+
+    assert aclient.run(scenario()) == "closed by the server"
+
+
+def test_ticks_refuse_a_connection_without_a_plain_socket() -> None:
+    async def scenario() -> None:
+        client = AsyncChatClient()  # never connected: as over TLS, no socket to read
+        with pytest.raises(ValueError, match="plain TCP"):
+            ReadTick(0.01).start([client])
+
+    aclient.run(scenario())
