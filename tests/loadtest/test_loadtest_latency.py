@@ -125,6 +125,8 @@ def test_reordering_server_is_caught(tmp_path: Path) -> None:
     (["--server", "nowhere"], "HOST:PORT"),
     (["--duration", "1", "--messages", "5"], "not allowed with"),
     (["--read-tick", "-1"], "finite number 0 or more"),
+    (["--read-tick", "5", "--tls"], "plain TCP target, not TLS"),
+    (["--read-tick", "5", "--server", "tls://127.0.0.1:9"], "plain TCP target, not TLS"),
 ])
 def test_bad_options_are_one_line_usage_errors(args: list[str], message: str,
                                                capsys: pytest.CaptureFixture[str]) -> None:
