@@ -5,13 +5,16 @@ decode fed whole (one ``receive_data`` per frame, as after a big recv) and in
 16-byte chunks (the header split across two feeds, and thousands of feeds for
 a 64 KiB frame: the driver loop's worst realistic case).  pytest-benchmark's
 ``ops`` column is frames per second; each round also checks the result, so a
-fast wrong codec cannot pass.
+fast wrong codec cannot pass.  One more, ``test_generator_judges_a_read_of_relays``, times
+the load generator's whole receive path for one read (codec plus the worker's checks).
 """
 
 from __future__ import annotations
 
 import pytest
 
+from loadtest.latency_worker import Receipts
+from loadtest.scenario import Scenario
 from reference.protocol import (
     HEADER_LENGTH,
     NEED_DATA,
@@ -21,6 +24,7 @@ from reference.protocol import (
     Role,
     encode_frame,
 )
+from reference.stamp import make_payload
 
 SIZES = {"32B": 32, "1KiB": 1024, "64KiB": 64 * 1024}
 #: Pure computation, no I/O: normalise by the CPU part of the calibration (bench/calibration.py).
@@ -78,3 +82,44 @@ def test_codec_decode(benchmark, size: int, feed: str) -> None:
     event = benchmark(decode_one)
     assert event == Message(text)
     assert conn.buffered == 0
+
+
+#: Relays in one read of the generator benchmark: about what a 10 ms read tick brings at 50 users.
+RELAYS_PER_READ = 7
+
+
+@pytest.mark.benchmark(group="generator-receive")
+def test_generator_judges_a_read_of_relays(benchmark) -> None:
+    """chat-load's receive path for one read: the codec's flat payloads, then the worker's
+    judge (label, pairing, order) and HDR timing of every relay.  ``ops`` is reads per second;
+    each round's relays are new sequence numbers, and all must be counted as delivered."""
+    senders, rounds, warmup = 49, 5_000, 100
+    scenario = Scenario(host="127.0.0.1", port=1, clients=senders + 1, senders=senders, rate=600.0,
+                        size=64, measured_count=10**6, warmup_count=0)
+    receipts = Receipts(scenario, [senders])  # the receiver is the last client; 0..48 send
+    on_frames = receipts.callback(senders)
+    conn = Connection(Role.CLIENT)
+    conn.send(Register(f"c{senders}"))
+    state = {"seq": 0}
+
+    def wire_for(seq: int) -> bytes:
+        out = []
+        for k in range(RELAYS_PER_READ):
+            sender = (seq * RELAYS_PER_READ + k) % senders
+            n = (seq * RELAYS_PER_READ + k) // senders
+            out.append(encode_frame(f"c{sender}".encode())
+                       + encode_frame(make_payload(sender, n, 0, 64).encode()))
+        return b"".join(out)
+
+    reads = [wire_for(seq) for seq in range(rounds + warmup)]
+
+    def one_read() -> None:
+        seq = state["seq"]
+        state["seq"] = seq + 1
+        on_frames(conn.receive_relay_frames(reads[seq]), 1_000_000)
+
+    benchmark.extra_info.update(relays_per_read=RELAYS_PER_READ)
+    benchmark.pedantic(one_read, rounds=rounds, iterations=1, warmup_rounds=warmup)
+    relays = state["seq"] * RELAYS_PER_READ
+    assert receipts.unique == relays and receipts.measured_unique == relays
+    assert receipts.counts() == {kind: 0 for kind in receipts.counts()} and receipts.unexpected == 0
