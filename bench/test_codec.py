@@ -5,7 +5,7 @@ decode fed whole (one ``receive_data`` per frame, as after a big recv) and in
 16-byte chunks (the header split across two feeds, and thousands of feeds for
 a 64 KiB frame: the driver loop's worst realistic case).  pytest-benchmark's
 ``ops`` column is frames per second; each round also checks the result, so a
-fast wrong codec cannot pass.  One more, ``test_generator_judges_a_read_of_relays``, times
+fast wrong codec cannot pass.  One more, ``test_generator_judges_one_read``, times
 the load generator's whole receive path for one read (codec plus the worker's checks).
 """
 
@@ -89,7 +89,7 @@ RELAYS_PER_READ = 7
 
 
 @pytest.mark.benchmark(group="generator-receive")
-def test_generator_judges_a_read_of_relays(benchmark) -> None:
+def test_generator_judges_one_read(benchmark) -> None:
     """chat-load's receive path for one read: the codec's flat payloads, then the worker's
     judge (label, pairing, order) and HDR timing of every relay.  ``ops`` is reads per second;
     each round's relays are new sequence numbers, and all must be counted as delivered."""

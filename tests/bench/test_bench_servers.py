@@ -123,6 +123,7 @@ def test_suite_has_every_benchmark_the_issue_names() -> None:
         assert f"bench/test_codec.py::test_codec_encode[{size}]" in ids
         for feed in ("whole", "chunked"):
             assert f"bench/test_codec.py::test_codec_decode[{feed}-{size}]" in ids
+    assert "bench/test_codec.py::test_generator_judges_one_read" in ids
     assert "bench/test_calibration.py::test_calibration" in ids
 
 
