@@ -36,6 +36,7 @@ from reference.target import (
     ExternalServer,
     SpawnedServer,
     TargetError,
+    TargetSpec,
     add_target_arguments,
     open_target,
     spec_from_args,
@@ -136,7 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+def _check(parser: argparse.ArgumentParser, args: argparse.Namespace, spec: TargetSpec) -> None:
     """Cross-option checks argparse cannot express; one line, exit 2."""
     if getattr(args, "compare_tls", False) and (args.server or args.server_cmd or args.tls):
         parser.error("--compare-tls starts the embedded reference server twice, plain and TLS: "
@@ -145,7 +146,7 @@ def _check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
         if sys.platform == "win32":
             parser.error("--read-tick does not work on Windows (its event loop keeps a read "
                          "outstanding on every socket)")
-        if getattr(args, "compare_tls", False) or args.tls or (args.server or "").startswith("tls://"):
+        if getattr(args, "compare_tls", False) or spec.tls is not None:
             parser.error("--read-tick reads the sockets itself, so it needs a plain TCP target, not TLS")
     if args.command == "latency":
         if args.clients < 2 and not args.sweep:
@@ -188,8 +189,8 @@ def main(argv: Sequence[str] | None = None, console: Console | None = None) -> i
     tolerate_unencodable()  # a non-UTF-8 console shows '?' for what it lacks, not a traceback
     parser = build_parser()
     args = parser.parse_args(argv)
-    _check(args.subparser, args)
     spec = spec_from_args(args.subparser, args)
+    _check(args.subparser, args, spec)
     # What we print quotes the server: data, not markup.  Errors and the interruption line go
     # to stderr, so that `chat-load ... > results.txt` still shows them (a console given by a
     # caller gets everything).
