@@ -229,7 +229,6 @@ class ReadTick:
         self._selector: selectors.BaseSelector | None = None
         self._handle: asyncio.TimerHandle | None = None
         self._due = 0.0  # when the next tick is due, on the loop's clock
-        self.ticks = 0
 
     def start(self, clients: Iterable[AsyncChatClient]) -> None:
         """Stop the transports' reading and read their sockets once a tick (from the event loop)."""
@@ -254,7 +253,6 @@ class ReadTick:
         selector = self._selector
         if selector is None:
             return
-        self.ticks += 1
         # The next tick one period after this one was due, not after this one's work: a
         # relay waits at most one tick.  A tick that ran late is not made up for in a burst.
         loop = asyncio.get_running_loop()
