@@ -300,7 +300,7 @@ def test_client_connects_over_tls() -> None:
 
 
 _READERS_UNDER_GEVENT = r"""
-import sys, time
+import select, sys, time
 from gevent import monkey
 monkey.patch_all()
 import gevent
@@ -321,9 +321,22 @@ ChatClient.on_relay = on_relay
 address = (sys.argv[1], int(sys.argv[2]))
 sender, first, second = (ChatClient(address, Quiet()) for _ in range(3))
 assert sender.connect() and first.connect() and second.connect()
-time.sleep(0.3)  # all three registered (JOIN-1)
+# Barrier: the sender repeats until both readers have one (JOIN-1: a reader gets what is sent
+# after it registered), then a marker, which both read up to: their sockets are empty.
+waiting, deadline = [first, second], time.monotonic() + 10
+while waiting and time.monotonic() < deadline:
+    sender.send_message()
+    waiting = [c for c in waiting if not c.receive_one(0.2)]
+marker = sender.sent
 sender.send_message()
-time.sleep(0.3)  # the relay waits in both readers' sockets: one wake-up makes both ready
+for client in (first, second):
+    while client.checker.sequence.tracks[sender.sender_id].high < marker and time.monotonic() < deadline:
+        client.receive_one(0.2)
+spans.clear()
+sender.send_message()
+# The relay waits in both readers' sockets before they run: one wake-up makes both ready.
+select.select([first._chat.sock], [], [], 5)
+select.select([second._chat.sock], [], [], 5)
 readers = [gevent.spawn(client.receive_one, 5.0) for client in (first, second)]
 gevent.joinall(readers, timeout=10)
 (timed_1, done_1), (timed_2, _) = spans[first.name], spans[second.name]
